@@ -1,0 +1,27 @@
+//! # booking-core
+//!
+//! The pure, deterministic core of the Parker Flight auto-booking pipeline. It never performs
+//! I/O, never reads a clock and never draws randomness: `now` and ids are inputs, provider
+//! requests go out as plain descriptions ([`http::HttpRequest`]) and provider responses come back
+//! in as bytes. The Deno shims under `supabase/functions/` execute the I/O; the wasm-bindgen crate
+//! `booking-wasm` is the only bridge.
+//!
+//! Stages and where they live:
+//!
+//! | stage | module |
+//! | --- | --- |
+//! | validate a trip request | [`trip`] |
+//! | build a Duffel search, parse offers | [`duffel`] |
+//! | pick the best offer | [`select`] |
+//! | the search stage as one step | [`search`] |
+
+pub mod duffel;
+pub mod error;
+pub mod http;
+pub mod iata;
+pub mod money;
+pub mod offer;
+pub mod search;
+pub mod select;
+pub mod time;
+pub mod trip;

@@ -1,0 +1,246 @@
+//! Exact money: integer minor units with the ISO 4217 exponent of the currency.
+//!
+//! Providers send decimal strings (`"221.78"`, `"1500"` for JPY, `"12.345"` for KWD). They are
+//! parsed exactly with `rust_decimal`; a value with more fractional digits than the currency
+//! allows is rejected, never rounded. Floats never appear.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Largest amount, in minor units, the system accepts anywhere (10^12: a trillion cents).
+pub const MAX_MINOR: i64 = 1_000_000_000_000;
+
+/// An ISO 4217 currency that has a minor-unit exponent (`GBP` 2, `JPY` 0, `KWD` 3).
+///
+/// Funds and metals codes (`XAU`, `XDR`, …) have no exponent and are rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Currency(iso_currency::Currency);
+
+impl Currency {
+    /// Parses an upper-case ISO 4217 alphabetic code.
+    pub fn parse(code: &str) -> Result<Self, MoneyError> {
+        let currency = iso_currency::Currency::from_code(code)
+            .ok_or_else(|| MoneyError::UnknownCurrency(code.chars().take(8).collect()))?;
+        match currency.exponent() {
+            Some(exp) if exp <= 4 => Ok(Self(currency)),
+            _ => Err(MoneyError::UnknownCurrency(code.to_owned())),
+        }
+    }
+
+    /// The three-letter code, upper case.
+    pub fn code(self) -> &'static str {
+        self.0.code()
+    }
+
+    /// Number of minor-unit digits (0 for JPY, 2 for GBP, 3 for KWD).
+    pub fn exponent(self) -> u32 {
+        u32::from(self.0.exponent().unwrap_or(0))
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&code).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An exact amount of money: integer minor units of one currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    /// Amount in minor units (pence for GBP, yen for JPY, fils for KWD).
+    pub amount_minor: i64,
+    /// The currency, whose ISO 4217 exponent gives the meaning of `amount_minor`.
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Builds an amount from minor units, rejecting magnitudes above [`MAX_MINOR`].
+    pub fn from_minor(amount_minor: i64, currency: Currency) -> Result<Self, MoneyError> {
+        if amount_minor.checked_abs().is_none_or(|a| a > MAX_MINOR) {
+            return Err(MoneyError::OutOfRange);
+        }
+        Ok(Self {
+            amount_minor,
+            currency,
+        })
+    }
+
+    /// Parses a provider decimal string (`"221.78"`) in `currency` exactly.
+    ///
+    /// Accepts an optional leading `-`, digits, and at most one `.`; no exponent notation, no
+    /// thousands separators, no surrounding spaces. Trailing fractional zeros beyond the
+    /// currency's exponent are accepted (`"100.000"` GBP is 10000 pence); any other excess
+    /// precision is an error, never rounded.
+    pub fn parse_decimal(text: &str, currency: Currency) -> Result<Self, MoneyError> {
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        let well_formed = !digits.is_empty()
+            && digits.len() <= 40
+            && !digits.starts_with('.')
+            && !digits.ends_with('.')
+            && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+            && digits.matches('.').count() <= 1;
+        if !well_formed {
+            return Err(MoneyError::Malformed(text.chars().take(40).collect()));
+        }
+        let value = Decimal::from_str(text)
+            .map_err(|_| MoneyError::Malformed(text.chars().take(40).collect()))?;
+        let exponent = currency.exponent();
+        let scaled = value
+            .checked_mul(Decimal::from(10_i64.pow(exponent)))
+            .ok_or(MoneyError::OutOfRange)?
+            .normalize();
+        if scaled.scale() != 0 {
+            return Err(MoneyError::TooPrecise {
+                currency: currency.code(),
+                exponent,
+            });
+        }
+        let minor = i64::try_from(scaled).map_err(|_| MoneyError::OutOfRange)?;
+        Self::from_minor(minor, currency)
+    }
+
+    /// Renders the amount as a decimal string with exactly the currency's exponent digits
+    /// (`22178` GBP → `"221.78"`, `1500` JPY → `"1500"`, `12345` KWD → `"12.345"`).
+    pub fn to_decimal_string(self) -> String {
+        Decimal::new(self.amount_minor, self.currency.exponent()).to_string()
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.to_decimal_string(), self.currency)
+    }
+}
+
+/// Why an amount or currency was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MoneyError {
+    /// The currency code is not ISO 4217 or has no minor-unit exponent.
+    #[error("unknown currency {0:?}")]
+    UnknownCurrency(String),
+    /// The text is not a plain decimal number.
+    #[error("malformed amount {0:?}")]
+    Malformed(String),
+    /// More fractional digits than the currency has minor units.
+    #[error("{currency} amounts have at most {exponent} decimal places")]
+    TooPrecise {
+        /// The currency code.
+        currency: &'static str,
+        /// Its ISO 4217 exponent.
+        exponent: u32,
+    },
+    /// Larger than the system accepts.
+    #[error("amount out of range")]
+    OutOfRange,
+}
+
+impl MoneyError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownCurrency(_) => "unknown_currency",
+            Self::Malformed(_) => "malformed_amount",
+            Self::TooPrecise { .. } => "too_precise",
+            Self::OutOfRange => "amount_out_of_range",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cur(code: &str) -> Currency {
+        Currency::parse(code).unwrap()
+    }
+
+    #[test]
+    fn parses_two_zero_and_three_decimal_currencies() {
+        assert_eq!(Money::parse_decimal("221.78", cur("GBP")).unwrap().amount_minor, 22178);
+        assert_eq!(Money::parse_decimal("221.7", cur("GBP")).unwrap().amount_minor, 22170);
+        assert_eq!(Money::parse_decimal("45", cur("GBP")).unwrap().amount_minor, 4500);
+        assert_eq!(Money::parse_decimal("15000", cur("JPY")).unwrap().amount_minor, 15000);
+        assert_eq!(Money::parse_decimal("12.345", cur("KWD")).unwrap().amount_minor, 12345);
+        assert_eq!(Money::parse_decimal("0.001", cur("KWD")).unwrap().amount_minor, 1);
+        assert_eq!(Money::parse_decimal("-4.50", cur("EUR")).unwrap().amount_minor, -450);
+    }
+
+    #[test]
+    fn rejects_excess_precision_instead_of_rounding() {
+        let err = Money::parse_decimal("15000.5", cur("JPY")).unwrap_err();
+        assert_eq!(err.code(), "too_precise");
+        assert_eq!(Money::parse_decimal("1.2345", cur("KWD")).unwrap_err().code(), "too_precise");
+        assert_eq!(Money::parse_decimal("0.001", cur("GBP")).unwrap_err().code(), "too_precise");
+        // Zeros beyond the exponent carry no value and are fine.
+        assert_eq!(Money::parse_decimal("1500.00", cur("JPY")).unwrap().amount_minor, 1500);
+    }
+
+    #[test]
+    fn rejects_malformed_text() {
+        for bad in ["", ".5", "5.", "1e3", " 1.00", "1,000.00", "1.0.0", "abc", "+1", "--1", "NaN"] {
+            assert_eq!(
+                Money::parse_decimal(bad, cur("GBP")).unwrap_err().code(),
+                "malformed_amount",
+                "{bad:?}"
+            );
+        }
+        let huge = "9".repeat(30);
+        assert!(Money::parse_decimal(&huge, cur("GBP")).is_err());
+    }
+
+    #[test]
+    fn currencies_need_an_exponent() {
+        assert_eq!(cur("JPY").exponent(), 0);
+        assert_eq!(cur("KWD").exponent(), 3);
+        assert_eq!(Currency::parse("XAU").unwrap_err().code(), "unknown_currency");
+        assert_eq!(Currency::parse("gbp").unwrap_err().code(), "unknown_currency");
+        assert_eq!(Currency::parse("ZZZ").unwrap_err().code(), "unknown_currency");
+    }
+
+    #[test]
+    fn renders_with_the_currency_exponent() {
+        let m = |minor, code| Money::from_minor(minor, cur(code)).unwrap().to_decimal_string();
+        assert_eq!(m(22178, "GBP"), "221.78");
+        assert_eq!(m(22100, "GBP"), "221.00");
+        assert_eq!(m(5, "GBP"), "0.05");
+        assert_eq!(m(1500, "JPY"), "1500");
+        assert_eq!(m(12345, "KWD"), "12.345");
+    }
+
+    #[test]
+    fn serde_uses_codes() {
+        let money = Money::from_minor(42000, cur("GBP")).unwrap();
+        let json = serde_json::to_string(&money).unwrap();
+        assert_eq!(json, r#"{"amount_minor":42000,"currency":"GBP"}"#);
+        assert_eq!(serde_json::from_str::<Money>(&json).unwrap(), money);
+        assert!(serde_json::from_str::<Money>(r#"{"amount_minor":1,"currency":"XXX"}"#).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimal_round_trip(minor in -MAX_MINOR..=MAX_MINOR, idx in 0usize..3) {
+            let currency = cur(["JPY", "GBP", "KWD"][idx]);
+            let money = Money::from_minor(minor, currency).unwrap();
+            let text = money.to_decimal_string();
+            proptest::prop_assert_eq!(Money::parse_decimal(&text, currency).unwrap(), money);
+        }
+    }
+}
