@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the core to WebAssembly for the Edge Functions:
+#   cargo (wasm32-unknown-unknown, release: LTO, opt-level z) -> wasm-bindgen --target web
+#   -> wasm-opt -Oz (npm's binaryen; Debian's breaks the externref table)
+# into supabase/functions/_shared/wasm/, the folder `static_files` in supabase/config.toml ships.
+# The output is not committed: every set-up (and every deploy) runs this first.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out=supabase/functions/_shared/wasm
+want=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
+if [ "$have" != "$want" ]; then
+  echo "build-wasm: wasm-bindgen CLI $want needed (found '${have:-none}'); run scripts/install.sh" >&2
+  exit 1
+fi
+cargo build --quiet --release --target wasm32-unknown-unknown -p booking-wasm
+mkdir -p "$out.tmp"
+wasm-bindgen --target web --out-dir "$out.tmp" --out-name booking_wasm \
+  target/wasm32-unknown-unknown/release/booking_wasm.wasm
+node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory \
+  --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
+  "$out.tmp/booking_wasm_bg.wasm" -o "$out.tmp/booking_wasm_bg.wasm"
+# The core's wasm must import nothing but wasm-bindgen's glue (no stray "env" imports from I/O code).
+node -e '
+const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
+const bad = WebAssembly.Module.imports(m).filter((i) => i.module !== "./booking_wasm_bg.js");
+if (bad.length) { console.error("build-wasm: unexpected imports", bad); process.exit(1); }
+' "$out.tmp/booking_wasm_bg.wasm"
+rm -rf "$out" && mv "$out.tmp" "$out"
+printf 'build-wasm: %s (%s bytes)\n' "$out/booking_wasm_bg.wasm" "$(wc -c < "$out/booking_wasm_bg.wasm")"

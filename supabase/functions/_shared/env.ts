@@ -1,0 +1,59 @@
+/**
+ * The function environment, validated once per isolate on first use (reading it at module load
+ * would take the whole worker down on a missing variable). Names are in docs/contracts.md.
+ */
+import { HttpError } from "./http.ts";
+
+/** Validated settings shared by the functions. */
+export interface Env {
+  /** Postgres connection string (a pooler URL when configured). */
+  dbUrl: string;
+  /** Inline JWKS JSON, when the platform provides it. */
+  jwks: string | undefined;
+  /** A remote JWKS URL, used when no inline JWKS is set. */
+  jwksUrl: string | undefined;
+  /** Legacy HS256 JWT secret (custom secret), for projects still on legacy JWTs. */
+  jwtSecret: string | undefined;
+  upstashUrl: string;
+  upstashToken: string;
+  duffelUrl: string;
+  duffelToken: string;
+  /** Per-user search limit: `count` requests per `windowSeconds`. */
+  searchLimit: { count: number; windowSeconds: number };
+}
+
+let cached: Env | undefined;
+
+/** Returns the validated environment or throws a 500 `misconfigured` naming the missing keys. */
+export function env(): Env {
+  if (cached) return cached;
+  const get = (k: string) => {
+    const v = Deno.env.get(k);
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const missing: string[] = [];
+  const need = (k: string) => get(k) ?? (missing.push(k), "");
+  const supabaseUrl = get("SUPABASE_URL");
+  const dbUrl = get("DB_POOLER_URL") ?? need("SUPABASE_DB_URL");
+  const upstashUrl = need("UPSTASH_REDIS_REST_URL");
+  const upstashToken = need("UPSTASH_REDIS_REST_TOKEN");
+  const duffelToken = need("DUFFEL_ACCESS_TOKEN");
+  const limit = (get("TRIP_SEARCH_RATE_LIMIT") ?? "10/60").match(/^(\d{1,6})\/(\d{1,6})$/);
+  if (!limit) missing.push("TRIP_SEARCH_RATE_LIMIT (format <count>/<seconds>)");
+  if (missing.length > 0) {
+    throw new HttpError(500, "misconfigured", `function environment is missing ${missing.join(", ")}`);
+  }
+  cached = {
+    dbUrl,
+    jwks: get("SUPABASE_JWKS"),
+    jwksUrl: get("SUPABASE_JWKS_URL") ??
+      (supabaseUrl ? `${supabaseUrl}/auth/v1/.well-known/jwks.json` : undefined),
+    jwtSecret: get("JWT_SECRET"),
+    upstashUrl,
+    upstashToken,
+    duffelUrl: get("DUFFEL_API_URL") ?? "https://api.duffel.com",
+    duffelToken,
+    searchLimit: { count: Number(limit![1]), windowSeconds: Number(limit![2]) },
+  };
+  return cached;
+}
