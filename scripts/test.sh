@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, checks formatting and lints (Rust and Deno), runs the
+# core's tests natively, builds the wasm, brings the local stack up (and down again if this script
+# started it), then pgTAP, the stack stand-ins' tests, the fakes' tests and the end-to-end tests.
+# Ends with one line "tests: N passed, M failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
+mkdir -p .local/logs
+summary=.local/logs/test-summary.txt
+: > "$summary"
+failed_steps=()
+
+step() { printf '\n== %s\n' "$1"; }
+run() { # run <name> <cmd...>: runs a step, remembers a failure, keeps going
+  local name=$1; shift
+  step "$name"
+  if "$@"; then return 0; fi
+  failed_steps+=("$name")
+  return 1
+}
+count() { tee -a "$summary"; }
+
+bash scripts/install.sh || { echo "install failed" >&2; exit 1; }
+
+run "cargo fmt" cargo fmt --all -- --check
+run "cargo clippy" cargo clippy --quiet --workspace --all-targets -- -D warnings
+run "cargo test" bash -c 'cargo test --quiet --workspace 2>&1 | count; exit ${PIPESTATUS[0]}'
+run "build wasm" bash scripts/build-wasm.sh || { echo "wasm build failed; stopping" >&2; exit 1; }
+run "deno fmt" deno fmt --check
+run "deno lint" deno lint
+run "deno check" deno check supabase/functions/*/index.ts scripts tests
+
+started_stack=0
+if ! bash scripts/stack.sh running >/dev/null 2>&1; then started_stack=1; fi
+run "stack up" bash scripts/stack.sh up || { echo "stack did not come up" >&2; exit 1; }
+if [ "$started_stack" = 1 ]; then trap 'bash scripts/stack.sh down >/dev/null 2>&1' EXIT; fi
+
+run "pgTAP" bash -c 'pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres tests/db/*.sql 2>&1 | count; exit ${PIPESTATUS[0]}'
+run "deno test" bash -c 'set -a; . .local/env; set +a; deno test --quiet --allow-net=127.0.0.1,localhost --allow-env --allow-read --allow-run --allow-write=.local tests/ 2>&1 | count; exit ${PIPESTATUS[0]}'
+
+passed=$(grep -oE '([0-9]+) passed' "$summary" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -oE '([0-9]+) failed' "$summary" | awk '{s+=$1} END {print s+0}')
+pgtap=$(grep -oE 'Files=[0-9]+, Tests=[0-9]+' "$summary" | grep -oE 'Tests=[0-9]+' | cut -d= -f2 | awk '{s+=$1} END {print s+0}')
+passed=$((passed + pgtap))
+if [ ${#failed_steps[@]} -gt 0 ]; then
+  printf '\nfailed steps: %s\n' "${failed_steps[*]}"
+  [ "$failed" -gt 0 ] || failed=${#failed_steps[@]}
+  echo "tests: $passed passed, $failed failed"
+  exit 1
+fi
+echo
+echo "tests: $passed passed, $failed failed"
