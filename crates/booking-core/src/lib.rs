@@ -19,6 +19,7 @@ pub mod duffel;
 pub mod error;
 pub mod http;
 pub mod iata;
+pub mod id;
 pub mod money;
 pub mod offer;
 pub mod search;
