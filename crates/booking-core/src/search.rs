@@ -1,0 +1,179 @@
+//! The search stage as one pure step: a Duffel answer in, the contract's "Search result" out.
+//!
+//! The shim builds the request with [`crate::duffel::build_offer_request`], performs it, and
+//! passes the status and body bytes to [`process_search_response`]. On success the result goes
+//! to `app.record_search` unchanged; on failure the shim calls `app.record_search_failure` with
+//! the error's code and [`search_failure_next_check`]. When the request could not be completed
+//! at all, the shim reports a [`TransportFailure`], which is a `provider_unavailable`
+//! [`ProviderError`].
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::duffel;
+pub use crate::error::TransportFailure;
+use crate::error::ProviderError;
+use crate::offer::Offer;
+use crate::select::{check, select, Criteria, Decision, Rejections};
+use crate::time::Timestamp;
+use crate::trip::Trip;
+
+/// Most offers stored per search (the best ones).
+pub const MAX_STORED_OFFERS: usize = 200;
+/// Retry delay after a failed search (5 minutes).
+pub const SEARCH_FAILURE_RETRY_MS: i64 = 5 * 60 * 1000;
+
+const MINUTE_MS: i64 = 60 * 1000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+
+/// The contract's "Search result", the argument of `app.record_search(trip_id, result)`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchResult {
+    /// Always `"duffel"` for now.
+    pub provider: &'static str,
+    /// The provider's search id (`orq_…`).
+    pub offer_request_id: String,
+    /// Offers in the provider's answer, malformed and duplicate ones included.
+    pub offers_seen: usize,
+    /// At most [`MAX_STORED_OFFERS`] offers: acceptable ones in selection order, then the rest.
+    pub offers: Vec<Offer>,
+    /// The selected offer's provider id (the first of `offers`), if any.
+    pub selected_provider_offer_id: Option<String>,
+    /// Rejected offers per reason.
+    pub rejections: Rejections,
+    /// Whether an offer was selected.
+    pub decision: Decision,
+    /// When the monitor should look again ([`next_check_after_search`]).
+    pub next_check_at: Timestamp,
+    /// Offers skipped because they did not normalize (not part of the contract JSON).
+    #[serde(skip)]
+    pub malformed: usize,
+    /// Offers dropped because another offer had the same provider id (not part of the JSON).
+    #[serde(skip)]
+    pub duplicates: usize,
+}
+
+/// Turns Duffel's answer to the offer request for `trip` into a [`SearchResult`].
+///
+/// Non-2xx statuses are classified by [`duffel::classify_failure`]; a 2xx body is parsed by
+/// [`duffel::parse_offer_request_response`] (malformed offers skipped and counted, a broken
+/// envelope is `provider_bad_response`). Offers with the same provider id are reduced to one
+/// (the acceptable copy if any, else the best-ranked), so the database's unique key holds.
+pub fn process_search_response(
+    trip: &Trip,
+    status: u16,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<SearchResult, ProviderError> {
+    if !(200..=299).contains(&status) {
+        return Err(duffel::classify_failure(status, body));
+    }
+    let parsed = duffel::parse_offer_request_response(body)?;
+    let criteria = Criteria::from_trip(trip);
+    let received = parsed.offers.len();
+    let unique = dedupe_by_id(parsed.offers, &criteria, now);
+    let duplicates = received - unique.len();
+
+    let selection = select(unique, &criteria, now);
+    let decision = selection.decision();
+    let selected_provider_offer_id = selection.best().map(|o| o.provider_offer_id.clone());
+    let mut offers = selection.ranked;
+    offers.truncate(MAX_STORED_OFFERS);
+
+    Ok(SearchResult {
+        provider: duffel::PROVIDER,
+        offer_request_id: parsed.offer_request_id,
+        offers_seen: parsed.offers_seen,
+        offers,
+        selected_provider_offer_id,
+        rejections: selection.rejections,
+        decision,
+        next_check_at: next_check_after_search(trip.departure_date, now),
+        malformed: parsed.malformed,
+        duplicates,
+    })
+}
+
+/// Keeps one offer per provider id: the acceptable copy first, then the best-ranked one, so the
+/// choice does not depend on the provider's order.
+fn dedupe_by_id(mut offers: Vec<Offer>, criteria: &Criteria, now: Timestamp) -> Vec<Offer> {
+    offers.sort_by(|a, b| {
+        let rejected = |o: &Offer| check(o, criteria, now).is_err();
+        rejected(a)
+            .cmp(&rejected(b))
+            .then_with(|| a.cmp_rank(b))
+    });
+    let mut seen = HashSet::new();
+    offers.retain(|o| seen.insert(o.provider_offer_id.clone()));
+    offers
+}
+
+/// When to look again after a successful search: every 30 minutes when departure is at most 7
+/// days after `now`'s UTC date (including departures already past, which the monitor then closes),
+/// every 2 hours up to 30 days, every 6 hours beyond.
+pub fn next_check_after_search(departure_date: NaiveDate, now: Timestamp) -> Timestamp {
+    let days = (departure_date - now.utc_date()).num_days();
+    let delay = if days <= 7 {
+        30 * MINUTE_MS
+    } else if days <= 30 {
+        2 * HOUR_MS
+    } else {
+        6 * HOUR_MS
+    };
+    now.plus_ms(delay)
+}
+
+/// When to try again after a failed search: [`SEARCH_FAILURE_RETRY_MS`] after `now`.
+pub fn search_failure_next_check(now: Timestamp) -> Timestamp {
+    now.plus_ms(SEARCH_FAILURE_RETRY_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text).unwrap()
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        crate::trip::parse_iso_date(text).unwrap()
+    }
+
+    #[test]
+    fn next_check_policy_boundaries() {
+        let now = at("2026-11-22T23:59:00Z");
+        let delay = |d: &str| next_check_after_search(date(d), now).unix_ms() - now.unix_ms();
+        assert_eq!(delay("2026-11-20"), 30 * MINUTE_MS);
+        assert_eq!(delay("2026-11-22"), 30 * MINUTE_MS);
+        assert_eq!(delay("2026-11-29"), 30 * MINUTE_MS);
+        assert_eq!(delay("2026-11-30"), 2 * HOUR_MS);
+        assert_eq!(delay("2026-12-22"), 2 * HOUR_MS);
+        assert_eq!(delay("2026-12-23"), 6 * HOUR_MS);
+        assert_eq!(
+            search_failure_next_check(now).to_rfc3339(),
+            "2026-11-23T00:04:00.000Z"
+        );
+    }
+
+    #[test]
+    fn non_2xx_is_classified_without_parsing_offers() {
+        let trip: Trip = serde_json::from_str(
+            r#"{"id":"0b0f0c1e-8d5a-4c53-9a53-7b1e2f3a4b5c","owner_id":"11111111-2222-4333-8444-555555555555",
+            "origin":"STN","destination":"LHR","departure_date":"2027-03-12","adults":1,"cabin":"economy",
+            "max_total_minor":1000,"currency":"GBP","status":"searching","version":1,
+            "created_at":"2026-11-22T10:00:00Z","updated_at":"2026-11-22T10:00:00Z"}"#,
+        )
+        .unwrap();
+        let now = at("2026-11-22T10:00:00Z");
+        let err = process_search_response(&trip, 504, br#"{"errors":[{"code":"gateway_timeout_error"}]}"#, now)
+            .unwrap_err();
+        assert_eq!((err.code(), err.provider_code()), ("provider_unavailable", Some("gateway_timeout_error")));
+        let err = process_search_response(&trip, 201, b"not json", now).unwrap_err();
+        assert_eq!(err.code(), "provider_bad_response");
+        let err = ProviderError::from(TransportFailure::Timeout);
+        assert_eq!(err.code(), "provider_unavailable");
+    }
+}
