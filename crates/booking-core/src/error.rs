@@ -181,7 +181,10 @@ mod tests {
             provider_code: None,
         };
         assert_eq!(rejected.code(), "provider_rejected");
-        assert_eq!(rejected.to_string(), "provider rejected the request (HTTP 422)");
+        assert_eq!(
+            rejected.to_string(),
+            "provider rejected the request (HTTP 422)"
+        );
         assert_eq!(
             ProviderError::bad_response("x").code(),
             "provider_bad_response"
@@ -195,7 +198,10 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"code":"provider_unavailable","message":"provider unavailable: the provider could not be reached"}"#
         );
-        assert_eq!(TransportFailure::from_code("timeout"), Some(TransportFailure::Timeout));
+        assert_eq!(
+            TransportFailure::from_code("timeout"),
+            Some(TransportFailure::Timeout)
+        );
         assert_eq!(TransportFailure::from_code("dns"), None);
     }
 }

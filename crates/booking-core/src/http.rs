@@ -86,7 +86,11 @@ impl fmt::Debug for HttpRequest {
             .headers
             .iter()
             .map(|(n, v)| {
-                let shown = if is_sensitive_header(n) { "<redacted>" } else { v.as_str() };
+                let shown = if is_sensitive_header(n) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
                 (n.as_str(), shown)
             })
             .collect();

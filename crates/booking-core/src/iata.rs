@@ -91,7 +91,19 @@ mod tests {
 
     #[test]
     fn refuses_everything_else() {
-        for bad in ["", "LH", "LHRX", "lhr", "Lhr", "LH1", " LHR", "LH ", "ÄBC", "L-R", "ＬＨＲ"] {
+        for bad in [
+            "",
+            "LH",
+            "LHRX",
+            "lhr",
+            "Lhr",
+            "LH1",
+            " LHR",
+            "LH ",
+            "ÄBC",
+            "L-R",
+            "ＬＨＲ",
+        ] {
             assert_eq!(IataCode::parse(bad), Err(IataError), "{bad:?}");
         }
         assert_eq!(IataError.code(), "invalid_iata");

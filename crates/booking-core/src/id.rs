@@ -65,7 +65,10 @@ mod tests {
     fn parses_canonical_form_and_lowercases() {
         let id = Uuid::parse("3F2504E0-4F89-11D3-9A0C-0305E82C3301").unwrap();
         assert_eq!(id.as_str(), "3f2504e0-4f89-11d3-9a0c-0305e82c3301");
-        assert_eq!(serde_json::to_string(&id).unwrap(), r#""3f2504e0-4f89-11d3-9a0c-0305e82c3301""#);
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            r#""3f2504e0-4f89-11d3-9a0c-0305e82c3301""#
+        );
     }
 
     #[test]

@@ -186,7 +186,12 @@ mod tests {
 
     #[test]
     fn cabin_names_and_order() {
-        for cabin in [Cabin::Economy, Cabin::PremiumEconomy, Cabin::Business, Cabin::First] {
+        for cabin in [
+            Cabin::Economy,
+            Cabin::PremiumEconomy,
+            Cabin::Business,
+            Cabin::First,
+        ] {
             assert_eq!(Cabin::parse(cabin.as_str()), Some(cabin));
         }
         assert_eq!(Cabin::parse("Economy"), None);

@@ -13,8 +13,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::duffel;
-pub use crate::error::TransportFailure;
 use crate::error::ProviderError;
+pub use crate::error::TransportFailure;
 use crate::offer::Offer;
 use crate::select::{check, select, Criteria, Decision, Rejections};
 use crate::time::Timestamp;
@@ -101,9 +101,7 @@ pub fn process_search_response(
 fn dedupe_by_id(mut offers: Vec<Offer>, criteria: &Criteria, now: Timestamp) -> Vec<Offer> {
     offers.sort_by(|a, b| {
         let rejected = |o: &Offer| check(o, criteria, now).is_err();
-        rejected(a)
-            .cmp(&rejected(b))
-            .then_with(|| a.cmp_rank(b))
+        rejected(a).cmp(&rejected(b)).then_with(|| a.cmp_rank(b))
     });
     let mut seen = HashSet::new();
     offers.retain(|o| seen.insert(o.provider_offer_id.clone()));
@@ -168,9 +166,17 @@ mod tests {
         )
         .unwrap();
         let now = at("2026-11-22T10:00:00Z");
-        let err = process_search_response(&trip, 504, br#"{"errors":[{"code":"gateway_timeout_error"}]}"#, now)
-            .unwrap_err();
-        assert_eq!((err.code(), err.provider_code()), ("provider_unavailable", Some("gateway_timeout_error")));
+        let err = process_search_response(
+            &trip,
+            504,
+            br#"{"errors":[{"code":"gateway_timeout_error"}]}"#,
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.code(), err.provider_code()),
+            ("provider_unavailable", Some("gateway_timeout_error"))
+        );
         let err = process_search_response(&trip, 201, b"not json", now).unwrap_err();
         assert_eq!(err.code(), "provider_bad_response");
         let err = ProviderError::from(TransportFailure::Timeout);

@@ -275,10 +275,16 @@ impl Checker {
     }
 
     fn iata(&mut self, object: &Map<String, Value>, field: &str) -> Option<IataCode> {
-        let text = self.required(object, field).and_then(|v| self.string(field, v))?;
+        let text = self
+            .required(object, field)
+            .and_then(|v| self.string(field, v))?;
         let code = IataCode::parse(text).ok();
         if code.is_none() {
-            self.fail(field, "invalid_iata", "expected a three-letter upper-case IATA code");
+            self.fail(
+                field,
+                "invalid_iata",
+                "expected a three-letter upper-case IATA code",
+            );
         }
         code
     }
@@ -286,7 +292,11 @@ impl Checker {
     fn date(&mut self, field: &str, value: &Value) -> Option<NaiveDate> {
         let date = parse_iso_date(self.string(field, value)?);
         if date.is_none() {
-            self.fail(field, "invalid_date", "expected an existing date as YYYY-MM-DD");
+            self.fail(
+                field,
+                "invalid_date",
+                "expected an existing date as YYYY-MM-DD",
+            );
         }
         date
     }
@@ -296,9 +306,13 @@ impl Checker {
 pub fn parse_iso_date(text: &str) -> Option<NaiveDate> {
     let b = text.as_bytes();
     let shaped = b.len() == 10
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
     if !shaped {
         return None;
     }
@@ -311,14 +325,22 @@ fn new_trip_from(object: &Map<String, Value>, now: Timestamp) -> Result<NewTrip,
     let mut c = Checker::default();
     for key in object.keys() {
         if !FIELDS[..11].contains(&key.as_str()) {
-            c.fail(key, "unknown_field", "this field is not part of a trip request");
+            c.fail(
+                key,
+                "unknown_field",
+                "this field is not part of a trip request",
+            );
         }
     }
 
     let origin = c.iata(object, "origin");
     let destination = c.iata(object, "destination");
     if origin.is_some() && origin == destination {
-        c.fail("destination", "same_origin_destination", "must differ from origin");
+        c.fail(
+            "destination",
+            "same_origin_destination",
+            "must differ from origin",
+        );
     }
 
     let today = now.utc_date();
@@ -327,12 +349,20 @@ fn new_trip_from(object: &Map<String, Value>, now: Timestamp) -> Result<NewTrip,
         .and_then(|v| c.date("departure_date", v));
     if let Some(date) = departure {
         if date < today {
-            c.fail("departure_date", "date_in_past", "must not be before today (UTC)");
+            c.fail(
+                "departure_date",
+                "date_in_past",
+                "must not be before today (UTC)",
+            );
         } else if today
             .checked_add_days(Days::new(MAX_DAYS_AHEAD))
             .is_none_or(|limit| date > limit)
         {
-            c.fail("departure_date", "date_too_far", "must be at most 365 days ahead");
+            c.fail(
+                "departure_date",
+                "date_too_far",
+                "must be at most 365 days ahead",
+            );
         }
     }
     let return_date = match object.get("return_date") {
@@ -341,7 +371,11 @@ fn new_trip_from(object: &Map<String, Value>, now: Timestamp) -> Result<NewTrip,
     };
     if let (Some(out), Some(back)) = (departure, return_date) {
         if back < out {
-            c.fail("return_date", "return_before_departure", "must not be before departure_date");
+            c.fail(
+                "return_date",
+                "return_before_departure",
+                "must not be before departure_date",
+            );
         }
     }
 
@@ -354,9 +388,17 @@ fn new_trip_from(object: &Map<String, Value>, now: Timestamp) -> Result<NewTrip,
     if let (Some(adults), Some(ages)) = (adults, &child_ages) {
         let infants = ages.iter().filter(|age| **age < INFANT_AGE_BELOW).count();
         if usize::from(adults) + ages.len() > MAX_PASSENGERS {
-            c.fail("child_ages", "too_many_passengers", "at most 9 passengers in total");
+            c.fail(
+                "child_ages",
+                "too_many_passengers",
+                "at most 9 passengers in total",
+            );
         } else if infants > usize::from(adults) {
-            c.fail("child_ages", "too_many_infants", "at most one infant under 2 per adult");
+            c.fail(
+                "child_ages",
+                "too_many_infants",
+                "at most one infant under 2 per adult",
+            );
         }
     }
 
@@ -366,7 +408,11 @@ fn new_trip_from(object: &Map<String, Value>, now: Timestamp) -> Result<NewTrip,
         .and_then(|text| {
             let cabin = Cabin::parse(text);
             if cabin.is_none() {
-                c.fail("cabin", "invalid_cabin", "expected economy, premium_economy, business or first");
+                c.fail(
+                    "cabin",
+                    "invalid_cabin",
+                    "expected economy, premium_economy, business or first",
+                );
             }
             cabin
         });
@@ -379,7 +425,11 @@ fn new_trip_from(object: &Map<String, Value>, now: Timestamp) -> Result<NewTrip,
         .and_then(|text| {
             let currency = Currency::parse(text).ok();
             if currency.is_none() {
-                c.fail("currency", "unknown_currency", "expected an ISO 4217 currency code");
+                c.fail(
+                    "currency",
+                    "unknown_currency",
+                    "expected an ISO 4217 currency code",
+                );
             }
             currency
         });
@@ -388,25 +438,38 @@ fn new_trip_from(object: &Map<String, Value>, now: Timestamp) -> Result<NewTrip,
 
     // Invariant: every `None` below recorded a field error, so a complete tuple with no errors is
     // the only way to success.
-    match (origin, destination, departure, adults, child_ages, cabin, max_total_minor, currency) {
-        (Some(origin), Some(destination), Some(departure_date), Some(adults), Some(child_ages),
-         Some(cabin), Some(max_total_minor), Some(currency))
-            if c.errors.is_empty() =>
-        {
-            Ok(NewTrip {
-                origin,
-                destination,
-                departure_date,
-                return_date,
-                adults,
-                child_ages,
-                cabin,
-                nonstop_only,
-                max_total_minor,
-                currency,
-                auto_book,
-            })
-        }
+    match (
+        origin,
+        destination,
+        departure,
+        adults,
+        child_ages,
+        cabin,
+        max_total_minor,
+        currency,
+    ) {
+        (
+            Some(origin),
+            Some(destination),
+            Some(departure_date),
+            Some(adults),
+            Some(child_ages),
+            Some(cabin),
+            Some(max_total_minor),
+            Some(currency),
+        ) if c.errors.is_empty() => Ok(NewTrip {
+            origin,
+            destination,
+            departure_date,
+            return_date,
+            adults,
+            child_ages,
+            cabin,
+            nonstop_only,
+            max_total_minor,
+            currency,
+            auto_book,
+        }),
         _ => Err(TripError::Invalid(c.errors)),
     }
 }
@@ -422,7 +485,11 @@ fn children(c: &mut Checker, object: &Map<String, Value>) -> Option<Vec<u8>> {
         }
     };
     if items.len() > MAX_PASSENGERS {
-        c.fail("child_ages", "too_many_passengers", "at most 9 passengers in total");
+        c.fail(
+            "child_ages",
+            "too_many_passengers",
+            "at most 9 passengers in total",
+        );
         return None;
     }
     let before = c.errors.len();
@@ -440,7 +507,11 @@ fn children(c: &mut Checker, object: &Map<String, Value>) -> Option<Vec<u8>> {
 fn trip_ref_from(object: &Map<String, Value>) -> Result<TripRef, TripError> {
     let mut c = Checker::default();
     for key in object.keys().filter(|k| *k != "trip_id") {
-        c.fail(key, "unknown_field", "only trip_id may be sent to search an existing trip");
+        c.fail(
+            key,
+            "unknown_field",
+            "only trip_id may be sent to search an existing trip",
+        );
     }
     let trip_id = c
         .required(object, "trip_id")

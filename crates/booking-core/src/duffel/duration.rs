@@ -17,7 +17,10 @@ pub fn parse_iso_duration_minutes(text: &str) -> Option<u32> {
     let mut components = 0;
     for (part, units) in [
         (date_part, &[('W', 7 * 86_400), ('D', 86_400)][..]),
-        (time_part.unwrap_or(""), &[('H', 3_600), ('M', 60), ('S', 1)][..]),
+        (
+            time_part.unwrap_or(""),
+            &[('H', 3_600), ('M', 60), ('S', 1)][..],
+        ),
     ] {
         let mut next_unit = 0;
         let mut number = String::new();
@@ -81,8 +84,24 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         for bad in [
-            "", "P", "PT", "8H10M", "PT8H10", "PT10M8H", "P1M", "P1Y", "PT1.5H", "P1DT", "PTH",
-            "PT8h10m", "PT-1H", "P1D2H", "PT1H1H", "PT99999999999999H", " PT1H", "PT1..5S",
+            "",
+            "P",
+            "PT",
+            "8H10M",
+            "PT8H10",
+            "PT10M8H",
+            "P1M",
+            "P1Y",
+            "PT1.5H",
+            "P1DT",
+            "PTH",
+            "PT8h10m",
+            "PT-1H",
+            "P1D2H",
+            "PT1H1H",
+            "PT99999999999999H",
+            " PT1H",
+            "PT1..5S",
         ] {
             assert_eq!(parse_iso_duration_minutes(bad), None, "{bad:?}");
         }

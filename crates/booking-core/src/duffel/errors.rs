@@ -46,7 +46,9 @@ fn first_error_code(body: &[u8]) -> Option<String> {
     let code = envelope.errors.into_iter().next()?.code?;
     let plain = !code.is_empty()
         && code.len() <= 64
-        && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     plain.then_some(code)
 }
 
@@ -70,8 +72,14 @@ mod tests {
         assert_eq!(e.code(), "provider_unavailable");
         assert_eq!(e.provider_code(), Some("gateway_timeout_error"));
         assert_eq!(classify_failure(429, b"").code(), "provider_unavailable");
-        assert_eq!(classify_failure(500, b"<html>").code(), "provider_unavailable");
-        assert_eq!(classify_failure(502, &envelope("airline_unknown")).code(), "provider_unavailable");
+        assert_eq!(
+            classify_failure(500, b"<html>").code(),
+            "provider_unavailable"
+        );
+        assert_eq!(
+            classify_failure(502, &envelope("airline_unknown")).code(),
+            "provider_unavailable"
+        );
         assert_eq!(classify_failure(401, b"{}").code(), "provider_rejected");
         assert_eq!(classify_failure(404, b"{}").provider_code(), None);
         assert_eq!(classify_failure(302, b"").code(), "provider_bad_response");
@@ -80,9 +88,21 @@ mod tests {
 
     #[test]
     fn odd_codes_are_dropped() {
-        assert_eq!(classify_failure(422, &envelope("Has Spaces")).provider_code(), None);
-        assert_eq!(classify_failure(422, &envelope(&"a".repeat(65))).provider_code(), None);
-        assert_eq!(classify_failure(422, br#"{"errors":[]}"#).provider_code(), None);
-        assert_eq!(classify_failure(422, br#"{"errors":[{"code":null}]}"#).provider_code(), None);
+        assert_eq!(
+            classify_failure(422, &envelope("Has Spaces")).provider_code(),
+            None
+        );
+        assert_eq!(
+            classify_failure(422, &envelope(&"a".repeat(65))).provider_code(),
+            None
+        );
+        assert_eq!(
+            classify_failure(422, br#"{"errors":[]}"#).provider_code(),
+            None
+        );
+        assert_eq!(
+            classify_failure(422, br#"{"errors":[{"code":null}]}"#).provider_code(),
+            None
+        );
     }
 }

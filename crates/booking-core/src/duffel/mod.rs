@@ -23,8 +23,7 @@ mod request;
 pub use duration::parse_iso_duration_minutes;
 pub use errors::classify_failure;
 pub use offers::{
-    normalize_offer, parse_offer_request_response, parse_offer_response, OfferError,
-    ParsedOffers,
+    normalize_offer, parse_offer_request_response, parse_offer_response, OfferError, ParsedOffers,
 };
 pub use request::{build_get_offer_request, build_offer_request};
 
@@ -113,7 +112,10 @@ impl DuffelConfig {
             .strip_prefix("https://")
             .or_else(|| base.strip_prefix("http://"))
             .ok_or(DuffelConfigError::BaseUrl)?;
-        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_graphic() && !b"?#".contains(&b))
+        if rest.is_empty()
+            || !rest
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"?#".contains(&b))
         {
             return Err(DuffelConfigError::BaseUrl);
         }
@@ -146,7 +148,10 @@ impl DuffelConfig {
     /// The headers every Duffel v2 request carries (`Content-Type` only with a body).
     fn headers(&self, with_body: bool) -> Vec<(String, String)> {
         let mut headers = vec![
-            ("Authorization".to_owned(), format!("Bearer {}", self.access_token)),
+            (
+                "Authorization".to_owned(),
+                format!("Bearer {}", self.access_token),
+            ),
             ("Duffel-Version".to_owned(), API_VERSION.to_owned()),
             ("Accept".to_owned(), "application/json".to_owned()),
         ];
@@ -176,27 +181,51 @@ mod tests {
         let ok = DuffelConfig::new("http://127.0.0.1:54391/", "duffel_test_x", 20_000).unwrap();
         assert_eq!(ok.base_url(), "http://127.0.0.1:54391");
         let code = |r: Result<DuffelConfig, DuffelConfigError>| r.unwrap_err();
-        assert_eq!(code(DuffelConfig::new("ftp://x", "t", 20_000)), DuffelConfigError::BaseUrl);
-        assert_eq!(code(DuffelConfig::new("https://", "t", 20_000)), DuffelConfigError::BaseUrl);
-        assert_eq!(code(DuffelConfig::new("https://a b", "t", 20_000)), DuffelConfigError::BaseUrl);
-        assert_eq!(code(DuffelConfig::new("https://a?x=1", "t", 20_000)), DuffelConfigError::BaseUrl);
-        assert_eq!(code(DuffelConfig::new("https://a", "", 20_000)), DuffelConfigError::AccessToken);
+        assert_eq!(
+            code(DuffelConfig::new("ftp://x", "t", 20_000)),
+            DuffelConfigError::BaseUrl
+        );
+        assert_eq!(
+            code(DuffelConfig::new("https://", "t", 20_000)),
+            DuffelConfigError::BaseUrl
+        );
+        assert_eq!(
+            code(DuffelConfig::new("https://a b", "t", 20_000)),
+            DuffelConfigError::BaseUrl
+        );
+        assert_eq!(
+            code(DuffelConfig::new("https://a?x=1", "t", 20_000)),
+            DuffelConfigError::BaseUrl
+        );
+        assert_eq!(
+            code(DuffelConfig::new("https://a", "", 20_000)),
+            DuffelConfigError::AccessToken
+        );
         assert_eq!(
             code(DuffelConfig::new("https://a", "tok\r\nX-Evil: 1", 20_000)),
             DuffelConfigError::AccessToken
         );
-        assert_eq!(code(DuffelConfig::new("https://a", "t", 1_999)), DuffelConfigError::SupplierTimeout);
-        assert_eq!(code(DuffelConfig::new("https://a", "t", 60_001)), DuffelConfigError::SupplierTimeout);
+        assert_eq!(
+            code(DuffelConfig::new("https://a", "t", 1_999)),
+            DuffelConfigError::SupplierTimeout
+        );
+        assert_eq!(
+            code(DuffelConfig::new("https://a", "t", 60_001)),
+            DuffelConfigError::SupplierTimeout
+        );
         assert_eq!(DuffelConfigError::BaseUrl.code(), "invalid_config");
     }
 
     #[test]
     fn config_from_json_defaults_timeout_and_hides_token() {
-        let config: DuffelConfig =
-            serde_json::from_str(r#"{"base_url":"https://api.duffel.com","access_token":"duffel_test_secret"}"#)
-                .unwrap();
+        let config: DuffelConfig = serde_json::from_str(
+            r#"{"base_url":"https://api.duffel.com","access_token":"duffel_test_secret"}"#,
+        )
+        .unwrap();
         assert_eq!(config.supplier_timeout_ms(), DEFAULT_SUPPLIER_TIMEOUT_MS);
         assert!(!format!("{config:?}").contains("duffel_test_secret"));
-        assert!(serde_json::from_str::<DuffelConfig>(r#"{"base_url":"x","access_token":"t"}"#).is_err());
+        assert!(
+            serde_json::from_str::<DuffelConfig>(r#"{"base_url":"x","access_token":"t"}"#).is_err()
+        );
     }
 }

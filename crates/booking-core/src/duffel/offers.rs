@@ -215,11 +215,12 @@ pub fn normalize_offer(raw: &RawValue) -> Result<Offer, OfferError> {
     if wire.slices.iter().any(|s| s.segments.is_empty()) {
         return Err(OfferError::NoItinerary);
     }
-    let (first_segment, last_segment) = match (first.segments.first(), first.segments.last()) {
-        (Some(a), Some(b)) => (a, b),
-        _ => return Err(OfferError::NoItinerary),
+    let (Some(first_segment), Some(last_segment)) = (first.segments.first(), first.segments.last())
+    else {
+        return Err(OfferError::NoItinerary);
     };
-    let departing_at = local_time::parse(&first_segment.departing_at).ok_or(OfferError::LocalTime)?;
+    let departing_at =
+        local_time::parse(&first_segment.departing_at).ok_or(OfferError::LocalTime)?;
     let arriving_at = local_time::parse(&last_segment.arriving_at).ok_or(OfferError::LocalTime)?;
 
     let mut cabin: Option<Cabin> = None;
@@ -227,7 +228,8 @@ pub fn normalize_offer(raw: &RawValue) -> Result<Offer, OfferError> {
     let mut stops = 0_u32;
     let mut duration = Some(0_u32);
     for slice in &wire.slices {
-        let mut slice_stops = u32::try_from(slice.segments.len().saturating_sub(1)).unwrap_or(u32::MAX);
+        let mut slice_stops =
+            u32::try_from(slice.segments.len().saturating_sub(1)).unwrap_or(u32::MAX);
         for segment in &slice.segments {
             let code = segment.marketing_carrier.iata_code.as_deref().unwrap_or("");
             if !valid_carrier(code) {
@@ -246,8 +248,13 @@ pub fn normalize_offer(raw: &RawValue) -> Result<Offer, OfferError> {
             }
         }
         stops = stops.max(slice_stops);
-        let slice_minutes = slice.duration.as_deref().and_then(parse_iso_duration_minutes);
-        duration = duration.zip(slice_minutes).and_then(|(a, b)| a.checked_add(b));
+        let slice_minutes = slice
+            .duration
+            .as_deref()
+            .and_then(parse_iso_duration_minutes);
+        duration = duration
+            .zip(slice_minutes)
+            .and_then(|(a, b)| a.checked_add(b));
     }
 
     Ok(Offer {
@@ -273,7 +280,9 @@ pub(super) fn valid_id(id: &str) -> bool {
 /// An airline designator: 2–3 upper-case ASCII letters or digits (`BA`, `U2`, `ZZ`).
 fn valid_carrier(code: &str) -> bool {
     (2..=3).contains(&code.len())
-        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// serde's error text, bounded. It names fields and positions; for invalid values it may quote

@@ -62,7 +62,10 @@ pub fn build_offer_request(config: &DuffelConfig, trip: &Trip) -> HttpRequest {
         });
     }
     let adults = (0..trip.adults).map(|_| PassengerRequest::Adult { kind: "adult" });
-    let children = trip.child_ages.iter().map(|&age| PassengerRequest::Child { age });
+    let children = trip
+        .child_ages
+        .iter()
+        .map(|&age| PassengerRequest::Child { age });
     let body = Envelope {
         data: OfferRequestData {
             slices,
@@ -81,7 +84,9 @@ pub fn build_offer_request(config: &DuffelConfig, trip: &Trip) -> HttpRequest {
         headers: config.headers(true),
         // Serialising these plain structs cannot fail (string keys, no maps, no floats).
         body: serde_json::to_string(&body).ok(),
-        timeout_ms: config.supplier_timeout_ms().saturating_add(RESPONSE_GRACE_MS),
+        timeout_ms: config
+            .supplier_timeout_ms()
+            .saturating_add(RESPONSE_GRACE_MS),
     }
 }
 
@@ -140,7 +145,10 @@ mod tests {
             request.url,
             "https://api.duffel.com/air/offer_requests?return_offers=true&supplier_timeout=20000"
         );
-        assert_eq!(request.header("Authorization"), Some("Bearer duffel_test_abc"));
+        assert_eq!(
+            request.header("Authorization"),
+            Some("Bearer duffel_test_abc")
+        );
         assert_eq!(request.header("Duffel-Version"), Some("v2"));
         assert_eq!(request.header("Accept"), Some("application/json"));
         assert_eq!(request.header("Content-Type"), Some("application/json"));
@@ -155,8 +163,10 @@ mod tests {
 
     #[test]
     fn return_nonstop_and_children() {
-        let t = trip(json!({"return_date":"2027-03-20","adults":2,"child_ages":[9,1],
-                            "nonstop_only":true,"cabin":"premium_economy"}));
+        let t = trip(
+            json!({"return_date":"2027-03-20","adults":2,"child_ages":[9,1],
+                            "nonstop_only":true,"cabin":"premium_economy"}),
+        );
         assert_eq!(
             body(&build_offer_request(&config(), &t)),
             json!({"data":{
@@ -176,7 +186,10 @@ mod tests {
         assert_eq!(request.header("Content-Type"), None);
         assert_eq!(request.header("Duffel-Version"), Some("v2"));
         for bad in ["", "off/../x", "off?x=1", "off 1"] {
-            assert_eq!(build_get_offer_request(&config(), bad), Err(OfferError::InvalidId));
+            assert_eq!(
+                build_get_offer_request(&config(), bad),
+                Err(OfferError::InvalidId)
+            );
         }
     }
 }

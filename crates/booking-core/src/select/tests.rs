@@ -41,12 +41,20 @@ fn offer(id: &str, total: i64) -> Offer {
 }
 
 fn ids(selection: &Selection) -> Vec<&str> {
-    selection.ranked.iter().map(|o| o.provider_offer_id.as_str()).collect()
+    selection
+        .ranked
+        .iter()
+        .map(|o| o.provider_offer_id.as_str())
+        .collect()
 }
 
 #[test]
 fn lowest_total_wins() {
-    let s = select(vec![offer("off_a", 30_000), offer("off_b", 22_178)], &criteria(), now());
+    let s = select(
+        vec![offer("off_a", 30_000), offer("off_b", 22_178)],
+        &criteria(),
+        now(),
+    );
     assert_eq!(s.best().unwrap().provider_offer_id, "off_b");
     assert_eq!(s.decision(), Decision::OfferSelected);
     assert_eq!(s.acceptable, 2);
@@ -59,7 +67,11 @@ fn ties_on_total_break_by_duration_then_departure_then_id() {
     let mut unknown = offer("off_0", 100);
     unknown.duration_minutes = None;
     let short = offer("off_z", 100);
-    let s = select(vec![long.clone(), unknown.clone(), short.clone()], &criteria(), now());
+    let s = select(
+        vec![long.clone(), unknown.clone(), short.clone()],
+        &criteria(),
+        now(),
+    );
     assert_eq!(ids(&s), vec!["off_z", "off_a", "off_0"]);
 
     let mut late = offer("off_a", 100);
@@ -68,7 +80,11 @@ fn ties_on_total_break_by_duration_then_departure_then_id() {
     let s = select(vec![late, early], &criteria(), now());
     assert_eq!(ids(&s), vec!["off_z", "off_a"]);
 
-    let s = select(vec![offer("off_b", 100), offer("off_a", 100)], &criteria(), now());
+    let s = select(
+        vec![offer("off_b", 100), offer("off_a", 100)],
+        &criteria(),
+        now(),
+    );
     assert_eq!(ids(&s), vec!["off_a", "off_b"]);
 }
 
@@ -85,7 +101,10 @@ fn expiry_margin() {
     let s = select(vec![gone, edge, inside, fine], &criteria(), now());
     assert_eq!(s.best().unwrap().provider_offer_id, "off_fine");
     assert_eq!(s.rejections.expired, 3);
-    assert_eq!(ids(&s), vec!["off_fine", "off_gone", "off_edge", "off_inside"]);
+    assert_eq!(
+        ids(&s),
+        vec!["off_fine", "off_gone", "off_edge", "off_inside"]
+    );
 }
 
 #[test]
@@ -110,7 +129,15 @@ fn each_criterion_rejects_and_is_counted_once_under_its_first_reason() {
     cabin_and_stops.stops = 2;
 
     let s = select(
-        vec![usd, pricey, at_limit, business, one_stop, all_bad, cabin_and_stops],
+        vec![
+            usd,
+            pricey,
+            at_limit,
+            business,
+            one_stop,
+            all_bad,
+            cabin_and_stops,
+        ],
         &criteria(),
         now(),
     );
@@ -133,9 +160,15 @@ fn each_criterion_rejects_and_is_counted_once_under_its_first_reason() {
 fn stops_are_fine_when_not_nonstop_only() {
     let mut one_stop = offer("off_stop", 100);
     one_stop.stops = 2;
-    let relaxed = Criteria { nonstop_only: false, ..criteria() };
+    let relaxed = Criteria {
+        nonstop_only: false,
+        ..criteria()
+    };
     assert_eq!(check(&one_stop, &relaxed, now()), Ok(()));
-    assert_eq!(check(&one_stop, &criteria(), now()), Err(Rejection::TooManyStops));
+    assert_eq!(
+        check(&one_stop, &criteria(), now()),
+        Err(Rejection::TooManyStops)
+    );
 }
 
 #[test]
@@ -158,14 +191,23 @@ fn empty_input() {
         serde_json::to_string(&s.rejections).unwrap(),
         r#"{"expired":0,"currency_mismatch":0,"over_budget":0,"cabin_mismatch":0,"too_many_stops":0}"#
     );
-    assert_eq!(serde_json::to_string(&s.decision()).unwrap(), r#""no_acceptable_offer""#);
+    assert_eq!(
+        serde_json::to_string(&s.decision()).unwrap(),
+        r#""no_acceptable_offer""#
+    );
 }
 
 /// Offers drawn from small domains so ties at every level are common.
 fn arb_offer() -> impl Strategy<Value = Offer> {
     (
         0u8..6,
-        prop_oneof![Just(100i64), Just(200), Just(49_999), Just(50_000), Just(50_001)],
+        prop_oneof![
+            Just(100i64),
+            Just(200),
+            Just(49_999),
+            Just(50_000),
+            Just(50_001)
+        ],
         prop::option::of(prop_oneof![Just(60u32), Just(90)]),
         0u32..3,
         0i64..3,
@@ -173,18 +215,25 @@ fn arb_offer() -> impl Strategy<Value = Offer> {
         0u8..4,
         0i64..4,
     )
-        .prop_map(|(id, total, duration, dep_hour, stops, currency, cabin, expiry)| {
-            let mut o = offer(&format!("off_{id}"), total);
-            o.duration_minutes = duration;
-            o.departing_at = local_time::parse(&format!("2027-03-12T0{dep_hour}:00:00")).unwrap();
-            o.stops = u32::try_from(stops).unwrap();
-            o.currency = Currency::parse(["GBP", "JPY", "KWD"][usize::from(currency)]).unwrap();
-            o.cabin = [Cabin::Economy, Cabin::PremiumEconomy, Cabin::Business, Cabin::First]
-                [usize::from(cabin)];
-            o.expires_at = now().plus_ms(expiry * 60_000);
-            o.carriers = vec![["ZZ", "BA"][usize::from(id % 2)].to_owned()];
-            o
-        })
+        .prop_map(
+            |(id, total, duration, dep_hour, stops, currency, cabin, expiry)| {
+                let mut o = offer(&format!("off_{id}"), total);
+                o.duration_minutes = duration;
+                o.departing_at =
+                    local_time::parse(&format!("2027-03-12T0{dep_hour}:00:00")).unwrap();
+                o.stops = u32::try_from(stops).unwrap();
+                o.currency = Currency::parse(["GBP", "JPY", "KWD"][usize::from(currency)]).unwrap();
+                o.cabin = [
+                    Cabin::Economy,
+                    Cabin::PremiumEconomy,
+                    Cabin::Business,
+                    Cabin::First,
+                ][usize::from(cabin)];
+                o.expires_at = now().plus_ms(expiry * 60_000);
+                o.carriers = vec![["ZZ", "BA"][usize::from(id % 2)].to_owned()];
+                o
+            },
+        )
 }
 
 proptest! {

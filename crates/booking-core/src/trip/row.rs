@@ -139,14 +139,23 @@ mod tests {
             trip.next_check_at.unwrap().to_rfc3339(),
             "2026-11-22T12:00:00.123Z"
         );
-        assert_eq!(trip.last_error_code.as_deref(), Some("provider_unavailable"));
+        assert_eq!(
+            trip.last_error_code.as_deref(),
+            Some("provider_unavailable")
+        );
     }
 
     #[test]
     fn optional_columns_may_be_missing() {
         let mut value: serde_json::Value = serde_json::from_str(ROW).unwrap();
         let object = value.as_object_mut().unwrap();
-        for key in ["return_date", "child_ages", "selected_offer_id", "next_check_at", "check_count"] {
+        for key in [
+            "return_date",
+            "child_ages",
+            "selected_offer_id",
+            "next_check_at",
+            "check_count",
+        ] {
             object.remove(key);
         }
         let trip = Trip::from_json(value.to_string().as_bytes()).unwrap();

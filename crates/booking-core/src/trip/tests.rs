@@ -64,7 +64,14 @@ fn defaults_for_optional_fields() {
 
 #[test]
 fn invalid_json_covers_non_json_non_objects_and_oversized_bodies() {
-    for body in [&b"not json"[..], b"", b"[1,2]", b"\"LHR\"", b"null", b"{\"origin\":"] {
+    for body in [
+        &b"not json"[..],
+        b"",
+        b"[1,2]",
+        b"\"LHR\"",
+        b"null",
+        b"{\"origin\":",
+    ] {
         assert_eq!(validate_new_trip(body, now()), Err(TripError::InvalidJson));
     }
     let mut big = valid();
@@ -75,17 +82,38 @@ fn invalid_json_covers_non_json_non_objects_and_oversized_bodies() {
 
 #[test]
 fn required_fields() {
-    for key in ["origin", "destination", "departure_date", "adults", "cabin", "max_total_minor", "currency"] {
+    for key in [
+        "origin",
+        "destination",
+        "departure_date",
+        "adults",
+        "cabin",
+        "max_total_minor",
+        "currency",
+    ] {
         assert_eq!(codes(&without(key)), one(key, "required"), "{key}");
-        assert_eq!(codes(&with(json!({ key: null }))), one(key, "required"), "{key}");
+        assert_eq!(
+            codes(&with(json!({ key: null }))),
+            one(key, "required"),
+            "{key}"
+        );
     }
 }
 
 #[test]
 fn iata_codes() {
-    assert_eq!(codes(&with(json!({"origin":"lhr"}))), one("origin", "invalid_iata"));
-    assert_eq!(codes(&with(json!({"destination":"JFKX"}))), one("destination", "invalid_iata"));
-    assert_eq!(codes(&with(json!({"origin":7}))), one("origin", "invalid_type"));
+    assert_eq!(
+        codes(&with(json!({"origin":"lhr"}))),
+        one("origin", "invalid_iata")
+    );
+    assert_eq!(
+        codes(&with(json!({"destination":"JFKX"}))),
+        one("destination", "invalid_iata")
+    );
+    assert_eq!(
+        codes(&with(json!({"origin":7}))),
+        one("origin", "invalid_type")
+    );
     assert_eq!(
         codes(&with(json!({"destination":"LHR"}))),
         one("destination", "same_origin_destination")
@@ -106,7 +134,14 @@ fn departure_date_relative_to_now() {
         codes(&with(json!({"departure_date":"2027-11-23"}))),
         one("departure_date", "date_too_far")
     );
-    for bad in ["2027-02-29", "2027-3-12", "12/03/2027", "2027-03-12T00:00:00", "", "+2027-03-1"] {
+    for bad in [
+        "2027-02-29",
+        "2027-3-12",
+        "12/03/2027",
+        "2027-03-12T00:00:00",
+        "",
+        "+2027-03-1",
+    ] {
         assert_eq!(
             codes(&with(json!({"departure_date":bad}))),
             one("departure_date", "invalid_date"),
@@ -127,19 +162,46 @@ fn return_date_rules() {
         codes(&with(json!({"return_date":"2027-03-11"}))),
         one("return_date", "return_before_departure")
     );
-    assert_eq!(codes(&with(json!({"return_date":"2027-13-01"}))), one("return_date", "invalid_date"));
-    assert_eq!(codes(&with(json!({"return_date":false}))), one("return_date", "invalid_type"));
+    assert_eq!(
+        codes(&with(json!({"return_date":"2027-13-01"}))),
+        one("return_date", "invalid_date")
+    );
+    assert_eq!(
+        codes(&with(json!({"return_date":false}))),
+        one("return_date", "invalid_type")
+    );
 }
 
 #[test]
 fn passenger_counts() {
-    assert_eq!(codes(&with(json!({"adults":0}))), one("adults", "out_of_range"));
-    assert_eq!(codes(&with(json!({"adults":10}))), one("adults", "out_of_range"));
-    assert_eq!(codes(&with(json!({"adults":-1}))), one("adults", "out_of_range"));
-    assert_eq!(codes(&with(json!({"adults":u64::MAX}))), one("adults", "out_of_range"));
-    assert_eq!(codes(&with(json!({"adults":1.5}))), one("adults", "not_an_integer"));
-    assert_eq!(codes(&with(json!({"adults":2.0}))), one("adults", "not_an_integer"));
-    assert_eq!(codes(&with(json!({"adults":"2"}))), one("adults", "invalid_type"));
+    assert_eq!(
+        codes(&with(json!({"adults":0}))),
+        one("adults", "out_of_range")
+    );
+    assert_eq!(
+        codes(&with(json!({"adults":10}))),
+        one("adults", "out_of_range")
+    );
+    assert_eq!(
+        codes(&with(json!({"adults":-1}))),
+        one("adults", "out_of_range")
+    );
+    assert_eq!(
+        codes(&with(json!({"adults":u64::MAX}))),
+        one("adults", "out_of_range")
+    );
+    assert_eq!(
+        codes(&with(json!({"adults":1.5}))),
+        one("adults", "not_an_integer")
+    );
+    assert_eq!(
+        codes(&with(json!({"adults":2.0}))),
+        one("adults", "not_an_integer")
+    );
+    assert_eq!(
+        codes(&with(json!({"adults":"2"}))),
+        one("adults", "invalid_type")
+    );
     let nine = validate_new_trip(&with(json!({"adults":9})), now()).unwrap();
     assert_eq!(nine.adults, 9);
     assert_eq!(
@@ -147,7 +209,9 @@ fn passenger_counts() {
         one("child_ages", "too_many_passengers")
     );
     assert_eq!(
-        codes(&with(json!({"adults":1,"child_ages":[1,2,3,4,5,6,7,8,9,10]}))),
+        codes(&with(
+            json!({"adults":1,"child_ages":[1,2,3,4,5,6,7,8,9,10]})
+        )),
         one("child_ages", "too_many_passengers")
     );
     let ok = validate_new_trip(&with(json!({"adults":2,"child_ages":[0,1,17]})), now()).unwrap();
@@ -171,27 +235,55 @@ fn child_ages_and_infants() {
             ("child_ages[4]".to_owned(), "invalid_type"),
         ]
     );
-    assert_eq!(codes(&with(json!({"child_ages":"3"}))), one("child_ages", "invalid_type"));
+    assert_eq!(
+        codes(&with(json!({"child_ages":"3"}))),
+        one("child_ages", "invalid_type")
+    );
 }
 
 #[test]
 fn cabin_currency_money_and_flags() {
-    assert_eq!(codes(&with(json!({"cabin":"Economy"}))), one("cabin", "invalid_cabin"));
-    assert_eq!(codes(&with(json!({"cabin":"coach"}))), one("cabin", "invalid_cabin"));
+    assert_eq!(
+        codes(&with(json!({"cabin":"Economy"}))),
+        one("cabin", "invalid_cabin")
+    );
+    assert_eq!(
+        codes(&with(json!({"cabin":"coach"}))),
+        one("cabin", "invalid_cabin")
+    );
     for cabin in ["economy", "premium_economy", "business", "first"] {
         assert!(validate_new_trip(&with(json!({"cabin":cabin})), now()).is_ok());
     }
-    assert_eq!(codes(&with(json!({"currency":"gbp"}))), one("currency", "unknown_currency"));
-    assert_eq!(codes(&with(json!({"currency":"XAU"}))), one("currency", "unknown_currency"));
-    assert_eq!(codes(&with(json!({"currency":826}))), one("currency", "invalid_type"));
-    let jpy = validate_new_trip(&with(json!({"currency":"JPY","max_total_minor":150000})), now());
+    assert_eq!(
+        codes(&with(json!({"currency":"gbp"}))),
+        one("currency", "unknown_currency")
+    );
+    assert_eq!(
+        codes(&with(json!({"currency":"XAU"}))),
+        one("currency", "unknown_currency")
+    );
+    assert_eq!(
+        codes(&with(json!({"currency":826}))),
+        one("currency", "invalid_type")
+    );
+    let jpy = validate_new_trip(
+        &with(json!({"currency":"JPY","max_total_minor":150000})),
+        now(),
+    );
     assert_eq!(jpy.unwrap().currency.exponent(), 0);
-    assert_eq!(codes(&with(json!({"max_total_minor":0}))), one("max_total_minor", "out_of_range"));
+    assert_eq!(
+        codes(&with(json!({"max_total_minor":0}))),
+        one("max_total_minor", "out_of_range")
+    );
     assert_eq!(
         codes(&with(json!({"max_total_minor":1_000_000_000_001_i64}))),
         one("max_total_minor", "out_of_range")
     );
-    assert!(validate_new_trip(&with(json!({"max_total_minor":1_000_000_000_000_i64})), now()).is_ok());
+    assert!(validate_new_trip(
+        &with(json!({"max_total_minor":1_000_000_000_000_i64})),
+        now()
+    )
+    .is_ok());
     assert_eq!(
         codes(&with(json!({"max_total_minor":420.5}))),
         one("max_total_minor", "not_an_integer")
@@ -200,15 +292,27 @@ fn cabin_currency_money_and_flags() {
         codes(&with(json!({"max_total_minor":"42000"}))),
         one("max_total_minor", "invalid_type")
     );
-    assert_eq!(codes(&with(json!({"nonstop_only":"yes"}))), one("nonstop_only", "invalid_type"));
-    assert_eq!(codes(&with(json!({"auto_book":1}))), one("auto_book", "invalid_type"));
+    assert_eq!(
+        codes(&with(json!({"nonstop_only":"yes"}))),
+        one("nonstop_only", "invalid_type")
+    );
+    assert_eq!(
+        codes(&with(json!({"auto_book":1}))),
+        one("auto_book", "invalid_type")
+    );
 }
 
 #[test]
 fn unknown_fields_are_rejected() {
-    assert_eq!(codes(&with(json!({"price":1}))), one("price", "unknown_field"));
+    assert_eq!(
+        codes(&with(json!({"price":1}))),
+        one("price", "unknown_field")
+    );
     // trip_id belongs to the other body shape; mixed with trip fields it is still refused.
-    let err = parse_trip_body(&with(json!({"trip_id":"0b0f0c1e-8d5a-4c53-9a53-7b1e2f3a4b5c"})), now());
+    let err = parse_trip_body(
+        &with(json!({"trip_id":"0b0f0c1e-8d5a-4c53-9a53-7b1e2f3a4b5c"})),
+        now(),
+    );
     let fields = err.unwrap_err();
     assert!(fields.fields().iter().all(|f| f.code == "unknown_field"));
     assert_eq!(fields.fields().len(), 11);
@@ -223,8 +327,15 @@ fn collects_every_error() {
     got_codes.sort_unstable();
     assert_eq!(
         got_codes,
-        vec!["date_in_past", "invalid_cabin", "invalid_iata", "out_of_range", "out_of_range",
-             "unknown_currency", "unknown_field"]
+        vec![
+            "date_in_past",
+            "invalid_cabin",
+            "invalid_iata",
+            "out_of_range",
+            "out_of_range",
+            "unknown_currency",
+            "unknown_field"
+        ]
     );
     let err = validate_new_trip(body.to_string().as_bytes(), now()).unwrap_err();
     let rendered = serde_json::to_value(err.to_body()).unwrap();
@@ -243,7 +354,12 @@ fn trip_ref_parsing() {
         parse_trip_body(body.as_bytes(), now()).unwrap(),
         TripBody::Existing(parsed)
     );
-    let bad = |body: Value| parse_trip_ref(body.to_string().as_bytes()).unwrap_err().fields().to_vec();
+    let bad = |body: Value| {
+        parse_trip_ref(body.to_string().as_bytes())
+            .unwrap_err()
+            .fields()
+            .to_vec()
+    };
     assert_eq!(bad(json!({"trip_id":"42"}))[0].code, "invalid_trip_id");
     assert_eq!(bad(json!({"trip_id":42}))[0].code, "invalid_type");
     assert_eq!(bad(json!({}))[0].code, "required");
@@ -257,8 +373,17 @@ fn trip_ref_parsing() {
 
 #[test]
 fn iso_date_parser() {
-    assert_eq!(parse_iso_date("2028-02-29"), NaiveDate::from_ymd_opt(2028, 2, 29));
-    for bad in ["2027-02-29", "2027-00-10", "2027-01-32", "0000-01-01x", "２０２７-01-01"] {
+    assert_eq!(
+        parse_iso_date("2028-02-29"),
+        NaiveDate::from_ymd_opt(2028, 2, 29)
+    );
+    for bad in [
+        "2027-02-29",
+        "2027-00-10",
+        "2027-01-32",
+        "0000-01-01x",
+        "２０２７-01-01",
+    ] {
         assert_eq!(parse_iso_date(bad), None, "{bad}");
     }
 }

@@ -45,9 +45,18 @@ fn normalizes_a_simple_offer() {
 
 #[test]
 fn money_in_zero_two_and_three_decimal_currencies() {
-    assert_eq!(normalize(&offer_json("15000", "JPY")).unwrap().total_minor, 15000);
-    assert_eq!(normalize(&offer_json("45.5", "GBP")).unwrap().total_minor, 4550);
-    assert_eq!(normalize(&offer_json("12.345", "KWD")).unwrap().total_minor, 12345);
+    assert_eq!(
+        normalize(&offer_json("15000", "JPY")).unwrap().total_minor,
+        15000
+    );
+    assert_eq!(
+        normalize(&offer_json("45.5", "GBP")).unwrap().total_minor,
+        4550
+    );
+    assert_eq!(
+        normalize(&offer_json("12.345", "KWD")).unwrap().total_minor,
+        12345
+    );
     let code = |total: &str, cur: &str| normalize(&offer_json(total, cur)).unwrap_err().code();
     assert_eq!(code("15000.5", "JPY"), "too_precise");
     assert_eq!(code("12.3456", "KWD"), "too_precise");
@@ -104,11 +113,18 @@ fn round_trip_with_connections_mixed_cabins_and_technical_stops() {
             segment("2027-03-20T18:00:00","2027-03-21T06:00:00","AA","business",0)]}
     ]);
     let offer = normalize(&o).unwrap();
-    assert_eq!(offer.stops, 2, "1 connection + 1 technical stop on the outbound");
+    assert_eq!(
+        offer.stops, 2,
+        "1 connection + 1 technical stop on the outbound"
+    );
     assert_eq!(offer.cabin, Cabin::Economy, "the lowest cabin wins");
     assert_eq!(offer.duration_minutes, Some(600 + 1560));
     assert_eq!(offer.departing_at.to_string(), "2027-03-12 07:00:00");
-    assert_eq!(offer.arriving_at.to_string(), "2027-03-12 14:00:00", "end of the first slice");
+    assert_eq!(
+        offer.arriving_at.to_string(),
+        "2027-03-12 14:00:00",
+        "end of the first slice"
+    );
     assert_eq!(offer.carriers, vec!["BA", "AA"]);
 
     o["slices"][1]["duration"] = json!("P1M");
@@ -135,7 +151,10 @@ fn search_answer_skips_and_counts_malformed_offers() {
     let body = json!({"data":{"id":"orq_1","offers":[offer_json("1.00","GBP"), bad, second]}});
     let parsed = parse_offer_request_response(body.to_string().as_bytes()).unwrap();
     assert_eq!(parsed.offer_request_id, "orq_1");
-    assert_eq!((parsed.offers_seen, parsed.malformed, parsed.offers.len()), (3, 1, 2));
+    assert_eq!(
+        (parsed.offers_seen, parsed.malformed, parsed.offers.len()),
+        (3, 1, 2)
+    );
 }
 
 #[test]
@@ -144,7 +163,10 @@ fn search_answer_envelope_errors() {
     assert_eq!(bad(b"<html>"), "provider_bad_response");
     assert_eq!(bad(br#"{"data":{"id":"orq_1"}}"#), "provider_bad_response");
     assert_eq!(bad(br#"{"data":{"offers":[]}}"#), "provider_bad_response");
-    assert_eq!(bad(br#"{"data":{"id":"orq 1","offers":[]}}"#), "provider_bad_response");
+    assert_eq!(
+        bad(br#"{"data":{"id":"orq 1","offers":[]}}"#),
+        "provider_bad_response"
+    );
     assert_eq!(bad(br#"{"data":[]}"#), "provider_bad_response");
     let all_bad = json!({"data":{"id":"orq_1","offers":[{"id":"off_1"}]}});
     let err = parse_offer_request_response(all_bad.to_string().as_bytes()).unwrap_err();
@@ -157,7 +179,10 @@ fn search_answer_envelope_errors() {
 #[test]
 fn single_offer_answer() {
     let body = json!({"data": offer_json("221.78", "GBP")}).to_string();
-    assert_eq!(parse_offer_response(body.as_bytes()).unwrap().total_minor, 22178);
+    assert_eq!(
+        parse_offer_response(body.as_bytes()).unwrap().total_minor,
+        22178
+    );
     let mut broken = offer_json("221.78", "GBP");
     broken.as_object_mut().unwrap().remove("total_amount");
     let err = parse_offer_response(json!({"data": broken}).to_string().as_bytes()).unwrap_err();
