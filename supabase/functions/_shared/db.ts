@@ -54,6 +54,12 @@ export function mapDbError(err: unknown): never {
   if (code === "P0002" || code === "42501") {
     throw new HttpError(404, "not_found", "no such trip request");
   }
+  if (code === "28000") {
+    throw new HttpError(401, "unauthorized", "a signed-in user is required");
+  }
+  if (code === "55000") {
+    throw new HttpError(409, "trip_busy", "the trip is not in a state that allows this right now");
+  }
   if (code && /^(23|22)/.test(code)) {
     throw new HttpError(400, "validation_failed", "the request violates a data rule", {
       fields: [],
