@@ -40,7 +40,11 @@ use crate::money::{Currency, MAX_MINOR};
 use crate::offer::Cabin;
 use crate::time::Timestamp;
 
+mod checker;
 mod row;
+
+pub use checker::parse_iso_date;
+use checker::Checker;
 
 pub use row::{Trip, TripRowError, TripStatus};
 
@@ -204,121 +208,6 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, TripError> {
         Ok(Value::Object(object)) => Ok(object),
         _ => Err(TripError::InvalidJson),
     }
-}
-
-/// Collects field errors.
-#[derive(Default)]
-struct Checker {
-    errors: Vec<FieldError>,
-}
-
-impl Checker {
-    fn fail(&mut self, field: &str, code: &'static str, message: &str) {
-        self.errors.push(FieldError {
-            field: field.chars().take(64).collect(),
-            code,
-            message: message.to_owned(),
-        });
-    }
-
-    /// The field's value when present and not null; records `required` otherwise.
-    fn required<'v>(&mut self, object: &'v Map<String, Value>, field: &str) -> Option<&'v Value> {
-        match object.get(field) {
-            None | Some(Value::Null) => {
-                self.fail(field, "required", "this field is required");
-                None
-            }
-            Some(value) => Some(value),
-        }
-    }
-
-    fn string<'v>(&mut self, field: &str, value: &'v Value) -> Option<&'v str> {
-        let text = value.as_str();
-        if text.is_none() {
-            self.fail(field, "invalid_type", "expected a string");
-        }
-        text
-    }
-
-    /// An integer within `min..=max`.
-    fn integer(&mut self, field: &str, value: &Value, min: i64, max: i64) -> Option<i64> {
-        match value {
-            Value::Number(n) if n.is_i64() || n.is_u64() => match n.as_i64() {
-                Some(i) if (min..=max).contains(&i) => Some(i),
-                _ => {
-                    let message = format!("must be between {min} and {max}");
-                    self.fail(field, "out_of_range", &message);
-                    None
-                }
-            },
-            Value::Number(_) => {
-                self.fail(field, "not_an_integer", "expected a whole number");
-                None
-            }
-            _ => {
-                self.fail(field, "invalid_type", "expected a number");
-                None
-            }
-        }
-    }
-
-    /// An optional boolean; missing or null is `false`.
-    fn flag(&mut self, object: &Map<String, Value>, field: &str) -> bool {
-        match object.get(field) {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                self.fail(field, "invalid_type", "expected true or false");
-                false
-            }
-        }
-    }
-
-    fn iata(&mut self, object: &Map<String, Value>, field: &str) -> Option<IataCode> {
-        let text = self
-            .required(object, field)
-            .and_then(|v| self.string(field, v))?;
-        let code = IataCode::parse(text).ok();
-        if code.is_none() {
-            self.fail(
-                field,
-                "invalid_iata",
-                "expected a three-letter upper-case IATA code",
-            );
-        }
-        code
-    }
-
-    fn date(&mut self, field: &str, value: &Value) -> Option<NaiveDate> {
-        let date = parse_iso_date(self.string(field, value)?);
-        if date.is_none() {
-            self.fail(
-                field,
-                "invalid_date",
-                "expected an existing date as YYYY-MM-DD",
-            );
-        }
-        date
-    }
-}
-
-/// Parses exactly `YYYY-MM-DD` (four-digit year, zero-padded month and day) into an existing date.
-pub fn parse_iso_date(text: &str) -> Option<NaiveDate> {
-    let b = text.as_bytes();
-    let shaped = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    if !shaped {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u32>().ok();
-    let year = i32::try_from(number(0..4)?).ok()?;
-    NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)
 }
 
 fn new_trip_from(object: &Map<String, Value>, now: Timestamp) -> Result<NewTrip, TripError> {
