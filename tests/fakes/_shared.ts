@@ -295,7 +295,11 @@ export class FakeClock {
   }
 }
 
-/** Serves a fake's default export on 127.0.0.1 at env PORT or `defaultPort`. */
+/**
+ * Serves a fake's default export on 127.0.0.1 at env PORT or `defaultPort`. Meant for
+ * `deno run --allow-net=127.0.0.1 --allow-env <fake>.ts`; under `deno serve` the module is also
+ * the main module, so use `deno run` (a second listener would compete for the port).
+ */
 export function serveFake(
   name: string,
   handler: { fetch(req: Request): Promise<Response> | Response },

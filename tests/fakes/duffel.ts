@@ -4,9 +4,10 @@
  * Wire format per /work/shared/reference/contracts-providers.md §1: `Authorization: Bearer …`,
  * `Duffel-Version: v2`, `Accept: application/json`, bodies wrapped in `{"data":…}`, lists with
  * `meta.after` cursors, Duffel's error envelope, `x-request-id` and lowercase `ratelimit-*`
- * headers on every answer. Default export `{ fetch }` (in-process use); as a main module it
- * serves on 127.0.0.1:$PORT (default 54391). Env when run as main: `PORT`,
- * `DUFFEL_FAKE_RATE_LIMIT` (requests per minute, default 4000 like a test token).
+ * headers on every answer. Default export `{ fetch }` (in-process use); run as a main module
+ * with `deno run` (not `deno serve`, which would start a second listener) it serves on
+ * 127.0.0.1:$PORT (default 54391). Env when run as main: `PORT`, `DUFFEL_FAKE_RATE_LIMIT`
+ * (requests per minute, default 4000 like a test token).
  *
  * Endpoints: `POST /air/offer_requests` (201; `return_offers`, `supplier_timeout`),
  * `GET /air/offers` (`offer_request_id`, `sort`, `limit`, `after`), `GET /air/offers/{id}`

@@ -11,7 +11,8 @@
  * with other parameters or another endpoint → 400 `idempotency_error`; the same key while the
  * first request is still running → 409 `idempotency_key_in_use`; validation failures, 401s,
  * 429s and conflicts are not stored; keys are forgotten 24 h after first use (fake clock).
- * Default export `{ fetch }` (in-process use); as a main module it serves on 127.0.0.1:$PORT
+ * Default export `{ fetch }` (in-process use); run as a main module with `deno run` (not
+ * `deno serve`, which would start a second listener) it serves on 127.0.0.1:$PORT
  * (default 54392).
  *
  * Endpoints: `POST /v1/payment_intents`, `POST /v1/payment_intents/{id}/confirm`,
