@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Install what the local stack and the build need, and only what is missing.
+#
+#   bash scripts/install.sh
+#
+# - Debian packages: PostgreSQL 15 with pg_cron, pgTAP and plpython3u, and Redis 7. Installed with
+#   apt-get when running as root; otherwise the script lists what is missing and fails.
+# - npm packages from package-lock.json (Deno, binaryen's wasm-opt, the Supabase CLI): `npm ci` when
+#   node_modules is missing or older than package-lock.json.
+# - The wasm32-unknown-unknown Rust target.
+# - wasm-bindgen-cli at exactly the wasm-bindgen version pinned in the root Cargo.toml.
+#
+# Quiet when everything is already there; one line per thing it installs; a clear message and a
+# non-zero exit status on failure. Safe to run again.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+APT_PACKAGES=(postgresql-15-cron postgresql-15-pgtap postgresql-plpython3-15 redis-server)
+
+fail() {
+  echo "install: $*" >&2
+  exit 1
+}
+say() { echo "install: $*"; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# --- Debian packages -------------------------------------------------------------------------
+apt_missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+  [ "$status" = "install ok installed" ] || apt_missing+=("$pkg")
+done
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  if is_root; then
+    say "apt-get install ${apt_missing[*]}"
+    log="$(mktemp)"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${APT_PACKAGES[@]}"; } >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      fail "apt-get failed (full log: $log)"
+    fi
+    rm -f "$log"
+  else
+    fail "missing Debian packages: ${apt_missing[*]}; run as root:
+  apt-get update && apt-get install -y ${APT_PACKAGES[*]}"
+  fi
+fi
+
+# --- npm (Deno, binaryen, Supabase CLI) -------------------------------------------------------
+command -v npm >/dev/null 2>&1 || fail "npm not found; install Node.js 18+ first"
+hidden_lock="$REPO/node_modules/.package-lock.json"
+if [ ! -f "$hidden_lock" ] || [ "$REPO/package-lock.json" -nt "$hidden_lock" ] ||
+  [ ! -x "$REPO/node_modules/.bin/deno" ] || [ ! -x "$REPO/node_modules/.bin/supabase" ] ||
+  [ ! -x "$REPO/node_modules/.bin/wasm-opt" ]; then
+  say "npm ci"
+  log="$(mktemp)"
+  if ! (cd "$REPO" && npm ci --no-audit --no-fund) >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    fail "npm ci failed (full log: $log)"
+  fi
+  rm -f "$log"
+  # npm ci rewrites the hidden lockfile, so the staleness check above is satisfied next time.
+fi
+
+# --- Rust target ------------------------------------------------------------------------------
+command -v rustup >/dev/null 2>&1 || fail "rustup not found; install Rust via https://rustup.rs first"
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown >/dev/null 2>&1 ||
+    fail "rustup target add wasm32-unknown-unknown failed"
+fi
+
+# --- wasm-bindgen-cli at the pinned version ---------------------------------------------------
+want="$(sed -n 's/^wasm-bindgen[[:space:]]*=[[:space:]]*"=\{0,1\}\([0-9][0-9.]*\)".*/\1/p' \
+  "$REPO/Cargo.toml" | head -n 1)"
+[ -n "$want" ] || fail "could not read the wasm-bindgen version from Cargo.toml"
+have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+if [ "$have" != "$want" ]; then
+  say "cargo install wasm-bindgen-cli $want (about 3 minutes; had '${have:-none}')"
+  log="$(mktemp)"
+  if ! cargo install wasm-bindgen-cli --version "$want" --locked --force >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    fail "cargo install wasm-bindgen-cli failed (full log: $log)"
+  fi
+  rm -f "$log"
+  have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+  [ "$have" = "$want" ] ||
+    fail "wasm-bindgen on PATH is '${have:-none}', expected $want (is ~/.cargo/bin on PATH?)"
+fi
