@@ -21,10 +21,10 @@ wasm-bindgen --target web --out-dir "$out.tmp" --out-name booking_wasm \
 node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory \
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
   "$out.tmp/booking_wasm_bg.wasm" -o "$out.tmp/booking_wasm_bg.wasm"
-# The core's wasm must import nothing but wasm-bindgen's glue (no stray "env" imports from I/O code).
+# The wasm must import nothing but wasm-bindgen's glue (module "wbg"): no stray "env" imports.
 node -e '
 const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
-const bad = WebAssembly.Module.imports(m).filter((i) => i.module !== "./booking_wasm_bg.js");
+const bad = WebAssembly.Module.imports(m).filter((i) => i.module !== "wbg");
 if (bad.length) { console.error("build-wasm: unexpected imports", bad); process.exit(1); }
 ' "$out.tmp/booking_wasm_bg.wasm"
 rm -rf "$out" && mv "$out.tmp" "$out"

@@ -174,28 +174,78 @@ mod tests {
 
     #[test]
     fn parses_two_zero_and_three_decimal_currencies() {
-        assert_eq!(Money::parse_decimal("221.78", cur("GBP")).unwrap().amount_minor, 22178);
-        assert_eq!(Money::parse_decimal("221.7", cur("GBP")).unwrap().amount_minor, 22170);
-        assert_eq!(Money::parse_decimal("45", cur("GBP")).unwrap().amount_minor, 4500);
-        assert_eq!(Money::parse_decimal("15000", cur("JPY")).unwrap().amount_minor, 15000);
-        assert_eq!(Money::parse_decimal("12.345", cur("KWD")).unwrap().amount_minor, 12345);
-        assert_eq!(Money::parse_decimal("0.001", cur("KWD")).unwrap().amount_minor, 1);
-        assert_eq!(Money::parse_decimal("-4.50", cur("EUR")).unwrap().amount_minor, -450);
+        assert_eq!(
+            Money::parse_decimal("221.78", cur("GBP"))
+                .unwrap()
+                .amount_minor,
+            22178
+        );
+        assert_eq!(
+            Money::parse_decimal("221.7", cur("GBP"))
+                .unwrap()
+                .amount_minor,
+            22170
+        );
+        assert_eq!(
+            Money::parse_decimal("45", cur("GBP")).unwrap().amount_minor,
+            4500
+        );
+        assert_eq!(
+            Money::parse_decimal("15000", cur("JPY"))
+                .unwrap()
+                .amount_minor,
+            15000
+        );
+        assert_eq!(
+            Money::parse_decimal("12.345", cur("KWD"))
+                .unwrap()
+                .amount_minor,
+            12345
+        );
+        assert_eq!(
+            Money::parse_decimal("0.001", cur("KWD"))
+                .unwrap()
+                .amount_minor,
+            1
+        );
+        assert_eq!(
+            Money::parse_decimal("-4.50", cur("EUR"))
+                .unwrap()
+                .amount_minor,
+            -450
+        );
     }
 
     #[test]
     fn rejects_excess_precision_instead_of_rounding() {
         let err = Money::parse_decimal("15000.5", cur("JPY")).unwrap_err();
         assert_eq!(err.code(), "too_precise");
-        assert_eq!(Money::parse_decimal("1.2345", cur("KWD")).unwrap_err().code(), "too_precise");
-        assert_eq!(Money::parse_decimal("0.001", cur("GBP")).unwrap_err().code(), "too_precise");
+        assert_eq!(
+            Money::parse_decimal("1.2345", cur("KWD"))
+                .unwrap_err()
+                .code(),
+            "too_precise"
+        );
+        assert_eq!(
+            Money::parse_decimal("0.001", cur("GBP"))
+                .unwrap_err()
+                .code(),
+            "too_precise"
+        );
         // Zeros beyond the exponent carry no value and are fine.
-        assert_eq!(Money::parse_decimal("1500.00", cur("JPY")).unwrap().amount_minor, 1500);
+        assert_eq!(
+            Money::parse_decimal("1500.00", cur("JPY"))
+                .unwrap()
+                .amount_minor,
+            1500
+        );
     }
 
     #[test]
     fn rejects_malformed_text() {
-        for bad in ["", ".5", "5.", "1e3", " 1.00", "1,000.00", "1.0.0", "abc", "+1", "--1", "NaN"] {
+        for bad in [
+            "", ".5", "5.", "1e3", " 1.00", "1,000.00", "1.0.0", "abc", "+1", "--1", "NaN",
+        ] {
             assert_eq!(
                 Money::parse_decimal(bad, cur("GBP")).unwrap_err().code(),
                 "malformed_amount",
@@ -210,14 +260,27 @@ mod tests {
     fn currencies_need_an_exponent() {
         assert_eq!(cur("JPY").exponent(), 0);
         assert_eq!(cur("KWD").exponent(), 3);
-        assert_eq!(Currency::parse("XAU").unwrap_err().code(), "unknown_currency");
-        assert_eq!(Currency::parse("gbp").unwrap_err().code(), "unknown_currency");
-        assert_eq!(Currency::parse("ZZZ").unwrap_err().code(), "unknown_currency");
+        assert_eq!(
+            Currency::parse("XAU").unwrap_err().code(),
+            "unknown_currency"
+        );
+        assert_eq!(
+            Currency::parse("gbp").unwrap_err().code(),
+            "unknown_currency"
+        );
+        assert_eq!(
+            Currency::parse("ZZZ").unwrap_err().code(),
+            "unknown_currency"
+        );
     }
 
     #[test]
     fn renders_with_the_currency_exponent() {
-        let m = |minor, code| Money::from_minor(minor, cur(code)).unwrap().to_decimal_string();
+        let m = |minor, code| {
+            Money::from_minor(minor, cur(code))
+                .unwrap()
+                .to_decimal_string()
+        };
         assert_eq!(m(22178, "GBP"), "221.78");
         assert_eq!(m(22100, "GBP"), "221.00");
         assert_eq!(m(5, "GBP"), "0.05");

@@ -89,6 +89,9 @@ mod tests {
     #[test]
     fn rejects_garbage_and_saturates() {
         assert!(Timestamp::parse_rfc3339("yesterday").is_none());
-        assert_eq!(Timestamp::from_unix_ms(i64::MAX).plus_ms(1).unix_ms(), i64::MAX);
+        assert_eq!(
+            Timestamp::from_unix_ms(i64::MAX).plus_ms(1).unix_ms(),
+            i64::MAX
+        );
     }
 }
