@@ -3,8 +3,8 @@
  * `verify_jwt` is on; the function verifies it again (defence in depth) to read trusted claims:
  * against the inline `SUPABASE_JWKS`, else the project's JWKS URL, else a legacy HS256 secret.
  */
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from "./deps.ts";
-import type { JWTPayload } from "./deps.ts";
+import { createLocalJWKSet, createRemoteJWKSet, importJWK, jwtVerify } from "./deps.ts";
+import type { JWK, JWTHeaderParameters, JWTPayload } from "./deps.ts";
 import type { Env } from "./env.ts";
 import { HttpError } from "./http.ts";
 
@@ -14,16 +14,39 @@ export interface UserClaims extends JWTPayload {
   role: string;
 }
 
-type KeySet = ReturnType<typeof createLocalJWKSet>;
-let keys: KeySet | Uint8Array | undefined;
+type Resolver = (header: JWTHeaderParameters) => Promise<CryptoKey | Uint8Array>;
+let resolver: Resolver | undefined;
 
-function keySource(e: Env): KeySet | Uint8Array {
-  if (keys) return keys;
-  if (e.jwks) keys = createLocalJWKSet(JSON.parse(e.jwks));
-  else if (e.jwtSecret) keys = new TextEncoder().encode(e.jwtSecret);
-  else if (e.jwksUrl) keys = createRemoteJWKSet(new URL(e.jwksUrl)) as KeySet;
-  else throw new HttpError(500, "misconfigured", "no JWT verification key configured");
-  return keys;
+/**
+ * Key lookup by the token's header. jose's JWKS helpers refuse symmetric keys, but Supabase's
+ * JWKS may carry the HS256 secret as an `oct` key (it does locally, and `@supabase/server`
+ * accepts it), so HS* tokens are checked against `oct` keys and everything else against the set.
+ */
+function keyResolver(e: Env): Resolver {
+  if (resolver) return resolver;
+  const secret = e.jwtSecret ? new TextEncoder().encode(e.jwtSecret) : undefined;
+  const jwks = e.jwks ? JSON.parse(e.jwks) as { keys: JWK[] } : undefined;
+  const asymmetric = jwks
+    ? createLocalJWKSet({ keys: jwks.keys.filter((k) => k.kty !== "oct") })
+    : e.jwksUrl
+    ? createRemoteJWKSet(new URL(e.jwksUrl))
+    : undefined;
+  const symmetric = (jwks?.keys ?? []).filter((k) => k.kty === "oct");
+  if (!asymmetric && !secret && symmetric.length === 0) {
+    throw new HttpError(500, "misconfigured", "no JWT verification key configured");
+  }
+  resolver = async (header) => {
+    if (header.alg?.startsWith("HS")) {
+      const jwk = symmetric.find((k) => k.kid === header.kid) ??
+        (symmetric.length === 1 ? symmetric[0] : undefined);
+      if (jwk) return await importJWK({ ...jwk, alg: header.alg }, header.alg) as CryptoKey;
+      if (secret) return secret;
+      throw new Error("no symmetric key");
+    }
+    if (!asymmetric) throw new Error("no asymmetric key");
+    return await asymmetric(header, { payload: "", signature: "" } as never);
+  };
+  return resolver;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -35,10 +58,7 @@ export async function requireUser(req: Request, e: Env): Promise<UserClaims> {
   if (!token) throw unauthorized("missing bearer token");
   let payload: JWTPayload;
   try {
-    const source = keySource(e);
-    ({ payload } = source instanceof Uint8Array
-      ? await jwtVerify(token, source)
-      : await jwtVerify(token, source));
+    ({ payload } = await jwtVerify(token, keyResolver(e)));
   } catch {
     throw unauthorized("invalid or expired token");
   }

@@ -6,6 +6,7 @@
 import { Ratelimit, Redis } from "./deps.ts";
 import type { Env } from "./env.ts";
 import { HttpError } from "./http.ts";
+import type { Logger } from "./log.ts";
 
 const limiters = new Map<string, Ratelimit>();
 
@@ -25,9 +26,28 @@ function limiter(e: Env, name: string): Ratelimit {
   return rl;
 }
 
-/** Counts one call of `name` by `userId`; throws 429 with `Retry-After` when over the limit. */
-export async function enforceLimit(e: Env, name: string, userId: string): Promise<void> {
-  const { success, reset } = await limiter(e, name).limit(userId);
+/**
+ * Counts one call of `name` by `userId`; throws 429 with `Retry-After` when over the limit. When
+ * Redis cannot be asked (an error, or slower than the timeout) the call is let through and the
+ * failure logged: the limit protects the provider budget, it must not take the product down.
+ */
+export async function enforceLimit(
+  e: Env,
+  name: string,
+  userId: string,
+  log: Logger,
+): Promise<void> {
+  let outcome;
+  try {
+    outcome = await limiter(e, name).limit(userId);
+  } catch (err) {
+    log.error("rate limit unavailable; allowing the call", {
+      code: "rate_limit_unavailable",
+      error: (err as Error)?.name ?? "unknown",
+    });
+    return;
+  }
+  const { success, reset } = outcome;
   if (success) return;
   const retryAfter = Math.max(1, Math.ceil((reset - Date.now()) / 1000));
   throw new HttpError(

@@ -25,12 +25,12 @@ async function handle(req: Request, log: Logger): Promise<Response> {
   const e = env();
   const user = await requireUser(req, e);
   const input = core.parseTripInput(await readBody(req, MAX_BODY_BYTES), Date.now());
-  await enforceLimit(e, "trip-search", user.sub);
+  await enforceLimit(e, "trip-search", user.sub, log);
   const sql = db(e.dbUrl);
 
   const trip = await asUser(sql, user, async (tx) => {
     const [row] = input.kind === "new"
-      ? await tx`select app.create_trip(${JSON.stringify(input.trip)}::jsonb) as trip`
+      ? await tx`select app.create_trip(${JSON.stringify(input.trip)}::text::jsonb) as trip`
       : await tx`select app.get_trip(${input.trip_id}::uuid) as trip`;
     return row.trip as Record<string, unknown> | null;
   }).catch(mapDbError);
@@ -69,7 +69,7 @@ async function handle(req: Request, log: Logger): Promise<Response> {
   const summary = processed;
   const stored = await asUser(sql, user, async (tx) => {
     const [row] = await tx`select app.record_search(${tripId}::uuid,
-      ${summary.result_json}::jsonb) as stored`;
+      ${summary.result_json}::text::jsonb) as stored`;
     return row.stored as Stored;
   }).catch(mapDbError);
   log.info("search recorded", {
