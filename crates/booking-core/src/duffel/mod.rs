@@ -18,6 +18,7 @@ use thiserror::Error;
 mod duration;
 mod errors;
 mod offers;
+pub mod order;
 mod request;
 
 pub use duration::parse_iso_duration_minutes;

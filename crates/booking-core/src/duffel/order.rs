@@ -1,0 +1,458 @@
+//! Duffel booking calls: re-pricing one offer, creating an instant order paid from balance, and
+//! looking orders up to reconcile an unknown outcome (`reference/contracts-providers.md` §1.4,
+//! §1.5, §1.7).
+//!
+//! Duffel has no idempotency key for orders, so a lost order response can never be retried
+//! blindly: the saga looks the order up (`GET /air/orders?offer_id=…`) and matches it on
+//! `metadata.attempt_id`. Requests carry the standard Duffel v2 headers from [`DuffelConfig`].
+//! Re-pricing uses [`super::build_get_offer_request`]; [`classify_offer`] reads the answer with
+//! the passenger ids an order needs.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use thiserror::Error;
+
+use super::{DuffelConfig, SHORT_CALL_TIMEOUT_MS};
+use crate::http::{HttpRequest, Method};
+use crate::money::{Currency, Money};
+use crate::time::Timestamp;
+
+/// One traveller as the order needs them. Holds personal data: its `Debug` shows only the offer
+/// passenger id, and it is never stored in the saga state.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPassenger {
+    /// The offer's passenger id (`pas_…`).
+    pub id: String,
+    /// `mr|ms|mrs|miss|dr`.
+    pub title: String,
+    /// `m|f`.
+    pub gender: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// ISO date of birth.
+    pub born_on: String,
+    /// Contact email.
+    pub email: String,
+    /// E.164 phone number.
+    pub phone_number: String,
+}
+
+impl fmt::Debug for OrderPassenger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrderPassenger")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long the shim waits for `POST /air/orders` (airlines can be slow to ticket).
+pub const ORDER_TIMEOUT_MS: u32 = 60_000;
+
+/// `POST /air/orders`: an instant order for `offer_id`, paid from balance with exactly `amount`
+/// (the re-priced total), tagged with the attempt id.
+pub fn create_order_request(
+    config: &DuffelConfig,
+    offer_id: &str,
+    passengers: &[OrderPassenger],
+    amount: Money,
+    attempt_id: &str,
+) -> HttpRequest {
+    let body = json!({"data": {
+        "type": "instant",
+        "selected_offers": [offer_id],
+        "passengers": passengers,
+        "payments": [{
+            "type": "balance",
+            "amount": amount.to_decimal_string(),
+            "currency": amount.currency.code(),
+        }],
+        "metadata": {"attempt_id": attempt_id, "source": "autobook"},
+    }});
+    HttpRequest {
+        method: Method::Post,
+        url: format!("{}/air/orders", config.base_url()),
+        headers: config.headers(true),
+        body: Some(body.to_string()),
+        timeout_ms: ORDER_TIMEOUT_MS,
+    }
+}
+
+/// `GET /air/orders?offer_id=…`: the orders made from one offer, for reconciliation.
+pub fn find_orders_request(config: &DuffelConfig, offer_id: &str) -> HttpRequest {
+    HttpRequest {
+        method: Method::Get,
+        url: format!(
+            "{}/air/orders?offer_id={}",
+            config.base_url(),
+            segment(offer_id)
+        ),
+        headers: config.headers(false),
+        body: None,
+        timeout_ms: SHORT_CALL_TIMEOUT_MS,
+    }
+}
+
+/// The fields of a re-priced offer that booking needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PricedOffer {
+    /// `off_…`.
+    pub id: String,
+    /// Total including fees.
+    pub total: Money,
+    /// When the offer stops being bookable.
+    pub expires_at: Option<Timestamp>,
+    /// The offer's passenger ids, in order.
+    pub passenger_ids: Vec<String>,
+}
+
+/// A Duffel order as the saga sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Order {
+    /// `ord_…`.
+    pub id: String,
+    /// The airline PNR.
+    pub booking_reference: String,
+    /// What the order cost.
+    pub total: Money,
+    /// `metadata.attempt_id`, when set.
+    pub attempt_id: Option<String>,
+    /// Whether the order was cancelled.
+    pub cancelled: bool,
+}
+
+/// What a Duffel answer means for a booking step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reply<T> {
+    /// Success.
+    Ok(T),
+    /// A definite "no": the offer is gone, the price changed, no order was created. Carries
+    /// Duffel's stable `code`.
+    Refused(String),
+    /// 429, 503, 504: nothing happened; try again later.
+    Retry(u16),
+    /// 500, 502 without `order_not_created`, or anything unexpected on a write: the outcome is
+    /// unknown and must be reconciled.
+    Unknown(u16),
+}
+
+/// Interprets `GET /air/offers/{id}`.
+pub fn classify_offer(status: u16, body: &[u8]) -> Result<Reply<PricedOffer>, OrderError> {
+    match status {
+        200 => parse_offer(body).map(Reply::Ok),
+        404 | 410 | 422 => Ok(Reply::Refused(error_code(body))),
+        _ => Ok(Reply::Retry(status)),
+    }
+}
+
+/// Interprets `POST /air/orders`. A 201 body that cannot be read is an unknown outcome too.
+pub fn classify_create(status: u16, body: &[u8]) -> Reply<Order> {
+    match status {
+        200 | 201 => match parse_data::<RawOrder>(body).and_then(RawOrder::into_order) {
+            Ok(order) => Reply::Ok(order),
+            Err(_) => Reply::Unknown(status),
+        },
+        // Validation and state errors are decided before anything is booked.
+        400 | 404 | 422 => match error_code(body).as_str() {
+            // Someone (maybe our lost first try) already booked this offer: look it up.
+            "offer_request_already_booked" => Reply::Unknown(status),
+            code => Reply::Refused(code.to_owned()),
+        },
+        429 => Reply::Retry(status),
+        _ if error_code(body) == "order_not_created" => Reply::Refused("order_not_created".into()),
+        _ => Reply::Unknown(status),
+    }
+}
+
+/// Interprets `GET /air/orders?offer_id=…`.
+pub fn classify_find(status: u16, body: &[u8]) -> Result<Reply<Vec<Order>>, OrderError> {
+    if status != 200 {
+        return Ok(Reply::Retry(status));
+    }
+    let raw: Vec<RawOrder> = parse_data(body)?;
+    raw.into_iter()
+        .map(RawOrder::into_order)
+        .collect::<Result<_, _>>()
+        .map(Reply::Ok)
+}
+
+fn parse_offer(body: &[u8]) -> Result<PricedOffer, OrderError> {
+    #[derive(Deserialize)]
+    struct RawOffer {
+        id: String,
+        total_amount: String,
+        total_currency: String,
+        expires_at: Option<String>,
+        #[serde(default)]
+        passengers: Vec<RawPassenger>,
+    }
+    #[derive(Deserialize)]
+    struct RawPassenger {
+        id: String,
+    }
+    let raw: RawOffer = parse_data(body)?;
+    let total = money(&raw.total_amount, &raw.total_currency)?;
+    let expires_at = match raw.expires_at {
+        Some(text) => {
+            Some(Timestamp::parse_rfc3339(&text).ok_or(OrderError::Malformed("expires_at"))?)
+        }
+        None => None,
+    };
+    Ok(PricedOffer {
+        id: raw.id,
+        total,
+        expires_at,
+        passenger_ids: raw.passengers.into_iter().map(|p| p.id).collect(),
+    })
+}
+
+#[derive(Deserialize)]
+struct RawOrder {
+    id: String,
+    booking_reference: String,
+    total_amount: String,
+    total_currency: String,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    cancelled_at: Option<String>,
+}
+
+impl RawOrder {
+    fn into_order(self) -> Result<Order, OrderError> {
+        let attempt_id = self
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("attempt_id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        Ok(Order {
+            total: money(&self.total_amount, &self.total_currency)?,
+            id: self.id,
+            booking_reference: self.booking_reference,
+            attempt_id,
+            cancelled: self.cancelled_at.is_some(),
+        })
+    }
+}
+
+fn parse_data<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, OrderError> {
+    #[derive(Deserialize)]
+    struct Data<T> {
+        data: T,
+    }
+    serde_json::from_slice::<Data<T>>(body)
+        .map(|d| d.data)
+        .map_err(|_| OrderError::Malformed("data"))
+}
+
+fn money(amount: &str, currency: &str) -> Result<Money, OrderError> {
+    let currency = Currency::parse(currency).map_err(|_| OrderError::Malformed("currency"))?;
+    Money::parse_decimal(amount, currency).map_err(|_| OrderError::Malformed("amount"))
+}
+
+/// Duffel's stable `errors[0].code`, or `unknown`.
+fn error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["errors"][0]["code"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Duffel ids are `[a-z]{3}_[A-Za-z0-9]+`; anything else is escaped so it cannot alter the path.
+fn segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Why a Duffel booking response could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OrderError {
+    /// The body lacks a field or holds a bad amount, currency or time.
+    #[error("malformed duffel response: {0}")]
+    Malformed(&'static str),
+}
+
+impl OrderError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "provider_bad_response",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(minor: i64, code: &str) -> Money {
+        Money::from_minor(minor, Currency::parse(code).unwrap()).unwrap()
+    }
+
+    fn passenger() -> OrderPassenger {
+        OrderPassenger {
+            id: "pas_1".into(),
+            title: "ms".into(),
+            gender: "f".into(),
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            born_on: "1990-12-10".into(),
+            email: "ada@example.com".into(),
+            phone_number: "+442080160509".into(),
+        }
+    }
+
+    fn config() -> DuffelConfig {
+        DuffelConfig::new("http://127.0.0.1:54391", "duffel_test_x", 20_000).unwrap()
+    }
+
+    fn body_json(req: &HttpRequest) -> serde_json::Value {
+        serde_json::from_str(req.body.as_deref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn order_body_pays_the_exact_total_with_the_currency_exponent() {
+        for (minor, code, text) in [
+            (22178, "GBP", "221.78"),
+            (22100, "GBP", "221.00"),
+            (150000, "JPY", "150000"),
+            (12345, "KWD", "12.345"),
+        ] {
+            let req = create_order_request(
+                &config(),
+                "off_1",
+                &[passenger()],
+                money(minor, code),
+                "att_1",
+            );
+            assert_eq!(req.method, Method::Post);
+            assert_eq!(req.url, "http://127.0.0.1:54391/air/orders");
+            assert_eq!(req.header("Duffel-Version"), Some("v2"));
+            assert_eq!(req.header("Content-Type"), Some("application/json"));
+            let body = body_json(&req);
+            assert_eq!(
+                body["data"]["payments"],
+                json!([{"type": "balance", "amount": text, "currency": code}])
+            );
+        }
+    }
+
+    #[test]
+    fn order_body_is_instant_with_one_offer_and_the_attempt_metadata() {
+        let req = create_order_request(
+            &config(),
+            "off_1",
+            &[passenger()],
+            money(100, "GBP"),
+            "att_1",
+        );
+        let data = &body_json(&req)["data"];
+        assert_eq!(data["type"], "instant");
+        assert_eq!(data["selected_offers"], json!(["off_1"]));
+        assert_eq!(data["metadata"]["attempt_id"], "att_1");
+        assert_eq!(data["passengers"][0]["id"], "pas_1");
+        assert_eq!(data["passengers"][0]["born_on"], "1990-12-10");
+        assert!(data["passengers"][0].get("type").is_none());
+    }
+
+    #[test]
+    fn passenger_debug_hides_personal_data() {
+        let text = format!("{:?}", passenger());
+        assert!(text.contains("pas_1"));
+        assert!(!text.contains("Ada") && !text.contains("1990") && !text.contains("example"));
+    }
+
+    #[test]
+    fn lookups_escape_ids() {
+        let req = find_orders_request(&config(), "off_1&x=1");
+        assert_eq!(
+            req.url,
+            "http://127.0.0.1:54391/air/orders?offer_id=off_1%26x%3D1"
+        );
+        assert_eq!(req.method, Method::Get);
+        assert!(req.body.is_none());
+    }
+
+    const OFFER: &str = r#"{"data":{"id":"off_1","total_amount":"221.78","total_currency":"GBP",
+        "expires_at":"2026-10-01T10:42:14.545Z","passengers":[{"id":"pas_1","type":"adult"}]}}"#;
+
+    #[test]
+    fn reads_a_repriced_offer() {
+        let Reply::Ok(offer) = classify_offer(200, OFFER.as_bytes()).unwrap() else {
+            panic!("expected an offer");
+        };
+        assert_eq!(offer.total, money(22178, "GBP"));
+        assert_eq!(offer.passenger_ids, ["pas_1"]);
+        assert_eq!(
+            offer.expires_at.unwrap().to_rfc3339(),
+            "2026-10-01T10:42:14.545Z"
+        );
+        let gone =
+            br#"{"errors":[{"type":"invalid_state_error","code":"offer_no_longer_available"}]}"#;
+        assert_eq!(
+            classify_offer(422, gone).unwrap(),
+            Reply::Refused("offer_no_longer_available".into())
+        );
+        assert_eq!(classify_offer(503, b"").unwrap(), Reply::Retry(503));
+        assert!(classify_offer(200, br#"{"data":{"id":"off_1"}}"#).is_err());
+    }
+
+    const ORDER: &str = r#"{"data":{"id":"ord_1","booking_reference":"RZPVQC",
+        "total_amount":"221.78","total_currency":"GBP","metadata":{"attempt_id":"att_1"},
+        "cancelled_at":null}}"#;
+
+    #[test]
+    fn order_outcomes_separate_refusals_from_unknowns() {
+        let Reply::Ok(order) = classify_create(201, ORDER.as_bytes()) else {
+            panic!("expected an order");
+        };
+        assert_eq!(order.attempt_id.as_deref(), Some("att_1"));
+        assert_eq!(order.total, money(22178, "GBP"));
+        assert!(!order.cancelled);
+        let err = |code: &str| format!(r#"{{"errors":[{{"code":"{code}"}}]}}"#).into_bytes();
+        assert_eq!(
+            classify_create(422, &err("price_changed")),
+            Reply::Refused("price_changed".into())
+        );
+        assert_eq!(
+            classify_create(502, &err("order_not_created")),
+            Reply::Refused("order_not_created".into())
+        );
+        // An airline error may still hide an order: reconcile first.
+        assert_eq!(
+            classify_create(502, &err("airline_unknown")),
+            Reply::Unknown(502)
+        );
+        assert_eq!(classify_create(500, b""), Reply::Unknown(500));
+        assert_eq!(classify_create(201, b"{"), Reply::Unknown(201));
+        assert_eq!(
+            classify_create(422, &err("offer_request_already_booked")),
+            Reply::Unknown(422)
+        );
+        assert_eq!(classify_create(429, b""), Reply::Retry(429));
+    }
+
+    #[test]
+    fn reads_order_lists() {
+        let list = format!(
+            r#"{{"data":[{}],"meta":{{"after":null}}}}"#,
+            &ORDER[8..ORDER.len() - 1]
+        );
+        let Reply::Ok(orders) = classify_find(200, list.as_bytes()).unwrap() else {
+            panic!("expected orders");
+        };
+        assert_eq!(orders.len(), 1);
+        assert_eq!(orders[0].booking_reference, "RZPVQC");
+        assert_eq!(classify_find(504, b"").unwrap(), Reply::Retry(504));
+    }
+}

@@ -1,0 +1,141 @@
+use super::*;
+use crate::money::Currency;
+
+const NOW: Timestamp = Timestamp::from_unix_ms(1_790_000_000_000);
+
+fn gbp(minor: i64) -> Money {
+    Money::from_minor(minor, Currency::parse("GBP").unwrap()).unwrap()
+}
+
+fn trip(days_out: i64) -> TripView {
+    TripView {
+        status: "watching".into(),
+        auto_book: true,
+        departs_at: NOW.plus_ms(days_out * DAY_MS),
+        max_total: gbp(40_000),
+        has_selected_offer: true,
+    }
+}
+
+fn priced(minor: i64) -> Quote {
+    Quote::Priced {
+        total: gbp(minor),
+        expires_at: Some(NOW.plus_ms(HOUR_MS)),
+    }
+}
+
+#[test]
+fn books_only_within_budget_same_currency_and_with_consent() {
+    assert_eq!(decide(&trip(30), priced(40_000), NOW, 1), Decision::Book);
+    assert!(matches!(
+        decide(&trip(30), priced(40_001), NOW, 1),
+        Decision::Wait {
+            reason: "over_budget",
+            ..
+        }
+    ));
+    let eur = Quote::Priced {
+        total: Money::from_minor(100, Currency::parse("EUR").unwrap()).unwrap(),
+        expires_at: None,
+    };
+    assert!(matches!(
+        decide(&trip(30), eur, NOW, 1),
+        Decision::SearchAgain {
+            reason: "currency_mismatch",
+            ..
+        }
+    ));
+    let mut off = trip(30);
+    off.auto_book = false;
+    assert!(matches!(
+        decide(&off, priced(100), NOW, 1),
+        Decision::Wait {
+            reason: "auto_book_off",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn gone_or_expired_offers_search_again_and_outages_wait() {
+    assert!(matches!(
+        decide(&trip(30), Quote::Gone, NOW, 1),
+        Decision::SearchAgain {
+            reason: "offer_gone",
+            ..
+        }
+    ));
+    let stale = Quote::Priced {
+        total: gbp(1),
+        expires_at: Some(NOW),
+    };
+    assert!(matches!(
+        decide(&trip(30), stale, NOW, 1),
+        Decision::SearchAgain {
+            reason: "offer_expired",
+            ..
+        }
+    ));
+    assert!(matches!(
+        decide(&trip(30), Quote::Unavailable, NOW, 1),
+        Decision::Wait {
+            reason: "provider_unavailable",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn expires_near_departure_and_skips_other_statuses() {
+    let close = TripView {
+        departs_at: NOW.plus_ms(MIN_LEAD_MS - 1),
+        ..trip(0)
+    };
+    assert_eq!(
+        decide(&close, priced(1), NOW, 1),
+        Decision::Expire {
+            reason: "departure_too_close"
+        }
+    );
+    let mut booked = trip(30);
+    booked.status = "booked".into();
+    assert!(matches!(
+        decide(&booked, priced(1), NOW, 1),
+        Decision::Skip { .. }
+    ));
+}
+
+#[test]
+fn checks_get_more_frequent_as_departure_nears_with_bounded_jitter() {
+    let gap = |days: i64, seed| {
+        next_check_at(NOW, NOW.plus_ms(days * DAY_MS), seed).unix_ms() - NOW.unix_ms()
+    };
+    for seed in 0..100 {
+        let far = gap(90, seed);
+        assert!((12 * HOUR_MS..=12 * HOUR_MS + 12 * HOUR_MS / 10).contains(&far));
+        assert!((6 * HOUR_MS..=6 * HOUR_MS + 6 * HOUR_MS / 10).contains(&gap(30, seed)));
+        assert!((2 * HOUR_MS..=2 * HOUR_MS + 2 * HOUR_MS / 10).contains(&gap(7, seed)));
+        assert!((30 * MINUTE_MS..=33 * MINUTE_MS).contains(&gap(2, seed)));
+    }
+    let distinct: std::collections::BTreeSet<i64> = (0..50).map(|s| gap(30, s)).collect();
+    assert!(distinct.len() > 10, "jitter spreads trips");
+    assert_eq!(gap(30, 7), gap(30, 7), "deterministic per seed");
+    // Never past the last useful moment before departure.
+    let departs = NOW.plus_ms(MIN_LEAD_MS + 10 * MINUTE_MS);
+    assert_eq!(
+        next_check_at(NOW, departs, 3),
+        departs.plus_ms(-MIN_LEAD_MS)
+    );
+    assert_eq!(next_check_at(NOW, NOW, 3), NOW.plus_ms(MINUTE_MS));
+}
+
+#[test]
+fn budget_bounds_the_batch_and_leaves_the_rest() {
+    let mut budget = Budget::new(10, 20);
+    assert_eq!(budget.claimable(50), 3);
+    assert!(budget.take_trip() && budget.take_trip() && budget.take_trip());
+    assert!(!budget.take_trip());
+    assert_eq!(budget.calls_left, 2);
+    assert_eq!(Budget::new(2, 1000).claimable(5), 2);
+    assert_eq!(Budget::new(2, 1000).claimable(1), 1);
+}

@@ -1,0 +1,263 @@
+//! The money-safe booking saga: re-price → authorize → order → capture, as a pure state machine
+//! over a persisted [`AttemptState`].
+//!
+//! # Driving it
+//!
+//! The shim owns every `await`; the core decides. One loop, the same for every run:
+//!
+//! ```no_run
+//! # use booking_core::saga::{self, Command, Context, Outcome, AttemptState};
+//! # use booking_core::time::Timestamp;
+//! # fn load() -> AttemptState { unimplemented!() }
+//! # fn persist(_prev: &AttemptState, _next: &AttemptState, _effects: &[saga::Effect]) {}
+//! # fn send(_r: &booking_core::http::HttpRequest) -> Outcome { unimplemented!() }
+//! # fn now() -> Timestamp { unimplemented!() }
+//! # fn ctx() -> Context<'static> { unimplemented!() }
+//! let ctx = ctx(); // configs, and the travellers from `travelers` (never stored in the state)
+//! let mut state = load();
+//! loop {
+//!     match saga::next(&state, now(), &ctx) {
+//!         Command::Send { mark, request } => {
+//!             persist(&state, &mark, &[]); // durable "may be on the wire" before sending
+//!             let outcome = send(&request);
+//!             let after = saga::apply(&mark, now(), outcome).expect("mark is in flight");
+//!             persist(&mark, &after, &[]);
+//!             state = after;
+//!         }
+//!         Command::Write { state: next, effects } => {
+//!             persist(&state, &next, &effects); // one transaction
+//!             state = next;
+//!         }
+//!         Command::WaitUntil(_at) => break, // schedule the next run
+//!         Command::Done(_end) => break,
+//!         _ => break,
+//!     }
+//! }
+//! ```
+//!
+//! `persist` is a compare-and-set on [`AttemptState::version`]: if it fails another runner moved
+//! the attempt, and this run stops. Because the *mark* (the state with `in_flight` set) is durable
+//! before the request leaves, and the outcome is durable before the next request, a crash at any
+//! point leaves a stored state that says exactly what may have happened: a run that loads an
+//! in-flight state treats the request's outcome as unknown ([`Outcome::Lost`]).
+//!
+//! # States and transitions
+//!
+//! | phase | request (idempotency key) | outcome → next phase |
+//! | --- | --- | --- |
+//! | `reprice` | `GET /air/offers/{id}` | ok, same currency, total ≤ max, not expired → `authorize`; gone, dearer, other currency, expired → `finish(search_again)`; 429/5xx/no answer → retry ×4, then `finish(search_again)` |
+//! | `authorize` | `POST /v1/payment_intents` (`<a>-authorize`) | `requires_capture` for the amount → `order`; card error (decline, `authentication_required`) → `release(needs_traveller)`; other 4xx → `release`/`finish(fail)`; 409/429/5xx/no answer → retry same key ×6, then `find_intent` |
+//! | `find_intent` | `GET /v1/payment_intents/search` | a hold found → `release(search_again)`; none, twice 60 s apart → `finish(search_again)`; errors → retry forever |
+//! | `order` | `POST /air/orders` (no key: never re-sent) | 201 → `capture`; definite refusal (offer gone, price changed, `order_not_created`) → `release(search_again)`; other refusal → `release(fail)`; 429 → retry ×3, then `release(search_again)`; 5xx, timeout, lost, unreadable → `reconcile` |
+//! | `reconcile` | `GET /air/orders?offer_id=` | our order (`metadata.attempt_id`) → `capture`; none, twice 30 s apart → `release(search_again)`; errors → retry forever |
+//! | `capture` | `POST …/{pi}/capture` (`<a>-capture`) | ok → `finish(booked)`; refused → `finish(booked)` with reason `capture_failed` (ticketed: operators follow up); 409/429/5xx/no answer → retry forever, every 4th failure retrieving the intent first (see below) |
+//! | `release(end)` | `POST …/{pi}/cancel` (`<a>-cancel`) | canceled (or already) → `finish(end)`; errors → retry forever, with the same retrieve rule |
+//! | `finish(end)` | none: a durable [`Command::Write`] of the trip status, booking, notification and decision log | → `closed(end)` |
+//! | `closed(end)` | none | [`Command::Done`] |
+//!
+//! Stripe stores a 500 under its idempotency key and replays it for 24 hours, so a capture or
+//! cancel that keeps failing would never get through on the same key. Every 4th failure the saga
+//! retrieves the intent (`GET /v1/payment_intents/{pi}`): already `succeeded` or `canceled`
+//! resolves the phase; still `requires_capture` moves to a new key generation
+//! (`<a>-capture-2`, …), which is safe because Stripe captures or cancels an intent at most once.
+//!
+//! Invariants that follow from the table: nothing is authorized before a successful re-price; an
+//! order is only sent while holding an authorization; every hold ends in `capture` or `release`;
+//! the order request is sent at most once per attempt; `closed(booked)` implies a known order.
+
+mod apply;
+mod next;
+pub mod retry;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use apply::{apply, LOOKUP_MISSES, LOOKUP_SPACING_MS};
+pub use next::next;
+pub use state::{AttemptState, End, OrderRecord, Phase, SCHEMA_VERSION};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::duffel::order::OrderPassenger;
+use crate::duffel::DuffelConfig;
+use crate::http::HttpRequest;
+use crate::money::Money;
+use crate::stripe::StripeConfig;
+use crate::time::Timestamp;
+
+/// What the shim must do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// Persist `mark` (compare-and-set on the previous version), then send `request` to
+    /// `provider`, then feed the outcome to [`apply`] together with `mark`.
+    Send {
+        /// The state to make durable before sending (`in_flight` set, `tries` counted).
+        mark: AttemptState,
+        /// The request; Stripe writes carry their `Idempotency-Key` header.
+        request: HttpRequest,
+    },
+    /// Persist `state` and apply `effects` in one transaction, then call [`next`] again.
+    Write {
+        /// The new attempt state.
+        state: AttemptState,
+        /// Other rows to write in the same transaction.
+        effects: Vec<Effect>,
+    },
+    /// Nothing to do before this time (retry backoff); the monitor schedules the next run then.
+    WaitUntil(Timestamp),
+    /// The attempt is closed.
+    Done(End),
+}
+
+/// What [`next`] reads besides the state: provider configuration and the travellers. None of it
+/// is stored in the state (the travellers are personal data, the configs hold secrets).
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// Duffel base URL and token.
+    pub duffel: &'a DuffelConfig,
+    /// Stripe base URL and secret key.
+    pub stripe: &'a StripeConfig,
+    /// The passengers to ticket, in the order of the offer's passengers.
+    pub travellers: &'a [OrderPassenger],
+}
+
+/// What came back from a [`Command::Send`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// An HTTP response: status and raw body bytes.
+    Response {
+        /// HTTP status.
+        status: u16,
+        /// Body bytes as received.
+        body: Vec<u8>,
+    },
+    /// The request timed out: it may or may not have been executed.
+    Timeout,
+    /// Connection failure: it may or may not have been executed.
+    Network,
+    /// The run that sent it died before seeing the answer (found `in_flight` on load).
+    Lost,
+}
+
+/// A durable write the shim performs with a [`Command::Write`], in the same transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Effect {
+    /// Move the trip from `booking` to `to` (compare-and-set on the status).
+    SetTripStatus {
+        /// Trip id.
+        trip_id: String,
+        /// New status (`booked`, `needs_traveller`, `watching`, `failed`).
+        to: &'static str,
+        /// Stable reason code.
+        reason: String,
+    },
+    /// Insert the confirmed booking.
+    RecordBooking {
+        /// Trip id.
+        trip_id: String,
+        /// Attempt id.
+        attempt_id: String,
+        /// Duffel order id.
+        order_id: String,
+        /// Airline PNR.
+        booking_reference: String,
+        /// What was charged.
+        amount: Money,
+    },
+    /// Enqueue a notification in the outbox (unique on `dedupe_key`).
+    Notify {
+        /// Trip id.
+        trip_id: String,
+        /// `booked`, `payment_needs_attention` or `could_not_book`.
+        template: &'static str,
+        /// `<attempt>-<template>`: enqueuing twice is a no-op.
+        dedupe_key: String,
+    },
+    /// A `pipeline_events` row (stage `book`), no personal data.
+    LogDecision {
+        /// Trip id.
+        trip_id: String,
+        /// The end reached (`booked`, `needs_traveller`, `search_again`, `fail`).
+        decision: End,
+        /// Stable reason code.
+        reason: String,
+    },
+}
+
+/// Caller misuse of the saga API.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SagaError {
+    /// [`apply`] was given a state that has no request in flight.
+    #[error("no request is in flight for this attempt state")]
+    NotInFlight,
+    /// A stored snapshot could not be read.
+    #[error("bad attempt snapshot: {0}")]
+    BadSnapshot(&'static str),
+}
+
+impl SagaError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotInFlight => "saga_not_in_flight",
+            Self::BadSnapshot(_) => "saga_bad_snapshot",
+        }
+    }
+}
+
+/// What starting an attempt needs; all ids and the seed are inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Begin {
+    /// New attempt id (a UUID drawn by the shim).
+    pub attempt_id: String,
+    /// Trip id.
+    pub trip_id: String,
+    /// Selected provider offer id.
+    pub offer_id: String,
+    /// The trip's maximum total.
+    pub max_total: Money,
+    /// Stripe customer id.
+    pub customer: String,
+    /// Stripe saved payment method id.
+    pub payment_method: String,
+    /// Jitter seed.
+    pub seed: u64,
+}
+
+/// The first state of an attempt. The shim inserts it in the same transaction that moves the trip
+/// `watching → booking` with a compare-and-set on the trip's version; the unique open-attempt
+/// index makes a second insert fail.
+pub fn begin(params: Begin, now: Timestamp) -> AttemptState {
+    AttemptState {
+        schema_version: SCHEMA_VERSION,
+        attempt_id: params.attempt_id,
+        trip_id: params.trip_id,
+        offer_id: params.offer_id,
+        max_total: params.max_total,
+        customer: params.customer,
+        payment_method: params.payment_method,
+        seed: params.seed,
+        version: 1,
+        phase: Phase::Reprice,
+        in_flight: false,
+        tries: 0,
+        not_before: None,
+        amount: None,
+        passenger_ids: Vec::new(),
+        payment_intent: None,
+        order: None,
+        check_intent: false,
+        key_generation: 0,
+        lookup_misses: 0,
+        reason: None,
+        started_at: now,
+        updated_at: now,
+    }
+}

@@ -1,0 +1,188 @@
+//! The persisted saga state: one `booking_attempts` row, serialised as JSON with a schema version.
+
+use serde::{Deserialize, Serialize};
+
+use super::SagaError;
+use crate::money::Money;
+use crate::time::Timestamp;
+
+/// The schema version written into every snapshot. Bump it (and migrate) when the shape changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything the saga knows about one booking attempt. It holds no personal data: travellers
+/// are passed to [`super::next`] when needed and never stored here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptState {
+    /// [`SCHEMA_VERSION`] at the time of writing.
+    pub schema_version: u32,
+    /// The attempt id: the root of every idempotency key.
+    pub attempt_id: String,
+    /// The trip being booked.
+    pub trip_id: String,
+    /// The provider offer id (`off_…`) selected for booking.
+    pub offer_id: String,
+    /// The traveller's ceiling: the re-priced total must not exceed it, in the same currency.
+    pub max_total: Money,
+    /// Stripe customer id.
+    pub customer: String,
+    /// Stripe saved payment method id.
+    pub payment_method: String,
+    /// Seed for retry jitter, drawn by the caller when the attempt began.
+    pub seed: u64,
+    /// Bumped on every transition; the shim persists with compare-and-set on it.
+    pub version: u64,
+    /// Where the saga is.
+    pub phase: Phase,
+    /// True while the phase's request may be on the wire: a run that loads a state with this set
+    /// died (or lost the answer) after sending, and the outcome is unknown.
+    pub in_flight: bool,
+    /// Requests sent in the current phase (durably counted before sending).
+    pub tries: u32,
+    /// Earliest time the next request may go out (retry backoff, reconciliation spacing).
+    pub not_before: Option<Timestamp>,
+    /// The re-priced total: the amount authorized, paid to Duffel and captured.
+    pub amount: Option<Money>,
+    /// The offer's passenger ids, from the re-price, in order.
+    pub passenger_ids: Vec<String>,
+    /// The PaymentIntent, once Stripe named one.
+    pub payment_intent: Option<String>,
+    /// The Duffel order, once one is known to exist.
+    pub order: Option<OrderRecord>,
+    /// In `capture`/`release`: the next request is a retrieve of the intent instead of the write
+    /// (after repeated failures, to see whether the write already happened).
+    pub check_intent: bool,
+    /// Idempotency-key generation for capture/cancel (see [`crate::stripe::step_key`]).
+    pub key_generation: u32,
+    /// Successful order look-ups that did not find the order.
+    pub lookup_misses: u32,
+    /// Why the attempt ended the way it did (a stable code), or the last provider error.
+    pub reason: Option<String>,
+    /// When the attempt began.
+    pub started_at: Timestamp,
+    /// When the state last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A confirmed Duffel order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    /// `ord_…`.
+    pub id: String,
+    /// The airline PNR.
+    pub booking_reference: String,
+}
+
+/// The saga's phases. Each phase owns exactly one kind of request (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum Phase {
+    /// Re-price the offer: `GET /air/offers/{id}`.
+    Reprice,
+    /// Hold the funds: `POST /v1/payment_intents`, key `<attempt>-authorize`.
+    Authorize,
+    /// The authorization's outcome stayed unknown: search intents by `metadata[attempt_id]`.
+    FindIntent,
+    /// Book: `POST /air/orders`. Never re-sent; an unknown outcome goes to `Reconcile`.
+    Order,
+    /// Look the order up: `GET /air/orders?offer_id=…`, matched on `metadata.attempt_id`.
+    Reconcile,
+    /// Take the money: `POST /v1/payment_intents/{id}/capture`, key `<attempt>-capture`.
+    Capture,
+    /// Release the hold: `POST /v1/payment_intents/{id}/cancel`, key `<attempt>-cancel`, then
+    /// finish with `end`.
+    Release {
+        /// How the attempt ends once the hold is released.
+        end: End,
+    },
+    /// Write the trip status, booking, notification and decision log with the closing state.
+    Finish {
+        /// How the attempt ends.
+        end: End,
+    },
+    /// Terminal; the attempt row no longer counts as open.
+    Closed {
+        /// How the attempt ended.
+        end: End,
+    },
+}
+
+/// How an attempt ends, and the trip status it leaves behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum End {
+    /// Order confirmed and payment captured: trip `booked`.
+    Booked,
+    /// Declined or authentication required: trip `needs_traveller`, no retry loop.
+    NeedsTraveller,
+    /// Nothing charged, nothing booked; the offer went away, got dearer or the provider failed:
+    /// trip back to `watching` to search again.
+    SearchAgain,
+    /// Nothing charged, nothing booked, and trying again will not help: trip `failed`.
+    Fail,
+}
+
+impl End {
+    /// The trip status this end leaves (`docs/contracts.md` trip statuses).
+    pub fn trip_status(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::NeedsTraveller => "needs_traveller",
+            Self::SearchAgain => "watching",
+            Self::Fail => "failed",
+        }
+    }
+}
+
+impl AttemptState {
+    /// Whether the attempt still counts as open (the unique open-attempt-per-trip index).
+    pub fn is_open(&self) -> bool {
+        !matches!(self.phase, Phase::Closed { .. })
+    }
+
+    /// Serialises the state for the `booking_attempts.state` column.
+    pub fn to_snapshot(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a stored snapshot, refusing other schema versions.
+    pub fn from_snapshot(json: &str) -> Result<Self, SagaError> {
+        let state: Self = serde_json::from_str(json)
+            .map_err(|_| SagaError::BadSnapshot("not an attempt state"))?;
+        if state.schema_version != SCHEMA_VERSION {
+            return Err(SagaError::BadSnapshot("unsupported schema version"));
+        }
+        Ok(state)
+    }
+
+    /// A successor state: version bumped, stamped `now`, request no longer in flight.
+    pub(super) fn successor(&self, now: Timestamp) -> Self {
+        let mut next = self.clone();
+        next.version = self.version + 1;
+        next.updated_at = now;
+        next.in_flight = false;
+        next
+    }
+
+    /// Moves to `phase`, resetting the per-phase counters.
+    pub(super) fn enter(mut self, phase: Phase) -> Self {
+        self.phase = phase;
+        self.tries = 0;
+        self.not_before = None;
+        self.lookup_misses = 0;
+        self.check_intent = false;
+        self
+    }
+
+    /// Ends the attempt: release the hold first when one may exist.
+    pub(super) fn end(self, end: End, reason: &str) -> Self {
+        let mut next = if self.payment_intent.is_some() && end != End::Booked {
+            self.enter(Phase::Release { end })
+        } else {
+            self.enter(Phase::Finish { end })
+        };
+        next.reason = Some(reason.to_owned());
+        next
+    }
+}
