@@ -1,0 +1,228 @@
+//! Stand-in for Duffel offers and orders (see `sim` module docs for how it differs from Duffel).
+
+use booking_core::http::{HttpRequest, Method};
+use booking_core::money::Money;
+use booking_core::saga::Outcome;
+use booking_core::time::Timestamp;
+use serde_json::{json, Value};
+
+use super::world::Fault;
+
+/// An offer whose price follows a schedule over virtual time.
+#[derive(Clone, Debug)]
+pub(crate) struct OfferSim {
+    pub(crate) id: String,
+    /// (from time, total minor units), ascending by time.
+    pub(crate) prices: Vec<(i64, i64)>,
+    pub(crate) currency: &'static str,
+    pub(crate) expires_at: i64,
+}
+
+impl OfferSim {
+    pub(crate) fn price_at(&self, now: i64) -> i64 {
+        self.prices
+            .iter()
+            .take_while(|(from, _)| *from <= now)
+            .last()
+            .map_or(self.prices[0].1, |(_, p)| *p)
+    }
+
+    fn total(&self, minor: i64) -> String {
+        Money::from_minor(
+            minor,
+            booking_core::money::Currency::parse(self.currency).unwrap(),
+        )
+        .unwrap()
+        .to_decimal_string()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OrderSim {
+    pub(crate) id: String,
+    pub(crate) offer_id: String,
+    pub(crate) attempt_id: String,
+    pub(crate) amount: i64,
+    pub(crate) cancelled: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DuffelFake {
+    pub(crate) offers: Vec<OfferSim>,
+    pub(crate) orders: Vec<OrderSim>,
+}
+
+impl DuffelFake {
+    pub(crate) fn handle(
+        &mut self,
+        request: &HttpRequest,
+        path: &str,
+        now: i64,
+        fault: Option<Fault>,
+        violations: &mut Vec<String>,
+        holds: &dyn Fn(&str, i64) -> bool,
+    ) -> Outcome {
+        if request.header("Duffel-Version") != Some("v2")
+            || request.header("Authorization") != Some("Bearer duffel_test_sim")
+        {
+            violations.push(format!("duffel request without v2 headers: {path}"));
+            return respond(401, error("authentication_error", "unauthorized"));
+        }
+        if let Some(Fault::Before(status)) = fault {
+            return respond(status, error("api_error", "unavailable"));
+        }
+        if let Some(id) = path.strip_prefix("/air/offers/") {
+            return match (self.offers.iter().find(|o| o.id == id), fault) {
+                (_, Some(Fault::Lost)) => Outcome::Timeout,
+                (Some(o), _) if o.expires_at > now => {
+                    let price = if fault == Some(Fault::PriceSpike) {
+                        9_999_999
+                    } else {
+                        o.price_at(now)
+                    };
+                    let body = json!({"data": {"id": o.id, "total_amount": o.total(price),
+                        "total_currency": o.currency,
+                        "expires_at": Timestamp::from_unix_ms(o.expires_at).to_rfc3339(),
+                        "passengers": [{"id": "pas_1", "type": "adult"}]}});
+                    respond(200, body.to_string())
+                }
+                _ => respond(
+                    422,
+                    error("invalid_state_error", "offer_no_longer_available"),
+                ),
+            };
+        }
+        if request.method == Method::Get {
+            let offer = path.strip_prefix("/air/orders?offer_id=").unwrap_or("");
+            if fault == Some(Fault::Lost) {
+                return Outcome::Timeout;
+            }
+            if fault.is_some() {
+                return respond(500, error("api_error", "internal"));
+            }
+            let data: Vec<Value> = self
+                .orders
+                .iter()
+                .filter(|o| o.offer_id == offer)
+                .map(order_json)
+                .collect();
+            return respond(
+                200,
+                json!({"data": data, "meta": {"after": null}}).to_string(),
+            );
+        }
+        self.create(request, now, fault, violations, holds)
+    }
+
+    fn create(
+        &mut self,
+        request: &HttpRequest,
+        now: i64,
+        fault: Option<Fault>,
+        violations: &mut Vec<String>,
+        holds: &dyn Fn(&str, i64) -> bool,
+    ) -> Outcome {
+        let body: Value =
+            serde_json::from_str(request.body.as_deref().unwrap_or("")).unwrap_or_default();
+        let data = &body["data"];
+        let offer_id = data["selected_offers"][0].as_str().unwrap_or("").to_owned();
+        let attempt = data["metadata"]["attempt_id"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        if data["type"] != "instant" || data["payments"][0]["type"] != "balance" {
+            violations.push("order is not an instant balance order".into());
+        }
+        if data["passengers"][0]["id"] != "pas_1"
+            || data["passengers"].as_array().map(Vec::len) != Some(1)
+        {
+            violations.push("order passengers do not match the offer".into());
+        }
+        match fault {
+            Some(Fault::AirlineUnknown) => {
+                return respond(502, error("airline_error", "airline_unknown"))
+            }
+            Some(Fault::PriceChanged) => {
+                return respond(422, error("validation_error", "price_changed"))
+            }
+            _ => {}
+        }
+        let Some(offer) = self
+            .offers
+            .iter()
+            .find(|o| o.id == offer_id && o.expires_at > now)
+        else {
+            return respond(
+                422,
+                error("invalid_state_error", "offer_no_longer_available"),
+            );
+        };
+        if self
+            .orders
+            .iter()
+            .any(|o| o.offer_id == offer_id && !o.cancelled)
+        {
+            return respond(
+                422,
+                error("validation_error", "offer_request_already_booked"),
+            );
+        }
+        let price = offer.price_at(now);
+        if data["payments"][0]["amount"] != offer.total(price).as_str()
+            || data["payments"][0]["currency"] != offer.currency
+        {
+            return respond(
+                422,
+                error(
+                    "validation_error",
+                    "payment_amount_does_not_match_order_amount",
+                ),
+            );
+        }
+        if !holds(&attempt, price) {
+            violations.push(format!(
+                "order for attempt {attempt} without a matching authorization"
+            ));
+        }
+        let order = OrderSim {
+            id: format!("ord_{:04}", self.orders.len() + 1),
+            offer_id,
+            attempt_id: attempt,
+            amount: price,
+            cancelled: false,
+        };
+        let body = json!({"data": order_json(&order)}).to_string();
+        self.orders.push(order);
+        match fault {
+            Some(Fault::Lost) => Outcome::Timeout,
+            Some(Fault::ExecutedThen500) => respond(500, error("api_error", "internal")),
+            _ => respond(201, body),
+        }
+    }
+}
+
+fn order_json(o: &OrderSim) -> Value {
+    let total = Money::from_minor(
+        o.amount,
+        booking_core::money::Currency::parse("GBP").unwrap(),
+    )
+    .unwrap()
+    .to_decimal_string();
+    json!({"id": o.id, "booking_reference": format!("PNR{}", &o.id[4..]),
+        "total_amount": total, "total_currency": "GBP",
+        "metadata": {"attempt_id": o.attempt_id, "source": "autobook"},
+        "cancelled_at": if o.cancelled { Value::from("2026-01-01T00:00:00Z") } else { Value::Null }})
+}
+
+fn error(kind: &str, code: &str) -> String {
+    json!({"errors": [{"type": kind, "code": code, "title": "t", "message": "simulated"}],
+        "meta": {"status": 0, "request_id": "sim"}})
+    .to_string()
+}
+
+fn respond(status: u16, body: String) -> Outcome {
+    Outcome::Response {
+        status,
+        body: body.into_bytes(),
+    }
+}
