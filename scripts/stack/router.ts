@@ -258,7 +258,6 @@ export function createRouter(opts: RouterOptions): (req: Request) => Promise<Res
       headers,
       body: req.body,
       redirect: "manual",
-      signal: req.signal,
     });
     try {
       return await handler(forwarded);

@@ -20,7 +20,9 @@
  *   bytes except the status reply "OK"; numbers and null unchanged; errors stay plain;
  * - `upstash-sync-token`: echoed (or a fresh one issued). Locally there is one Redis, so every
  *   read already sees every write; the token only keeps clients that track it happy.
- * - EVAL / EVALSHA / SCRIPT pass through to Redis unchanged.
+ * - EVAL / EVALSHA / SCRIPT pass through to Redis, except that Upstash-only script flags
+ *   (`#!lua flags=allow-key-locking`, used by @upstash/ratelimit) are dropped before Redis sees
+ *   them, with EVALSHA / SCRIPT LOAD / SCRIPT EXISTS kept consistent (see `ScriptFlags`).
  *
  * Differences from the hosted service: no read-only tokens, no per-request limits or max request
  * size, no `Upstash-Response-Format: resp2`, RESP2 only, no TLS; blocking and connection-state
@@ -272,6 +274,77 @@ export function toArgs(cmd: unknown): string[] | string {
   return args;
 }
 
+/** Script flags Redis 7.0 understands; Upstash also accepts its own (e.g. `allow-key-locking`). */
+const REDIS_SCRIPT_FLAGS = new Set([
+  "no-writes",
+  "allow-oom",
+  "allow-stale",
+  "no-cluster",
+  "allow-cross-slot-keys",
+]);
+
+async function sha1hex(text: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-1", ENC.encode(text)));
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Makes Upstash-only Lua script flags acceptable to Redis 7.0. @upstash/ratelimit's scripts start
+ * with `#!lua flags=allow-key-locking`, which Upstash accepts and Redis rejects ("Unexpected flag
+ * in script shebang"). Unknown flags are dropped from the shebang before EVAL / SCRIPT LOAD; the
+ * client's SHA1 (of the original text) is mapped to the SHA1 Redis knows, so EVALSHA keeps
+ * working and SCRIPT LOAD still answers with the SHA1 the client expects.
+ */
+export class ScriptFlags {
+  #shaMap = new Map<string, string>(); // client sha1 → sha1 of the script Redis holds
+
+  /** Rewrite one command; the optional function fixes up its reply. */
+  async rewrite(args: string[]): Promise<{ args: string[]; fix?: (r: Reply) => Reply }> {
+    const name = args[0].toUpperCase();
+    if ((name === "EVAL" || name === "EVAL_RO") && args.length > 1) {
+      const script = await this.#strip(args[1]);
+      return { args: [args[0], script, ...args.slice(2)] };
+    }
+    if ((name === "EVALSHA" || name === "EVALSHA_RO") && args.length > 1) {
+      const mapped = this.#shaMap.get(args[1].toLowerCase());
+      return { args: mapped ? [args[0], mapped, ...args.slice(2)] : args };
+    }
+    if (name === "SCRIPT" && args.length > 2) {
+      const sub = args[1].toUpperCase();
+      if (sub === "LOAD") {
+        const original = await sha1hex(args[2]);
+        const script = await this.#strip(args[2]);
+        return {
+          args: [args[0], args[1], script],
+          fix: (r) => (r.t === "bulk" ? { t: "bulk", v: ENC.encode(original) } : r),
+        };
+      }
+      if (sub === "EXISTS") {
+        const shas = args.slice(2).map((h) => this.#shaMap.get(h.toLowerCase()) ?? h);
+        return { args: [args[0], args[1], ...shas] };
+      }
+    }
+    return { args };
+  }
+
+  async #strip(script: string): Promise<string> {
+    const m = script.match(/^#!lua(?:[ \t]+name=\S+)?[ \t]+flags=([^\n]*)\n/);
+    if (!m) return script;
+    const flags = m[1].split(",").map((f) => f.trim()).filter(Boolean);
+    const kept = flags.filter((f) => REDIS_SCRIPT_FLAGS.has(f));
+    if (kept.length === flags.length) return script;
+    const head = m[0].replace(/flags=[^\n]*/, `flags=${kept.join(",")}`);
+    const out = head + script.slice(m[0].length);
+    this.#shaMap.set(await sha1hex(script), await sha1hex(out));
+    return out;
+  }
+
+  /** Forget every mapping (after SCRIPT FLUSH). */
+  clear() {
+    this.#shaMap.clear();
+  }
+}
+
 function b64(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
@@ -329,6 +402,26 @@ let syncCounter = 0;
 
 /** Build the gateway's request handler. */
 export function createGateway(opts: GatewayOptions): (req: Request) => Promise<Response> {
+  const scripts = new ScriptFlags();
+  /**
+   * Run commands on one connection, with Upstash-only script flags made Redis-compatible. With
+   * `multi`, the commands are wrapped in MULTI … EXEC and the replies are MULTI's, the QUEUED
+   * ones and EXEC's (whose items get the per-command fix-ups).
+   */
+  const runAll = async (argv: string[][], multi = false): Promise<Reply[]> => {
+    const rewritten = await Promise.all(argv.map((a) => scripts.rewrite(a)));
+    const cmds = rewritten.map((r) => r.args);
+    const replies = await opts.pool.run(multi ? [["MULTI"], ...cmds, ["EXEC"]] : cmds);
+    if (argv.some((a) => a[0].toUpperCase() === "SCRIPT" && a[1]?.toUpperCase() === "FLUSH")) {
+      scripts.clear();
+    }
+    if (!multi) return replies.map((r, i) => rewritten[i].fix?.(r) ?? r);
+    const exec = replies[replies.length - 1];
+    if (exec.t === "array" && exec.v !== null) {
+      exec.v = exec.v.map((r, i) => rewritten[i]?.fix?.(r) ?? r);
+    }
+    return replies;
+  };
   return async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     const method = req.method.toUpperCase();
@@ -364,10 +457,10 @@ export function createGateway(opts: GatewayOptions): (req: Request) => Promise<R
         if (typeof bad === "string") return json({ error: bad }, 400, extra);
         const argv = cmds as string[][];
         if (path === "/pipeline") {
-          const replies = await opts.pool.run(argv);
+          const replies = await runAll(argv);
           return json(replies.map((r) => toEnvelope(r, base64)), 200, extra);
         }
-        const replies = await opts.pool.run([["MULTI"], ...argv, ["EXEC"]]);
+        const replies = await runAll(argv, true);
         const exec = replies[replies.length - 1];
         if (exec.t === "error") {
           const queued = replies.slice(1, -1).find((r) => r.t === "error");
@@ -406,7 +499,7 @@ export function createGateway(opts: GatewayOptions): (req: Request) => Promise<R
       }
       const args = toArgs(cmd);
       if (typeof args === "string") return json({ error: args }, 400, extra);
-      const [reply] = await opts.pool.run([args]);
+      const [reply] = await runAll([args]);
       const env = toEnvelope(reply, base64);
       return json(env, "error" in env ? 400 : 200, extra);
     } catch (e) {
