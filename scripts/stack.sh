@@ -115,7 +115,7 @@ load_dotenv() {
     fi
     export "$k=$v"
     if [ "$mode" = print ]; then
-      printf "%s='%s'\n" "$k" "${v//\'/\'\\\'\'}"
+      printf "export %s='%s'\n" "$k" "${v//\'/\'\\\'\'}"
     fi
   done <"$FUNCTIONS_ENV"
 }
@@ -527,7 +527,7 @@ cmd_status() {
 
 cmd_env() {
   [ -f "$ENV_FILE" ] || die "$ENV_FILE is missing: run \`bash scripts/stack.sh up\` first"
-  grep -v '^#' "$ENV_FILE"
+  grep -v "^#" "$ENV_FILE" | sed "s/^/export /"
   load_dotenv print
 }
 
@@ -553,4 +553,5 @@ main() {
   esac
 }
 
-main "$@"
+# Sourcing the script (tests) defines the functions without running a command.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi
