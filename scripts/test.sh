@@ -20,13 +20,16 @@ run() { # run <name> <cmd...>: runs a step, remembers a failure, keeps going
   failed_steps+=("$name")
   return 1
 }
-count() { tee -a "$summary"; }
+counted() { # counted <cmd...>: runs a command, copying its output into the summary
+  "$@" 2>&1 | tee -a "$summary"
+  return "${PIPESTATUS[0]}"
+}
 
 bash scripts/install.sh || { echo "install failed" >&2; exit 1; }
 
 run "cargo fmt" cargo fmt --all -- --check
 run "cargo clippy" cargo clippy --quiet --workspace --all-targets -- -D warnings
-run "cargo test" bash -c 'cargo test --quiet --workspace 2>&1 | count; exit ${PIPESTATUS[0]}'
+run "cargo test" counted cargo test --quiet --workspace
 run "build wasm" bash scripts/build-wasm.sh || { echo "wasm build failed; stopping" >&2; exit 1; }
 run "deno fmt" deno fmt --check
 run "deno lint" deno lint
@@ -37,8 +40,10 @@ if ! bash scripts/stack.sh running >/dev/null 2>&1; then started_stack=1; fi
 run "stack up" bash scripts/stack.sh up || { echo "stack did not come up" >&2; exit 1; }
 if [ "$started_stack" = 1 ]; then trap 'bash scripts/stack.sh down >/dev/null 2>&1' EXIT; fi
 
-run "pgTAP" bash -c 'pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres tests/db/*.sql 2>&1 | count; exit ${PIPESTATUS[0]}'
-run "deno test" bash -c 'set -a; . .local/env; set +a; deno test --quiet --allow-net=127.0.0.1,localhost --allow-env --allow-read --allow-run --allow-write=.local tests/ 2>&1 | count; exit ${PIPESTATUS[0]}'
+run "pgTAP" counted pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres tests/db/*.sql
+set -a; . .local/env; set +a
+run "deno test" counted deno test --quiet --allow-net=127.0.0.1,localhost --allow-env --allow-read \
+  --allow-run --allow-write=.local tests/
 
 passed=$(grep -oE '([0-9]+) passed' "$summary" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -oE '([0-9]+) failed' "$summary" | awk '{s+=$1} END {print s+0}')

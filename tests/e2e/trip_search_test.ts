@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import {
   callSearch,
   closeSql,
-  e2eTest,
   DUFFEL,
+  e2eTest,
   env,
   newUser,
   randomRoute,
@@ -79,7 +79,9 @@ e2eTest("another user can neither read nor re-search someone else's trip", async
 
   const visible = await sql().begin(async (tx) => {
     await tx`select set_config('role', 'authenticated', true),
-      set_config('request.jwt.claims', ${JSON.stringify({ sub: other.id, role: "authenticated" })}, true)`;
+      set_config('request.jwt.claims', ${
+      JSON.stringify({ sub: other.id, role: "authenticated" })
+    }, true)`;
     const trips = await tx`select id from public.trip_requests where id = ${tripId}`;
     const offerRows = await tx`select id from public.flight_offers where trip_id = ${tripId}`;
     return trips.length + offerRows.length;
@@ -142,7 +144,9 @@ e2eTest("bad input gets 400 with stable codes", async () => {
   assert.equal(badId.status, 400);
   assert.equal(badId.json.code, "validation_failed");
 
-  const big = await callSearch(null, user.jwt, { raw: JSON.stringify({ pad: "x".repeat(40_000) }) });
+  const big = await callSearch(null, user.jwt, {
+    raw: JSON.stringify({ pad: "x".repeat(40_000) }),
+  });
   assert.equal(big.status, 413);
   assert.equal(big.json.code, "payload_too_large");
 

@@ -62,7 +62,9 @@ export async function requireUser(req: Request, e: Env): Promise<UserClaims> {
   } catch {
     throw unauthorized("invalid or expired token");
   }
-  if (payload.role !== "authenticated" || typeof payload.sub !== "string" || !UUID.test(payload.sub)) {
+  if (
+    payload.role !== "authenticated" || typeof payload.sub !== "string" || !UUID.test(payload.sub)
+  ) {
     throw unauthorized("a signed-in user's token is required");
   }
   return payload as UserClaims;

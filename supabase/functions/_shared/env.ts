@@ -41,7 +41,11 @@ export function env(): Env {
   const limit = (get("TRIP_SEARCH_RATE_LIMIT") ?? "10/60").match(/^(\d{1,6})\/(\d{1,6})$/);
   if (!limit) missing.push("TRIP_SEARCH_RATE_LIMIT (format <count>/<seconds>)");
   if (missing.length > 0) {
-    throw new HttpError(500, "misconfigured", `function environment is missing ${missing.join(", ")}`);
+    throw new HttpError(
+      500,
+      "misconfigured",
+      `function environment is missing ${missing.join(", ")}`,
+    );
   }
   cached = {
     dbUrl,

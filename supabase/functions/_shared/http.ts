@@ -2,7 +2,11 @@
 import { corsHeaders } from "./cors.ts";
 
 /** A JSON response with CORS headers. */
-export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+export function json(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(JSON.stringify(body), {
     status,
     headers: { ...corsHeaders, "Content-Type": "application/json", ...headers },
