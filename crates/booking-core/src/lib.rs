@@ -15,6 +15,7 @@
 //! | pick the best offer | [`select`] |
 //! | the search stage as one step | [`search`] |
 
+pub mod auth;
 pub mod duffel;
 pub mod error;
 pub mod http;
@@ -26,6 +27,8 @@ pub mod offer;
 pub mod saga;
 pub mod search;
 pub mod select;
+pub mod service;
 pub mod stripe;
 pub mod time;
 pub mod trip;
+pub mod upstash;

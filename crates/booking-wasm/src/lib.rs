@@ -8,9 +8,10 @@
 //! Time comes in as `now_ms` (milliseconds since the Unix epoch, from the shim's clock).
 
 use booking_core::duffel::{self, DuffelConfig};
-use booking_core::error::{ProviderError, TransportFailure};
+use booking_core::error::{ErrorCode, ProviderError, TransportFailure};
 use booking_core::search;
 use booking_core::select;
+use booking_core::service;
 use booking_core::time::Timestamp;
 use booking_core::trip::{self, Trip, TripBody};
 use serde::{Deserialize, Serialize};
@@ -97,6 +98,16 @@ pub fn transport_failure(kind: &str, now_ms: f64) -> JsValue {
         "error": provider_error(&ProviderError::from(failure)),
         "next_check_at": search::search_failure_next_check(timestamp(now_ms)),
     }))
+}
+
+/// Parses a monitor request body: `{ ok, trip_id: string | null }` or
+/// `{ ok: false, error: { code, message } }`.
+#[wasm_bindgen]
+pub fn parse_monitor_request(body: &[u8]) -> JsValue {
+    to_js(&match service::parse_monitor_request(body) {
+        Ok(req) => json!({ "ok": true, "trip_id": req.trip_id.map(|id| id.to_string()) }),
+        Err(err) => json!({ "ok": false, "error": err.to_body() }),
+    })
 }
 
 /// When to try a failed search again (RFC 3339).

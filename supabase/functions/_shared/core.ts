@@ -82,3 +82,78 @@ export function transportFailure(
 export function failureNextCheck(nowMs: number): string {
   return wasm.failure_next_check(nowMs) as string;
 }
+
+/** Constant-time comparison of a presented secret with the expected one (in the core). */
+export function secretMatches(given: string, expected: string): boolean {
+  return wasm.secret_matches(given, expected);
+}
+
+/** How many due trips one monitor run may claim, from the `pipeline_settings` row. */
+export function claimLimit(settings: unknown): number {
+  return wasm.claim_limit(JSON.stringify(settings));
+}
+
+/** A command of the core's per-trip driver (docs/contracts.md "The monitor"). */
+export type DriverCommand =
+  | { kind: "http"; request: CoreHttpRequest }
+  | { kind: "sql"; function: string; args: unknown }
+  | { kind: "done"; outcome: string; reason: string | null };
+
+/** Settings the driver needs to build provider and lock requests. */
+export interface DriverConfig {
+  duffel: { base_url: string; access_token: string };
+  stripe: { base_url: string; secret_key: string };
+  upstash: { url: string; token: string };
+  lock_lease_ms: number;
+}
+
+/** The core's state machine for one claimed trip; `free()` it when done. */
+export class TripDriver {
+  #inner: wasm.TripDriver;
+
+  constructor(claim: unknown, config: DriverConfig, nowMs: number) {
+    const seed = crypto.getRandomValues(new Uint32Array(2));
+    this.#inner = new wasm.TripDriver(
+      JSON.stringify(claim),
+      JSON.stringify(config),
+      nowMs,
+      crypto.randomUUID(),
+      seed[0],
+      seed[1],
+      crypto.randomUUID(),
+    );
+  }
+
+  poll(nowMs: number): DriverCommand {
+    return this.#inner.poll(nowMs) as DriverCommand;
+  }
+
+  handleHttp(nowMs: number, status: number, body: Uint8Array): void {
+    check(this.#inner.handle_http(nowMs, status, body));
+  }
+
+  handleTransport(nowMs: number, kind: "timeout" | "network"): void {
+    check(this.#inner.handle_transport(nowMs, kind));
+  }
+
+  handleSql(nowMs: number, resultJson: string): void {
+    check(this.#inner.handle_sql(nowMs, resultJson));
+  }
+
+  handleSqlError(nowMs: number, sqlstate: string): void {
+    check(this.#inner.handle_sql_error(nowMs, sqlstate));
+  }
+
+  free(): void {
+    this.#inner.free();
+  }
+}
+
+function check(r: { ok: boolean; error?: CoreError }): void {
+  if (!r.ok) throw new HttpError(500, r.error?.code ?? "internal", r.error?.message ?? "driver");
+}
+
+/** Validates a monitor request body; throws 400 with a stable code. */
+export function parseMonitorRequest(body: Uint8Array): { trip_id: string | null } {
+  return unwrap(wasm.parse_monitor_request(body) as Result<{ trip_id: string | null }>, 400);
+}

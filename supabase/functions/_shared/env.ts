@@ -20,6 +20,13 @@ export interface Env {
   duffelToken: string;
   /** Per-user search limit: `count` requests per `windowSeconds`. */
   searchLimit: { count: number; windowSeconds: number };
+  /** This project's functions base URL (`<SUPABASE_URL>/functions/v1`), when known. */
+  functionsUrl: string | undefined;
+  /** Service credentials a caller may present: the secret API key and the legacy service JWT. */
+  serviceKeys: string[];
+  /** Stripe API base URL and secret key (only the monitor needs them; see `requireStripe`). */
+  stripeUrl: string;
+  stripeKey: string | undefined;
 }
 
 let cached: Env | undefined;
@@ -58,6 +65,30 @@ export function env(): Env {
     duffelUrl: get("DUFFEL_API_URL") ?? "https://api.duffel.com",
     duffelToken,
     searchLimit: { count: Number(limit![1]), windowSeconds: Number(limit![2]) },
+    functionsUrl: supabaseUrl ? `${supabaseUrl.replace(/\/$/, "")}/functions/v1` : undefined,
+    serviceKeys: [secretKey(get("SUPABASE_SECRET_KEYS")), get("SUPABASE_SERVICE_ROLE_KEY")]
+      .filter((k): k is string => typeof k === "string" && k.length >= 16),
+    stripeUrl: get("STRIPE_API_URL") ?? "https://api.stripe.com",
+    stripeKey: get("STRIPE_SECRET_KEY"),
   };
   return cached;
+}
+
+/** The `default` key of `SUPABASE_SECRET_KEYS` (`{"default":"sb_secret_…"}`), if set and valid. */
+function secretKey(json: string | undefined): string | undefined {
+  if (!json) return undefined;
+  try {
+    const value = (JSON.parse(json) as Record<string, unknown>).default;
+    return typeof value === "string" ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Stripe secret key, or a 500 `misconfigured` when the function needs it and it is unset. */
+export function requireStripe(e: Env): string {
+  if (!e.stripeKey) {
+    throw new HttpError(500, "misconfigured", "function environment is missing STRIPE_SECRET_KEY");
+  }
+  return e.stripeKey;
 }

@@ -7,6 +7,7 @@
  * POST { "trip_id": uuid }  -> 200 (same shape), 404 when it is not the caller's
  */
 import { requireUser } from "../_shared/auth.ts";
+import { triggerMonitor } from "../_shared/background.ts";
 import * as core from "../_shared/core.ts";
 import { preflight } from "../_shared/cors.ts";
 import { asUser, db, mapDbError } from "../_shared/db.ts";
@@ -78,6 +79,9 @@ async function handle(req: Request, log: Logger): Promise<Response> {
     offers_seen: summary.offers_seen,
     offers_stored: summary.offers_stored,
   });
+  if (stored.trip.auto_book === true && summary.decision === "offer_selected") {
+    triggerMonitor(e, tripId, log);
+  }
   const { raw: _raw, ...selected } = stored.selected_offer ?? { raw: null };
   return json(input.kind === "new" ? 201 : 200, {
     trip: stored.trip,
