@@ -1,0 +1,290 @@
+//! Upstash Redis REST: the per-trip lock as request descriptions and envelope parsing
+//! (wire contract: `reference/contracts-platform.md` §5.1 and §5.3).
+//!
+//! The lock is the one `@upstash/lock` uses: acquire with `SET <key> <token> NX PX <lease>`
+//! (`{"result":"OK"}` when taken, `{"result":null}` when someone else holds it), release with a
+//! compare-and-delete script, so a run whose lease already expired never deletes the lock a later
+//! run took. Requests are body-style `POST <url>` with a JSON command array and a Bearer token; no
+//! `Upstash-Encoding` header is sent, so results come back as plain JSON.
+//!
+//! The lock only keeps monitors off each other's work. Money safety does not depend on it: the
+//! database's compare-and-set guards do (see [`crate::saga`]).
+
+use std::fmt;
+
+use serde_json::{json, Value};
+use thiserror::Error;
+
+use crate::http::{HttpRequest, Method};
+
+/// How long the shim waits for Upstash (a lock call is tiny; a slow one is as good as none).
+pub const TIMEOUT_MS: u32 = 5_000;
+
+/// The compare-and-delete release script (`@upstash/lock`'s `release`).
+pub const RELEASE_SCRIPT: &str =
+    "if redis.call(\"get\", KEYS[1]) == ARGV[1] then return redis.call(\"del\", KEYS[1]) else return 0 end";
+
+/// Longest error text kept from an `{"error"}` envelope.
+const MAX_ERROR_CHARS: usize = 200;
+
+/// How to reach Upstash. `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstashConfig {
+    url: String,
+    token: String,
+}
+
+impl UpstashConfig {
+    /// Validates `UPSTASH_REDIS_REST_URL` (http or https, no query) and the token (non-empty,
+    /// header-safe). A trailing `/` on the URL is dropped.
+    pub fn new(url: &str, token: &str) -> Result<Self, UpstashError> {
+        let base = url.trim_end_matches('/');
+        let rest = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .ok_or(UpstashError::InvalidConfig)?;
+        let url_ok = !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"?#".contains(&b));
+        let token_ok =
+            !token.is_empty() && token.len() <= 1024 && token.bytes().all(|b| b.is_ascii_graphic());
+        if !url_ok || !token_ok {
+            return Err(UpstashError::InvalidConfig);
+        }
+        Ok(Self {
+            url: base.to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// The REST URL without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn command(&self, command: &Value) -> HttpRequest {
+        HttpRequest {
+            method: Method::Post,
+            url: self.url.clone(),
+            headers: vec![
+                ("Authorization".into(), format!("Bearer {}", self.token)),
+                ("Content-Type".into(), "application/json".into()),
+            ],
+            body: Some(command.to_string()),
+            timeout_ms: TIMEOUT_MS,
+        }
+    }
+}
+
+impl fmt::Debug for UpstashConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstashConfig")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The lock key of a trip: `lock:trip:<trip id>`.
+pub fn trip_lock_key(trip_id: &str) -> String {
+    format!("lock:trip:{trip_id}")
+}
+
+/// `SET <key> <token> NX PX <lease_ms>`: take the lock for `lease_ms` unless someone holds it.
+pub fn lock_request(config: &UpstashConfig, key: &str, token: &str, lease_ms: u32) -> HttpRequest {
+    config.command(&json!(["SET", key, token, "NX", "PX", lease_ms]))
+}
+
+/// `EVAL <compare-and-delete> 1 <key> <token>`: release the lock only if `token` still holds it.
+pub fn unlock_request(config: &UpstashConfig, key: &str, token: &str) -> HttpRequest {
+    config.command(&json!(["EVAL", RELEASE_SCRIPT, 1, key, token]))
+}
+
+/// Reads a single-command envelope: `{"result": …}` on 200, `{"error": "…"}` otherwise.
+pub fn parse_reply(status: u16, body: &[u8]) -> Result<Value, UpstashError> {
+    let envelope: Option<serde_json::Map<String, Value>> = serde_json::from_slice(body).ok();
+    let error = envelope
+        .as_ref()
+        .and_then(|e| e.get("error"))
+        .and_then(Value::as_str)
+        .map(|text| text.chars().take(MAX_ERROR_CHARS).collect::<String>());
+    match (status, envelope, error) {
+        (401, _, _) => Err(UpstashError::Unauthorized),
+        (_, _, Some(text)) => Err(UpstashError::Command(text)),
+        (200, Some(mut envelope), None) => envelope
+            .remove("result")
+            .ok_or(UpstashError::BadResponse("no result in the envelope")),
+        (200, None, None) => Err(UpstashError::BadResponse("not a JSON envelope")),
+        (status, _, None) => Err(UpstashError::Unavailable(status)),
+    }
+}
+
+/// Interprets the answer to [`lock_request`]: `true` when this token now holds the lock.
+pub fn parse_lock(status: u16, body: &[u8]) -> Result<bool, UpstashError> {
+    match parse_reply(status, body)? {
+        Value::String(s) if s == "OK" => Ok(true),
+        Value::Null => Ok(false),
+        _ => Err(UpstashError::BadResponse(
+            "SET NX answered neither OK nor null",
+        )),
+    }
+}
+
+/// Interprets the answer to [`unlock_request`]: `true` when the lock was ours and is now gone,
+/// `false` when it had expired or another token holds it.
+pub fn parse_unlock(status: u16, body: &[u8]) -> Result<bool, UpstashError> {
+    match parse_reply(status, body)? {
+        Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
+        Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
+        _ => Err(UpstashError::BadResponse(
+            "release answered neither 0 nor 1",
+        )),
+    }
+}
+
+/// An Upstash call that did not produce a usable answer.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum UpstashError {
+    /// The URL or token cannot be used.
+    #[error("UPSTASH_REDIS_REST_URL must be an http(s) URL and the token header-safe")]
+    InvalidConfig,
+    /// 401: the token was refused.
+    #[error("Upstash refused the token")]
+    Unauthorized,
+    /// Redis refused the command (`{"error":"ERR …"}`).
+    #[error("Upstash command failed: {0}")]
+    Command(String),
+    /// Another status without an error envelope (5xx from a proxy, …).
+    #[error("Upstash unavailable (HTTP {0})")]
+    Unavailable(u16),
+    /// A 200 whose body is not the envelope the command implies.
+    #[error("unexpected Upstash answer: {0}")]
+    BadResponse(&'static str),
+}
+
+impl UpstashError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidConfig => "invalid_config",
+            Self::Unauthorized => "upstash_unauthorized",
+            Self::Command(_) => "upstash_command_failed",
+            Self::Unavailable(_) => "upstash_unavailable",
+            Self::BadResponse(_) => "upstash_bad_response",
+        }
+    }
+}
+
+crate::error::impl_error_code!(UpstashError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> UpstashConfig {
+        UpstashConfig::new("http://127.0.0.1:54380/", "tok_secret").unwrap()
+    }
+
+    fn body(request: &HttpRequest) -> Value {
+        serde_json::from_str(request.body.as_deref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn lock_is_set_nx_px_with_the_token() {
+        let r = lock_request(&config(), &trip_lock_key("t-1"), "run-token", 30_000);
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(r.url, "http://127.0.0.1:54380");
+        assert_eq!(r.header("authorization"), Some("Bearer tok_secret"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(
+            body(&r),
+            json!(["SET", "lock:trip:t-1", "run-token", "NX", "PX", 30000])
+        );
+        assert_eq!(r.timeout_ms, TIMEOUT_MS);
+    }
+
+    #[test]
+    fn unlock_is_a_compare_and_delete_eval() {
+        let r = unlock_request(&config(), "lock:trip:t-1", "run-token");
+        let b = body(&r);
+        assert_eq!(b[0], "EVAL");
+        assert_eq!(b[2], 1);
+        assert_eq!(b[3], "lock:trip:t-1");
+        assert_eq!(b[4], "run-token");
+        let script = b[1].as_str().unwrap();
+        assert!(script.contains("KEYS[1]") && script.contains("ARGV[1]") && script.contains("del"));
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let text = format!("{:?}", config());
+        assert!(!text.contains("tok_secret"), "{text}");
+        let text = format!("{:?}", lock_request(&config(), "k", "v", 1));
+        assert!(!text.contains("tok_secret"), "{text}");
+    }
+
+    #[test]
+    fn config_is_validated() {
+        assert_eq!(
+            UpstashConfig::new("redis://x", "t"),
+            Err(UpstashError::InvalidConfig)
+        );
+        assert!(UpstashConfig::new("https://x.upstash.io?a=1", "t").is_err());
+        assert!(UpstashConfig::new("https://x.upstash.io", "").is_err());
+        assert!(UpstashConfig::new("https://x.upstash.io", "a b").is_err());
+    }
+
+    #[test]
+    fn lock_answers() {
+        assert_eq!(parse_lock(200, br#"{"result":"OK"}"#), Ok(true));
+        assert_eq!(parse_lock(200, br#"{"result":null}"#), Ok(false));
+        assert_eq!(
+            parse_lock(200, br#"{"result":"QUEUED"}"#)
+                .unwrap_err()
+                .code(),
+            "upstash_bad_response"
+        );
+        assert_eq!(
+            parse_lock(200, b"<html>").unwrap_err().code(),
+            "upstash_bad_response"
+        );
+        assert_eq!(
+            parse_lock(200, b"{}").unwrap_err().code(),
+            "upstash_bad_response"
+        );
+    }
+
+    #[test]
+    fn unlock_answers() {
+        assert_eq!(parse_unlock(200, br#"{"result":1}"#), Ok(true));
+        assert_eq!(parse_unlock(200, br#"{"result":0}"#), Ok(false));
+        assert!(parse_unlock(200, br#"{"result":"1"}"#).is_err());
+    }
+
+    #[test]
+    fn error_envelopes_and_statuses() {
+        assert_eq!(
+            parse_reply(400, br#"{"error":"ERR syntax error"}"#),
+            Err(UpstashError::Command("ERR syntax error".into()))
+        );
+        assert_eq!(
+            parse_reply(401, br#"{"error":"Unauthorized"}"#),
+            Err(UpstashError::Unauthorized)
+        );
+        assert_eq!(
+            parse_reply(502, b"bad gateway"),
+            Err(UpstashError::Unavailable(502))
+        );
+        let long = format!(r#"{{"error":"{}"}}"#, "x".repeat(1000));
+        match parse_reply(400, long.as_bytes()) {
+            Err(UpstashError::Command(text)) => assert_eq!(text.len(), MAX_ERROR_CHARS),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            parse_reply(200, br#"{"result":[1,"a"]}"#),
+            Ok(json!([1, "a"]))
+        );
+    }
+}
