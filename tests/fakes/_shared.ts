@@ -186,6 +186,15 @@ export interface LoggedRequest {
   status: number | null;
 }
 
+/** How many entries a fake keeps in its request log (`GET /_fake/requests`). */
+export const LOG_LIMIT = 2000;
+
+/** Appends an entry to a request log, dropping the oldest beyond {@link LOG_LIMIT}. */
+export function appendLog(log: LoggedRequest[], entry: LoggedRequest): void {
+  log.push(entry);
+  if (log.length > LOG_LIMIT) log.shift();
+}
+
 /** Decodes a query string into a flat record (last value wins). */
 export function queryRecord(url: URL): Record<string, string> {
   const out: Record<string, string> = {};
@@ -261,6 +270,29 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
+/** The JSON body of a request, or undefined when it is missing or not JSON. */
+export async function readJsonOrUndefined(req: Request): Promise<unknown> {
+  try {
+    return await req.json();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A 2xx-looking response whose body starts with `prefix` and then breaks, as when the
+ * connection drops mid-body (a client reading it gets an error, not a parse result).
+ */
+export function droppedBodyResponse(status: number, prefix: string): Response {
+  const stream = new ReadableStream({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(prefix));
+      c.error(new Error("connection dropped by the fake"));
+    },
+  });
+  return new Response(stream, { status, headers: { "content-type": "application/json" } });
+}
+
 /**
  * A clock with an adjustable offset, so tests can move a fake's notion of "now" forward
  * (expire offers, age idempotency keys) without waiting.
@@ -293,6 +325,23 @@ export class FakeClock {
   get offsetMs(): number {
     return this.#offsetMs;
   }
+}
+
+/**
+ * The control endpoint `POST /_fake/clock {"advance_seconds":n}` shared by the fakes: moves
+ * `clock` forward and answers the new "now" and offset, or 400 for a missing or non-finite n.
+ */
+export async function advanceClock(req: Request, clock: FakeClock): Promise<Response> {
+  const body = await readJsonOrUndefined(req);
+  const s = isObject(body) ? body.advance_seconds : undefined;
+  if (typeof s !== "number" || !Number.isFinite(s)) {
+    return jsonResponse(400, { error: "advance_seconds must be a number" });
+  }
+  clock.advance(s * 1000);
+  return jsonResponse(200, {
+    now: new Date(clock.nowMs()).toISOString(),
+    offset_ms: clock.offsetMs,
+  });
 }
 
 /**
