@@ -2,10 +2,15 @@
 //! again, or give up; when to look next (sooner as departure nears, with seeded jitter); and how
 //! much work one run may take on (a batch budget of provider calls).
 //!
-//! The shim claims due trips, re-prices each selected offer, and calls [`decide`]; a
-//! [`Decision::Book`] starts a booking attempt ([`crate::saga::begin`]).
+//! The shim claims due trips ([`claim_limit`] bounds how many) and runs one
+//! [`driver::TripDriver`] per claimed trip: it takes the trip's lock, re-prices the selected
+//! offer, calls [`decide`], and on a [`Decision::Book`] starts and drives a booking attempt
+//! ([`crate::saga::begin`]).
 
-use serde::Serialize;
+pub mod driver;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
 use crate::saga::retry::mix;
@@ -205,6 +210,50 @@ impl Budget {
         self.calls_left -= CALLS_PER_TRIP;
         true
     }
+}
+
+/// The `pipeline_settings` row as `monitor_claim` returns it (`settings`). Missing fields take
+/// conservative defaults; unknown fields are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub struct MonitorSettings {
+    /// The kill switch: nothing is claimed when false.
+    #[serde(default)]
+    pub monitor_enabled: bool,
+    /// Most trips one run claims.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    /// Most provider calls one run makes.
+    #[serde(default = "default_call_budget")]
+    pub provider_call_budget: u32,
+}
+
+fn default_batch_size() -> u32 {
+    10
+}
+
+fn default_call_budget() -> u32 {
+    10 * CALLS_PER_TRIP
+}
+
+/// How many due trips one monitor run may claim: none when the kill switch is off, else the
+/// batch size bounded by the call budget at [`CALLS_PER_TRIP`] calls per trip ([`Budget`]).
+pub fn claim_limit(settings: &MonitorSettings) -> u32 {
+    if !settings.monitor_enabled {
+        return 0;
+    }
+    Budget::new(settings.batch_size, settings.provider_call_budget).claimable(u32::MAX)
+}
+
+/// Earliest UTC offset in use (UTC+14, Kiribati), in milliseconds.
+const EARLIEST_OFFSET_MS: i64 = 14 * HOUR_MS;
+
+/// The departure instant for [`TripView::departs_at`], as a safe lower bound: local departure
+/// times carry no offset, so the local time (the selected offer's first departure when known,
+/// else 00:00 of the departure date) is read in the earliest time zone, UTC+14. The true instant
+/// is never earlier, so [`MIN_LEAD_MS`] is never cut short.
+pub fn departure_lower_bound(date: NaiveDate, departing_at: Option<NaiveDateTime>) -> Timestamp {
+    let local = departing_at.unwrap_or_else(|| date.and_time(chrono::NaiveTime::MIN));
+    Timestamp::from_unix_ms(local.and_utc().timestamp_millis()).plus_ms(-EARLIEST_OFFSET_MS)
 }
 
 #[cfg(test)]

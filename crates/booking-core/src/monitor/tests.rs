@@ -139,3 +139,37 @@ fn budget_bounds_the_batch_and_leaves_the_rest() {
     assert_eq!(Budget::new(2, 1000).claimable(5), 2);
     assert_eq!(Budget::new(2, 1000).claimable(1), 1);
 }
+
+#[test]
+fn claim_limit_honours_the_kill_switch_batch_and_budget() {
+    let settings = |enabled, batch, budget| MonitorSettings {
+        monitor_enabled: enabled,
+        batch_size: batch,
+        provider_call_budget: budget,
+    };
+    assert_eq!(claim_limit(&settings(false, 50, 1_000)), 0);
+    assert_eq!(claim_limit(&settings(true, 50, 1_000)), 50);
+    assert_eq!(claim_limit(&settings(true, 50, 60)), 60 / CALLS_PER_TRIP);
+    assert_eq!(claim_limit(&settings(true, 50, CALLS_PER_TRIP - 1)), 0);
+    let parsed: MonitorSettings = serde_json::from_str(
+        r#"{"monitor_enabled":true,"batch_size":7,"provider_call_budget":600,"concurrency":4,"lock_lease_ms":60000}"#,
+    )
+    .unwrap();
+    assert_eq!(claim_limit(&parsed), 7);
+    let off: MonitorSettings = serde_json::from_str("{}").unwrap();
+    assert_eq!(claim_limit(&off), 0, "missing kill switch means off");
+}
+
+#[test]
+fn departure_lower_bound_reads_local_times_at_utc_plus_14() {
+    let date = NaiveDate::from_ymd_opt(2027, 3, 12).unwrap();
+    assert_eq!(
+        departure_lower_bound(date, None).to_rfc3339(),
+        "2027-03-11T10:00:00.000Z"
+    );
+    let first = date.and_hms_opt(9, 25, 0).unwrap();
+    assert_eq!(
+        departure_lower_bound(date, Some(first)).to_rfc3339(),
+        "2027-03-11T19:25:00.000Z"
+    );
+}
