@@ -1,0 +1,65 @@
+/**
+ * The fake Duffel's control API under `/_fake/` (no auth, not logged, not rate limited):
+ * `POST /_fake/reset`, `GET|POST /_fake/routes` (per-route scripts), `GET /_fake/requests`
+ * (`?path=` prefix filter), `GET /_fake/orders`, `POST /_fake/config {"rate_limit_per_minute":n}`
+ * and `POST /_fake/clock {"advance_seconds":n}`.
+ *
+ * @module
+ */
+
+import { advanceClock, isObject, jsonResponse, readJsonOrUndefined } from "../_shared.ts";
+import { checkScript } from "./routes.ts";
+import type { DuffelState } from "./state.ts";
+import type { RouteScript } from "./types.ts";
+
+async function routesEndpoint(s: DuffelState, req: Request): Promise<Response | null> {
+  if (req.method === "GET") return jsonResponse(200, { data: [...s.routes.values()] });
+  if (req.method !== "POST") return null;
+  const body = await readJsonOrUndefined(req);
+  const problem = checkScript(body);
+  if (problem) return jsonResponse(400, { error: problem });
+  const script = body as RouteScript;
+  s.setRoute(script);
+  return jsonResponse(201, { data: script });
+}
+
+async function configure(s: DuffelState, req: Request): Promise<Response> {
+  const c = await readJsonOrUndefined(req);
+  const n = isObject(c) ? c.rate_limit_per_minute : undefined;
+  if (!Number.isInteger(n) || (n as number) < 0) {
+    return jsonResponse(400, { error: "rate_limit_per_minute must be a non-negative integer" });
+  }
+  s.rate.configure(n as number);
+  return jsonResponse(200, { rate_limit_per_minute: s.rate.limit });
+}
+
+/** Answers one `/_fake/…` request (404 for anything else under `/_fake/`). */
+export async function control(s: DuffelState, req: Request, url: URL): Promise<Response> {
+  const path = url.pathname;
+  if (req.method === "POST" && path === "/_fake/reset") {
+    s.reset();
+    return jsonResponse(200, { ok: true });
+  }
+  if (path === "/_fake/routes") {
+    const res = await routesEndpoint(s, req);
+    if (res) return res;
+  }
+  if (req.method === "GET" && path === "/_fake/requests") {
+    const prefix = url.searchParams.get("path");
+    return jsonResponse(200, {
+      data: prefix ? s.log.filter((l) => l.path.startsWith(prefix)) : s.log,
+    });
+  }
+  if (req.method === "GET" && path === "/_fake/orders") {
+    return jsonResponse(200, {
+      data: [...s.orders.values()].map((o) => ({
+        ...o.order,
+        offer_id: o.offerId,
+        offer_request_id: o.offerRequestId,
+      })),
+    });
+  }
+  if (req.method === "POST" && path === "/_fake/config") return await configure(s, req);
+  if (req.method === "POST" && path === "/_fake/clock") return await advanceClock(req, s.clock);
+  return jsonResponse(404, { error: `no control endpoint ${req.method} ${path}` });
+}
