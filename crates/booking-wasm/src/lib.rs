@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
+mod driver;
+
 /// Validates a `trip-search` body: `{ ok, kind: "new", trip }`, `{ ok, kind: "ref", trip_id }`,
 /// or `{ ok: false, error: { code: "invalid_json" | "validation_failed", message, fields? } }`.
 #[wasm_bindgen]
