@@ -1,0 +1,64 @@
+/**
+ * The in-memory state of one fake Stripe: PaymentIntents, refunds, idempotency records, the
+ * scripted faults, the request log and the clock. Every handler takes it as its first argument;
+ * `reset` forgets everything.
+ *
+ * @module
+ */
+
+import { FakeClock, IdMinter, type LoggedRequest } from "../_shared.ts";
+import { noSuchPaymentIntent } from "./errors.ts";
+import type { IdemRecord, PiState, StripeFakeOptions, StripeFault } from "./types.ts";
+
+/** Everything one fake Stripe remembers. */
+export class StripeState {
+  /** The fake's notion of "now". */
+  readonly clock: FakeClock;
+  /** Seed of ids. */
+  readonly seed: string;
+  /** Mints ids; re-seeded on reset so a reset fake repeats its ids. */
+  ids!: IdMinter;
+  /** PaymentIntents by id. */
+  pis!: Map<string, PiState>;
+  /** Refunds by id. */
+  refunds!: Map<string, Record<string, unknown>>;
+  /** Idempotency records by key. */
+  idem!: Map<string, IdemRecord>;
+  /** Scripted faults, consumed in order. */
+  faults!: StripeFault[];
+  /** The request log (`GET /_fake/requests`). */
+  log!: LoggedRequest[];
+  /** PaymentIntents created so far (their creation order). */
+  piCounter!: number;
+
+  /** A fresh, empty state. */
+  constructor(options: StripeFakeOptions = {}) {
+    this.clock = options.clock ?? new FakeClock();
+    this.seed = options.seed ?? "stripe";
+    this.reset();
+  }
+
+  /** Forgets everything and resets the clock. */
+  reset(): void {
+    this.ids = new IdMinter(this.seed);
+    this.pis = new Map();
+    this.refunds = new Map();
+    this.idem = new Map();
+    this.faults = [];
+    this.log = [];
+    this.piCounter = 0;
+    this.clock.reset();
+  }
+
+  /** "Now" on the fake's clock, Unix seconds (Stripe's `created`). */
+  nowSec(): number {
+    return Math.floor(this.clock.nowMs() / 1000);
+  }
+
+  /** The PaymentIntent with this id, or a 404 `resource_missing` naming `param`. */
+  piOrThrow(id: string, param = "intent"): PiState {
+    const st = this.pis.get(id);
+    if (!st) throw noSuchPaymentIntent(id, param);
+    return st;
+  }
+}
