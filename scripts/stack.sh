@@ -249,6 +249,38 @@ db_apply() {
     -name '*.sql' -type f 2>/dev/null | wc -l) migration files)"
 }
 
+# ------------------------------------------------------------------------------------------------
+# Local Vault secrets (after the migrations): project_url, monitor_key, traveler_data_key
+# ------------------------------------------------------------------------------------------------
+
+# TRAVELER_DATA_KEY encrypts travelers.pii: generated once into .local/env (env.ts does it for a
+# new env; older env files get it appended here), never regenerated.
+ensure_traveler_key() {
+  if ! grep -q '^TRAVELER_DATA_KEY=' "$ENV_FILE"; then
+    printf 'TRAVELER_DATA_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$ENV_FILE"
+    line env "added TRAVELER_DATA_KEY to $ENV_FILE"
+  fi
+}
+
+# Upsert the Vault secrets the migrations read (scripts/stack/sql/vault_seed.sql reads the values
+# from the environment with \getenv: nothing secret on a command line or in a log).
+vault_seed() {
+  local changed
+  ensure_traveler_key
+  load_env
+  if ! changed="$(PGPASSWORD=postgres psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+    -p "$PG_PORT" -U postgres -d postgres -f "$REPO/scripts/stack/sql/vault_seed.sql" \
+    2>"$LOGS/vault-seed.log")"; then
+    tail -n 20 "$LOGS/vault-seed.log" >&2
+    die "seeding the local Vault failed (log: $LOGS/vault-seed.log)"
+  fi
+  if [ "$changed" = 0 ]; then
+    line vault "up to date"
+  else
+    line vault "seeded $changed secret(s): project_url, monitor_key, traveler_data_key"
+  fi
+}
+
 pg_down() {
   pg_datadir
   if [ -f "$PGDATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
@@ -433,6 +465,7 @@ cmd_up() {
   ensure_env
   load_env
   pg_up
+  vault_seed
   redis_up
   upstash_up
   worker_up

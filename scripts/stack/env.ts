@@ -7,7 +7,8 @@
  * service_role HS256 JWTs signed with it, random `sb_publishable_`/`sb_secret_` API keys, and
  * `SUPABASE_JWKS` holding that secret as an `oct` JWK (kid `local`, alg HS256). Hosted projects
  * sign user sessions with an asymmetric key (ES256) published in JWKS; locally everything is HS256.
- * Also the Upstash token and the base URLs/keys of the fake providers (contracts ports).
+ * Also the Upstash token, the base URLs/keys of the fake providers (contracts ports) and
+ * TRAVELER_DATA_KEY, the key stack.sh puts into the local Vault to encrypt travelers' data.
  */
 import { SignJWT } from "jose";
 import { shellQuote } from "./testkit.ts";
@@ -77,6 +78,8 @@ export async function generateEnv(): Promise<[string, string][]> {
     ["RESEND_API_URL", `http://127.0.0.1:${PORTS.resend}`],
     ["RESEND_API_KEY", "re_local"],
     ["TRIP_SEARCH_RATE_LIMIT", "10/60"],
+    // travelers.pii encryption key; stack.sh copies it into the local Vault (traveler_data_key).
+    ["TRAVELER_DATA_KEY", randomToken(32)],
   ];
 }
 
