@@ -40,6 +40,8 @@ select lives_ok($$ insert into auth.users (id, email) values ('cccccccc-0000-400
   'test users can be created with plain SQL');
 
 -- vault ----------------------------------------------------------------------------------------
+-- The stack seeds its own project_url; this test replaces it inside its transaction (rolled back).
+delete from vault.secrets where name = 'project_url';
 create temp table secret_ids as select vault.create_secret('https://example.test', 'project_url', 'the API') as id;
 select is((select decrypted_secret from vault.decrypted_secrets where name = 'project_url'), 'https://example.test',
   'vault.create_secret + vault.decrypted_secrets');
