@@ -30,7 +30,7 @@ impl TripDriver {
     /// Builds the driver from the claim JSON (one element of `monitor_claim`'s `trips`), the
     /// config JSON (`{duffel:{base_url,access_token}, stripe:{base_url,secret_key},
     /// upstash:{url,token}, lock_lease_ms, max_provider_calls?}`), the shim's clock, a fresh
-    /// attempt id (UUID), a random 64-bit seed as two u32 halves (high, low) and a random lock
+    /// attempt id (UUID), a random seed as two u32 halves (high, low; only 53 bits are kept) and a random lock
     /// token. Invalid input does not throw: the driver then polls `done`/`stopped`.
     #[wasm_bindgen(constructor)]
     pub fn new(
@@ -42,7 +42,9 @@ impl TripDriver {
         seed_low: u32,
         lock_token: &str,
     ) -> Self {
-        let seed = (u64::from(seed_high) << 32) | u64::from(seed_low);
+        // 53 bits: the seed travels in the attempt state as a JSON number, and JavaScript (the
+        // shim parses claims) keeps integers exact only up to 2^53.
+        let seed = ((u64::from(seed_high) & 0x1F_FFFF) << 32) | u64::from(seed_low);
         let inner = Claim::from_json(claim_json).and_then(|claim| {
             let config = DriverConfig::from_json(config_json)?;
             CoreDriver::new(

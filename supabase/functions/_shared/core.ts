@@ -125,7 +125,8 @@ export class TripDriver {
   }
 
   poll(nowMs: number): DriverCommand {
-    return this.#inner.poll(nowMs) as DriverCommand;
+    const cmd = this.#inner.poll(nowMs) as DriverCommand | null;
+    return cmd ?? { kind: "done", outcome: "stopped", reason: "driver_unserialisable" };
   }
 
   handleHttp(nowMs: number, status: number, body: Uint8Array): void {

@@ -47,3 +47,14 @@ export function correlationId(req: Request): string {
   const given = req.headers.get("x-correlation-id") ?? "";
   return /^[A-Za-z0-9._-]{8,64}$/.test(given) ? given : crypto.randomUUID();
 }
+
+/**
+ * Loggable fields for an unexpected error: its class, plus the message only for programming errors
+ * (`TypeError`, `RangeError`, `ReferenceError`), whose messages name code, not data.
+ */
+export function errorFields(err: unknown): LogFields {
+  const e = err as Error | undefined;
+  const name = e?.name ?? "unknown";
+  const programming = ["TypeError", "RangeError", "ReferenceError"].includes(name);
+  return { error: name, detail: programming ? String(e?.message).slice(0, 200) : undefined };
+}

@@ -9,7 +9,7 @@ import { asService, db } from "./db.ts";
 import type { Sql } from "./deps.ts";
 import { type Env, requireStripe } from "./env.ts";
 import { execute } from "./fetcher.ts";
-import type { Logger } from "./log.ts";
+import { errorFields, type Logger } from "./log.ts";
 
 /** The SQL functions a driver may call (anything else is refused). */
 const SQL_API = new Set([
@@ -127,10 +127,7 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
             outcome = done.outcome;
             log.info("trip done", { trip_id: claim.trip.id, outcome, reason: done.reason });
           } catch (err) {
-            log.error("trip driver failed", {
-              trip_id: claim.trip.id,
-              error: (err as Error)?.name ?? "unknown",
-            });
+            log.error("trip driver failed", { trip_id: claim.trip.id, ...errorFields(err) });
           }
           summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
         }

@@ -10,7 +10,7 @@
 import { parseMonitorRequest } from "../_shared/core.ts";
 import { env } from "../_shared/env.ts";
 import { fail, HttpError, json, readBody } from "../_shared/http.ts";
-import { correlationId, Logger } from "../_shared/log.ts";
+import { correlationId, errorFields, Logger } from "../_shared/log.ts";
 import { runMonitor } from "../_shared/monitor.ts";
 import { requireService } from "../_shared/service.ts";
 
@@ -35,7 +35,7 @@ export default {
         if (err.status >= 500) log.error("run failed", { code: err.code });
         return err.toResponse();
       }
-      log.error("unexpected error", { error: (err as Error)?.name ?? "unknown" });
+      log.error("unexpected error", errorFields(err));
       return fail(500, "internal", "internal error; the run did not complete");
     }
   },

@@ -14,7 +14,7 @@ import { asUser, db, mapDbError } from "../_shared/db.ts";
 import { env } from "../_shared/env.ts";
 import { execute } from "../_shared/fetcher.ts";
 import { fail, HttpError, json, readBody } from "../_shared/http.ts";
-import { correlationId, Logger } from "../_shared/log.ts";
+import { correlationId, errorFields, Logger } from "../_shared/log.ts";
 import { enforceLimit } from "../_shared/ratelimit.ts";
 
 const MAX_BODY_BYTES = 16 * 1024;
@@ -103,7 +103,7 @@ export default {
         if (err.status >= 500) log.error("request failed", { code: err.code });
         return err.toResponse();
       }
-      log.error("unexpected error", { error: (err as Error)?.name ?? "unknown" });
+      log.error("unexpected error", errorFields(err));
       return fail(500, "internal", "internal error; the request was not completed");
     }
   },

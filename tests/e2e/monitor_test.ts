@@ -1,0 +1,261 @@
+/**
+ * The monitor and the booking saga end to end on the local stack: pg_cron's job body ->
+ * net.http_post (pg_net stand-in, sent after commit) -> router -> auto-book-monitor -> wasm
+ * driver -> fake Duffel / fake Stripe / Upstash lock -> Postgres. Every test uses its own user,
+ * route and card; Stripe faults are scoped to the test's trip through the PaymentIntent metadata.
+ */
+import assert from "node:assert/strict";
+import {
+  callSearch,
+  closeSql,
+  e2eTest,
+  newUser,
+  randomRoute,
+  scriptRoute,
+  sql,
+  tripBody,
+} from "./helpers.ts";
+import {
+  driveToEnd,
+  intentsFor,
+  makeDue,
+  ordersFor,
+  runMonitor,
+  seedBooker,
+  stripeFault,
+  tripStatus,
+} from "./monitor_helpers.ts";
+
+/** A watched trip with an acceptable selected offer, auto-book off until the test turns it on. */
+async function watchedTrip(script: Record<string, unknown> = {}, pm = "pm_card_visa") {
+  const user = await newUser();
+  const route = randomRoute();
+  await scriptRoute({
+    ...route,
+    currency: "GBP",
+    offers: [{ total: "399.00", stops: 0 }],
+    ...script,
+  });
+  const res = await callSearch(tripBody(route), user.jwt);
+  assert.equal(res.status, 201, JSON.stringify(res.json));
+  const tripId = (res.json.trip as { id: string }).id;
+  await seedBooker(user.id, tripId, pm);
+  return {
+    user,
+    route,
+    tripId,
+    offerId: (res.json.selected_offer as { provider_offer_id: string }).provider_offer_id,
+  };
+}
+
+async function ledger(tripId: string) {
+  const [counts] = await sql()`select
+      (select count(*)::int from public.bookings where trip_id = ${tripId}) as bookings,
+      (select count(*)::int from public.booking_attempts where trip_id = ${tripId}) as attempts,
+      (select count(*)::int from public.booking_attempts where trip_id = ${tripId} and open) as open,
+      (select coalesce(array_agg(template order by template), '{}') from public.notifications
+        where trip_id = ${tripId}) as notifications`;
+  return counts as { bookings: number; attempts: number; open: number; notifications: string[] };
+}
+
+e2eTest("the cron job books a trip whose price dropped, with exactly one capture", async () => {
+  const user = await newUser();
+  const route = randomRoute();
+  // At first everything is over the GBP 420 maximum: the trip is watched, nothing selected.
+  await scriptRoute({ ...route, currency: "GBP", offers: [{ total: "455.00", stops: 0 }] });
+  const res = await callSearch(tripBody(route), user.jwt);
+  assert.equal(res.status, 201);
+  assert.equal(res.json.decision, "no_acceptable_offer");
+  const tripId = (res.json.trip as { id: string }).id;
+  await seedBooker(user.id, tripId);
+  // The price drops.
+  await scriptRoute({ ...route, currency: "GBP", offers: [{ total: "389.00", stops: 0 }] });
+
+  let status = "";
+  for (let tick = 0; tick < 4 && status !== "booked"; tick++) {
+    await makeDue(tripId);
+    await sql()`do $$ declare c text; begin
+      select command into c from cron.job where jobname = 'auto-book-monitor'; execute c; end $$`;
+    // pg_net sends after commit; the run is asynchronous: wait for it to settle.
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const [row] = await sql()`select status, next_check_at > now() as later
+        from public.trip_requests where id = ${tripId}`;
+      status = row.status;
+      if (status === "booked" || row.later) break;
+    }
+  }
+  assert.equal(status, "booked");
+  const intents = await intentsFor(tripId);
+  assert.equal(intents.length, 1);
+  assert.equal(intents[0].captures, 1);
+  assert.equal(intents[0].amount, 38900);
+  assert.deepEqual(await ledger(tripId), {
+    bookings: 1,
+    attempts: 1,
+    open: 0,
+    notifications: ["booked"],
+  });
+  const [booking] = await sql()`select amount_minor, currency from public.bookings
+    where trip_id = ${tripId}`;
+  assert.deepEqual([Number(booking.amount_minor), booking.currency], [38900, "GBP"]);
+  const [job] = await sql()`select count(*)::int as n from net._http_response
+    where status_code = 200 and content like '%"run_id"%'`;
+  assert.ok(job.n >= 1, "the cron job's HTTP call reached the monitor");
+  const events = await sql()`select stage, decision from public.pipeline_events
+    where trip_id = ${tripId} order by occurred_at, id`;
+  assert.deepEqual(events.at(-1), { stage: "book", decision: "booked" });
+});
+
+e2eTest(
+  "a card that needs authentication ends with no capture and the trip marked for the traveller",
+  async () => {
+    const { tripId } = await watchedTrip({}, "pm_card_authenticationRequired");
+    assert.equal(await driveToEnd(tripId), "needs_traveller");
+    const intents = await intentsFor(tripId);
+    assert.ok(intents.every((pi) => pi.captures === 0), "nothing captured");
+    assert.ok(intents.every((pi) => pi.status !== "requires_capture"), "no hold left behind");
+    const l = await ledger(tripId);
+    assert.equal(l.bookings, 0);
+    assert.equal(l.open, 0);
+    assert.deepEqual(l.notifications, ["payment_needs_attention"]);
+  },
+);
+
+e2eTest("a declined card asks the traveller to act, with no retry loop", async () => {
+  const { tripId } = await watchedTrip({}, "pm_card_chargeDeclined");
+  assert.equal(await driveToEnd(tripId), "needs_traveller");
+  const intents = await intentsFor(tripId);
+  assert.equal(intents.length, 1, "one authorization attempt, not a loop");
+  assert.equal(intents[0].captures, 0);
+  // The monitor leaves it alone afterwards.
+  await makeDue(tripId);
+  await runMonitor({ trip_id: tripId });
+  assert.equal(await tripStatus(tripId), "needs_traveller");
+  assert.equal((await intentsFor(tripId)).length, 1);
+});
+
+e2eTest("an order refused by the airline releases the hold and fails the trip", async () => {
+  const { tripId, offerId } = await watchedTrip({
+    order: { status: 422, code: "insufficient_balance" },
+  });
+  assert.equal(await driveToEnd(tripId), "failed");
+  const intents = await intentsFor(tripId);
+  assert.equal(intents.length, 1);
+  assert.equal(intents[0].captures, 0);
+  assert.equal(intents[0].status, "canceled", "the authorization was released");
+  assert.equal((await ordersFor([offerId])).length, 0);
+  const l = await ledger(tripId);
+  assert.equal(l.bookings, 0);
+  assert.deepEqual(l.notifications, ["could_not_book"]);
+});
+
+e2eTest("a lost order response is reconciled, never re-sent: one order, one capture", async () => {
+  const { tripId, offerId } = await watchedTrip({ order: { lose_response: true, times: 1 } });
+  assert.equal(await driveToEnd(tripId), "booked");
+  assert.equal((await ordersFor([offerId])).length, 1);
+  const intents = await intentsFor(tripId);
+  assert.equal(intents.length, 1);
+  assert.equal(intents[0].captures, 1);
+  assert.equal((await ledger(tripId)).bookings, 1);
+});
+
+e2eTest("a failing capture is retried with its idempotency key until it lands once", async () => {
+  const { tripId } = await watchedTrip();
+  await stripeFault({
+    endpoint: "capture",
+    fault: "500",
+    store: false,
+    metadata: { trip_id: tripId },
+  });
+  await stripeFault({ endpoint: "capture", fault: "lose_response", metadata: { trip_id: tripId } });
+  assert.equal(await driveToEnd(tripId, 10), "booked");
+  const intents = await intentsFor(tripId);
+  assert.equal(intents.length, 1);
+  assert.equal(intents[0].captures, 1);
+});
+
+e2eTest("a price above the maximum at re-price keeps watching without charging", async () => {
+  const { tripId } = await watchedTrip({ reprice: ["399.00", "430.00"] });
+  await makeDue(tripId);
+  const run = await runMonitor({ trip_id: tripId });
+  assert.equal(run.status, 200);
+  assert.equal(await tripStatus(tripId), "watching");
+  assert.equal((await intentsFor(tripId)).length, 0);
+  const [event] = await sql()`select stage, reason_code from public.pipeline_events
+    where trip_id = ${tripId} order by occurred_at desc, id desc limit 1`;
+  assert.equal(event.reason_code, "over_budget");
+});
+
+e2eTest("the kill switch stops booking", async () => {
+  const { tripId } = await watchedTrip();
+  await sql()`update public.pipeline_settings set monitor_enabled = false`;
+  try {
+    await makeDue(tripId);
+    const run = await runMonitor({ trip_id: tripId });
+    assert.equal(run.status, 200);
+    assert.equal(run.json.enabled, false);
+    assert.equal(run.json.claimed, 0);
+    assert.equal(await tripStatus(tripId), "watching");
+    assert.equal((await intentsFor(tripId)).length, 0);
+  } finally {
+    await sql()`update public.pipeline_settings set monitor_enabled = true`;
+  }
+  assert.equal(await driveToEnd(tripId), "booked");
+});
+
+e2eTest("only the service may call the monitor", async () => {
+  const none = await runMonitor({}, null);
+  assert.equal(none.status, 401);
+  assert.equal(none.json.code, "unauthorized");
+  const user = await newUser();
+  const asUser = await runMonitor({}, user.jwt);
+  assert.equal(asUser.status, 401);
+  const bad = await runMonitor({ trip_id: "nope" });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.code, "invalid_trip_id");
+});
+
+e2eTest(
+  "two monitors started together on the same 50 due trips book each exactly once",
+  async () => {
+    const trips: { tripId: string; offerId: string }[] = [];
+    for (let i = 0; i < 50; i++) trips.push(await watchedTrip());
+    const ids = trips.map((t) => t.tripId);
+    const [saved] =
+      await sql()`select batch_size, provider_call_budget from public.pipeline_settings`;
+    await sql()`update public.pipeline_settings set batch_size = 100, provider_call_budget = 1000`;
+    try {
+      await sql()`update public.trip_requests set auto_book = true, next_check_at = now()
+      where id = any(${ids}::uuid[])`;
+      const [a, b] = await Promise.all([runMonitor(), runMonitor()]);
+      assert.equal(a.status, 200);
+      assert.equal(b.status, 200);
+      // Whatever one run left (locked by the other, or over budget) the next runs finish.
+      for (let i = 0; i < 5; i++) {
+        const [{ n }] = await sql()`select count(*)::int as n from public.trip_requests
+        where id = any(${ids}::uuid[]) and status <> 'booked'`;
+        if (n === 0) break;
+        await sql()`update public.trip_requests set next_check_at = now()
+        where id = any(${ids}::uuid[]) and status <> 'booked'`;
+        await Promise.all([runMonitor(), runMonitor()]);
+      }
+    } finally {
+      await sql()`update public.pipeline_settings set batch_size = ${saved.batch_size},
+      provider_call_budget = ${saved.provider_call_budget}`;
+    }
+    const rows = await sql()`select t.status, (select count(*)::int from public.bookings b
+      where b.trip_id = t.id) as bookings from public.trip_requests t where t.id = any(${ids}::uuid[])`;
+    assert.ok(rows.every((r) => r.status === "booked"), "every trip booked");
+    assert.ok(rows.every((r) => r.bookings === 1), "exactly one booking per trip");
+    let captures = 0;
+    for (const t of trips) {
+      const intents = await intentsFor(t.tripId);
+      assert.ok(intents.every((pi) => pi.captures <= 1));
+      captures += intents.reduce((s, pi) => s + pi.captures, 0);
+      assert.equal((await ordersFor([t.offerId])).length, 1, "one order per trip");
+    }
+    assert.equal(captures, 50, "one capture per trip, no duplicates");
+    await closeSql();
+  },
+);
