@@ -1,6 +1,7 @@
-//! Deterministic simulation of the monitor and the booking saga against in-memory fakes of the
-//! database, Redis, Stripe and Duffel, with a crash injected before every operation of every
-//! fault scenario, random faults and crashes, and two monitors racing on the same trips.
+//! Deterministic simulation of the monitor's `TripDriver` (and through it the booking saga)
+//! against in-memory fakes of the monitor SQL API, the Upstash lock, Stripe and Duffel, with a
+//! crash injected at every command boundary of every fault scenario, random faults and crashes,
+//! and two monitors racing on the same trips.
 //!
 //! Prints exactly one line:
 //! `simulation: <crash points> crash points x <fault kinds> fault kinds, <runs> runs, <violations> violations`.

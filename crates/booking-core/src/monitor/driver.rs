@@ -20,7 +20,10 @@
 //! 3. Otherwise by status: `searching`, or `watching` without a selected offer → search; too close
 //!    to departure → `monitor_expire`; `watching` → re-price the selected offer, [`decide`]:
 //!    - wait → `monitor_reschedule` → done `waiting`;
-//!    - search again → search: `monitor_record_search` (or `_failure`) → done `searched`;
+//!    - search again → search: `monitor_record_search` (or `_failure`) → done `searched`; except
+//!      that when the recorded search selected an offer that [`decide`] would book on its fresh
+//!      price, the driver goes on to book it in the same run (offers expire in about the time to
+//!      the next check, so waiting would mostly find them gone);
 //!    - expire → `monitor_expire` → done `expired`;
 //!    - book → payment profile from the claim, travellers (`monitor_passengers`); either missing
 //!      → `monitor_reschedule` with `payment_profile_missing` / `travelers_missing` (the trip stays
@@ -333,6 +336,8 @@ enum Await {
     Lock,
     Search,
     RecordSearch(String),
+    /// A successful search that selected an offer: the answer may let the driver book it now.
+    RecordSelected(String),
     Reprice,
     Reschedule(DriverOutcome, String),
     Expire(String),
@@ -877,10 +882,15 @@ impl TripDriver {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_else(|| "searched".into());
+                let on = if result.selected_provider_offer_id.is_some() {
+                    Await::RecordSelected(reason)
+                } else {
+                    Await::RecordSearch(reason)
+                };
                 Self::sql(
                     "monitor_record_search",
                     json!({"trip_id": self.trip_id(), "result": result}),
-                    Await::RecordSearch(reason),
+                    on,
                 )
             }
             Err(error) => Self::sql(
@@ -892,12 +902,49 @@ impl TripDriver {
         }
     }
 
+    /// A search selected an offer. Offers live about as long as the next check is away, so
+    /// waiting for the next run would often find it expired: when the fresh quote already says
+    /// "book", book it now (the saga re-prices before any money moves). Otherwise the search's
+    /// own next check stands.
+    fn after_selection(&mut self, result: &Value, now: Timestamp, reason: String) -> Step {
+        #[derive(Deserialize)]
+        struct Recorded {
+            trip: Trip,
+            selected_offer: Option<SelectedOffer>,
+        }
+        let searched = Step::Ready(Ready::Finish(DriverOutcome::Searched, reason));
+        let Ok(Recorded {
+            trip,
+            selected_offer: Some(offer),
+        }) = serde_json::from_value::<Recorded>(result.clone())
+        else {
+            return searched;
+        };
+        if trip.id != self.trip.id || trip.status != TripStatus::Watching {
+            return searched;
+        }
+        let quote = Quote::Priced {
+            total: Money {
+                amount_minor: offer.total_minor,
+                currency: offer.currency,
+            },
+            expires_at: offer.expires_at,
+        };
+        self.trip = trip;
+        self.selected_offer = Some(offer);
+        match decide(&self.view(), quote, now, self.seed) {
+            Decision::Book => Step::Ready(Ready::Book),
+            _ => searched,
+        }
+    }
+
     fn on_sql(&mut self, on: Await, now: Timestamp, result: &Value) -> Step {
         let flag = |name: &str| result.get(name).and_then(Value::as_bool);
         match on {
             Await::RecordSearch(reason) => {
                 Step::Ready(Ready::Finish(DriverOutcome::Searched, reason))
             }
+            Await::RecordSelected(reason) => self.after_selection(result, now, reason),
             Await::Reschedule(outcome, reason) => Step::Ready(Ready::Finish(outcome, reason)),
             Await::Expire(reason) => match flag("ok") {
                 Some(true) => Step::Ready(Ready::Finish(DriverOutcome::Expired, reason)),

@@ -50,6 +50,12 @@ pub(crate) struct OrderSim {
 pub(crate) struct DuffelFake {
     pub(crate) offers: Vec<OfferSim>,
     pub(crate) orders: Vec<OrderSim>,
+    /// The price schedule of offers a search returns (each search lists one fresh offer,
+    /// bookable for 30 minutes).
+    pub(crate) search_prices: Vec<(i64, i64)>,
+    /// Local departure time of the searched flight (`YYYY-MM-DDTHH:MM:SS`).
+    pub(crate) departing_at: String,
+    pub(crate) searches: u32,
 }
 
 impl DuffelFake {
@@ -70,6 +76,9 @@ impl DuffelFake {
         }
         if let Some(Fault::Before(status)) = fault {
             return respond(status, error("api_error", "unavailable"));
+        }
+        if path.starts_with("/air/offer_requests") {
+            return self.search(now, fault);
         }
         if let Some(id) = path.strip_prefix("/air/offers/") {
             return match (self.offers.iter().find(|o| o.id == id), fault) {
@@ -112,6 +121,33 @@ impl DuffelFake {
             );
         }
         self.create(request, now, fault, violations, holds)
+    }
+
+    /// `POST /air/offer_requests`: one fresh offer in Duffel's wire format.
+    fn search(&mut self, now: i64, fault: Option<Fault>) -> Outcome {
+        self.searches += 1;
+        let offer = OfferSim {
+            id: format!("off_s{:04}", self.searches),
+            prices: self.search_prices.clone(),
+            currency: "GBP",
+            expires_at: now + 30 * 60_000,
+        };
+        let wire = json!({"id": offer.id, "total_amount": offer.total(offer.price_at(now)),
+            "total_currency": offer.currency,
+            "expires_at": Timestamp::from_unix_ms(offer.expires_at).to_rfc3339(),
+            "passengers": [{"id": "pas_1", "type": "adult"}],
+            "slices": [{"duration": "PT7H", "segments": [{"departing_at": self.departing_at,
+                "arriving_at": self.departing_at, "marketing_carrier": {"iata_code": "ZZ"},
+                "passengers": [{"cabin_class": "economy"}]}]}]});
+        self.offers.push(offer);
+        if fault == Some(Fault::Lost) {
+            return Outcome::Timeout;
+        }
+        respond(
+            201,
+            json!({"data": {"id": format!("orq_{:04}", self.searches), "offers": [wire]}})
+                .to_string(),
+        )
     }
 
     fn create(

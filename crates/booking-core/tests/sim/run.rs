@@ -1,27 +1,41 @@
 //! Scenarios and the scheduler: virtual time, monitor runs, crash injection, interleaving.
 
+use std::collections::VecDeque;
+
 use booking_core::money::{Currency, Money};
 use booking_core::time::Timestamp;
 
 use super::checks;
 use super::duffel_fake::OfferSim;
-use super::worker::{Configs, Worker};
-use super::world::{Endpoint as E, Fault as F, FaultPlan, TripRow, World};
+use super::worker::{Work, Worker};
+use super::world::{Endpoint as E, Fault as F, FaultPlan, OfferRow, TripRow, World};
 
-pub(crate) const START: i64 = 1_790_000_000_000;
+pub(crate) const START: i64 = 1_790_000_000_000; // 2026-09-21T13:33:20Z
 const HOUR: i64 = 3_600_000;
+/// The flight's local departure: START + 44 h read as UTC, so the monitor's lower bound (local
+/// time at UTC+14) is START + 30 h.
+const DEPARTING_AT: &str = "2026-09-23T09:33:20";
+const DEPARTURE_DATE: &str = "2026-09-23";
+/// A flight that is too close to book within a few hours (lower bound START + 5 h), for trips
+/// that can never book and must end by expiring.
+const SOON_DEPARTING_AT: &str = "2026-09-22T08:33:20";
+const SOON_DEPARTURE_DATE: &str = "2026-09-22";
 /// Monitor runs before faults stop, and the hard cap after which anything open counts as stuck.
 const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 15] = [
+pub(crate) const KINDS: [&str; 18] = [
     "none",
+    "search_first",
     "price_drops_later",
     "offer_gone",
     "reprice_spike",
     "card_declined",
     "authentication_required",
+    "travellers_missing",
+    "no_payment_profile",
+    "lock_flaky",
     "stripe_429_503",
     "stripe_500_stored",
     "stripe_lost_responses",
@@ -30,7 +44,6 @@ pub(crate) const KINDS: [&str; 15] = [
     "duffel_order_500_created",
     "duffel_lookup_flaky",
     "duffel_price_changed",
-    "random",
 ];
 
 /// How a scenario runs.
@@ -43,8 +56,11 @@ pub(crate) struct Setup {
     pub(crate) crash_at: Option<u64>,
     /// Random crashes per operation, in permille.
     pub(crate) crash_permille: u64,
-    /// Two monitors on the same trips, interleaved operation by operation.
+    /// A second monitor processing the same trips ("process this trip now"), interleaved
+    /// operation by operation with the scheduled run.
     pub(crate) racing: bool,
+    /// Whether the Redis lock works; without it only the database guards stand between the
+    /// racing monitors.
     pub(crate) use_lock: bool,
 }
 
@@ -57,6 +73,9 @@ pub(crate) struct Report {
 fn world(setup: &Setup) -> World {
     let mut w = World::new(setup.seed, START);
     let gbp = Currency::parse("GBP").unwrap();
+    w.upstash.broken = !setup.use_lock;
+    w.duffel.search_prices = vec![(0, 31_000)];
+    w.duffel.departing_at = DEPARTING_AT.to_owned();
     let over_then_under = setup.kind == "price_drops_later";
     for i in 0..setup.trips {
         let offer = format!("off_t{i}");
@@ -66,36 +85,62 @@ fn world(setup: &Setup) -> World {
         } else {
             vec![(0, price)]
         };
+
+        let payment_method = match (setup.kind, i) {
+            ("card_declined", 0) => Some("pm_card_chargeDeclined"),
+            ("authentication_required", 0) => Some("pm_card_authenticationRequired"),
+            ("no_payment_profile", 0) => None,
+            _ => Some("pm_card_visa"),
+        };
+        let searching = setup.kind == "search_first" || (setup.kind == "random" && i % 4 == 3);
+        let blocked = matches!(setup.kind, "travellers_missing" | "no_payment_profile") && i == 0;
+        let (departing_at, departure_date) = if blocked {
+            (SOON_DEPARTING_AT, SOON_DEPARTURE_DATE)
+        } else {
+            (DEPARTING_AT, DEPARTURE_DATE)
+        };
         let expires_at = if setup.kind == "offer_gone" {
             START - 1
+        } else if blocked {
+            START + 10 * HOUR
         } else {
             START + 30 * 60_000
         };
         w.duffel.offers.push(OfferSim {
             id: offer.clone(),
-            prices,
+            prices: prices.clone(),
             currency: "GBP",
             expires_at,
         });
-        let payment_method = match (setup.kind, i) {
-            ("card_declined", 0) => "pm_card_chargeDeclined",
-            ("authentication_required", 0) => "pm_card_authenticationRequired",
-            _ => "pm_card_visa",
-        };
+        let id = w.fresh_uuid();
         w.db.trips.push(TripRow {
-            id: format!("trip_{i}"),
-            status: "watching",
+            id,
+            status: if searching { "searching" } else { "watching" },
             version: 1,
-            offer_id: Some(offer),
+            offer: (!searching).then(|| OfferRow {
+                provider_offer_id: offer,
+                total_minor: prices[0].1,
+                expires_at: Timestamp::from_unix_ms(expires_at),
+                departing_at: departing_at.to_owned(),
+            }),
             max_total: Money::from_minor(40_000, gbp).unwrap(),
-            departs_at: Timestamp::from_unix_ms(START + 30 * HOUR),
+            departure_date: departure_date.to_owned(),
             next_check_at: START,
+            check_count: 0,
+            last_error_code: None,
             auto_book: true,
             payment_method,
+            has_travellers: !(blocked && setup.kind == "travellers_missing"),
         });
     }
     let rules: Vec<(E, u32, F)> = match setup.kind {
         "reprice_spike" => vec![(E::GetOffer, 2, F::PriceSpike)],
+        "lock_flaky" => vec![
+            (E::Lock, 1, F::Before(503)),
+            (E::Lock, 2, F::Lost),
+            (E::OfferRequest, 1, F::Before(503)),
+        ],
+        "search_first" => vec![(E::OfferRequest, 2, F::Lost)],
         "stripe_429_503" => vec![
             (E::Authorize, 1, F::Before(429)),
             (E::Authorize, 2, F::Before(503)),
@@ -125,14 +170,13 @@ fn world(setup: &Setup) -> World {
 
 /// Runs one scenario to the end and checks the invariants after every monitor run.
 pub(crate) fn scenario(setup: Setup) -> Report {
-    let cfg = Configs::new();
     let mut w = world(&setup);
     let mut crash_rng = super::Rng::new(setup.seed ^ 0xC0FFEE);
     let mut ops = 0_u64;
     let mut bad = Vec::new();
     for run in 0..MAX_RUNS {
         let open: Vec<usize> = (0..w.db.trips.len())
-            .filter(|&t| matches!(w.db.trips[t].status, "watching" | "booking"))
+            .filter(|&t| matches!(w.db.trips[t].status, "searching" | "watching" | "booking"))
             .collect();
         if open.is_empty() {
             break;
@@ -144,18 +188,18 @@ pub(crate) fn scenario(setup: Setup) -> Report {
             .min()
             .unwrap_or(w.now);
         w.now = (w.now + 1_000).max(due_at);
-        // Claim: due trips get a lease (their next check moves a minute ahead).
-        let due: Vec<usize> = open
-            .into_iter()
-            .filter(|&t| w.db.trips[t].next_check_at <= w.now)
-            .collect();
-        for &t in &due {
-            w.db.trips[t].next_check_at = w.now + 60_000;
+        let mut workers = vec![Worker::new(Work::Batch, format!("tok-{run}-0"))];
+        if setup.racing {
+            let mut ids: Vec<String> = open.iter().map(|&t| w.db.trips[t].id.clone()).collect();
+            if w.rng.chance(500) {
+                ids.reverse();
+            }
+            workers.push(Worker::new(
+                Work::Each(VecDeque::from(ids)),
+                format!("tok-{run}-1"),
+            ));
         }
-        let monitors = if setup.racing { 2 } else { 1 };
-        let mut workers: Vec<Worker> = (0..monitors)
-            .map(|m| Worker::new(due.clone(), format!("tok-{run}-{m}"), setup.use_lock))
-            .collect();
+        let mut crashed = vec![false; workers.len()];
         while workers.iter().any(|wk| !wk.finished()) {
             let live: Vec<usize> = (0..workers.len())
                 .filter(|&i| !workers[i].finished())
@@ -164,11 +208,26 @@ pub(crate) fn scenario(setup: Setup) -> Report {
             ops += 1;
             let crash = setup.crash_at == Some(ops) || crash_rng.chance(setup.crash_permille);
             if crash && !w.plan.calm {
-                // The run dies here: its in-memory state is gone, its lock stays until expiry.
-                workers[pick] = Worker::new(Vec::new(), String::new(), false);
+                // The run dies here: its in-memory state (the driver, the travellers, the answer
+                // it was about to feed) is gone; its lock and claim leases stay until expiry.
+                workers[pick] = Worker::dead();
+                crashed[pick] = true;
                 continue;
             }
-            workers[pick].step(&mut w, &cfg);
+            workers[pick].step(&mut w);
+        }
+        if !setup.use_lock {
+            // (a broken lock never excludes, so there is nothing to release-check)
+        } else {
+            for (i, wk) in workers.iter().enumerate() {
+                let prefix = format!("tok-{run}-{i}");
+                if !crashed[i] && w.upstash.unreleased_by_run(&prefix, w.now) > 0 {
+                    bad.push(format!(
+                        "run {run}: monitor {i} finished without releasing its lock ({:?})",
+                        wk.outcomes
+                    ));
+                }
+            }
         }
         bad.extend(
             checks::after_run(&w)

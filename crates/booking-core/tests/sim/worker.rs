@@ -1,256 +1,208 @@
-//! One monitor run as a step machine: every `step` performs exactly one operation against the
-//! world (a Redis call, a database transaction, or a provider request), so the scheduler can
-//! crash it between any two operations or interleave two runs operation by operation.
+//! One monitor run, playing the `auto-book-monitor` shim: it claims trips through the SQL API
+//! and, for each claim, runs the core's `TripDriver`, executing every command it emits against
+//! the world and feeding the outcome back. Every `step` performs exactly one operation: a claim,
+//! one command's execution, or feeding that command's outcome to the driver. The scheduler can
+//! therefore crash a run at every command boundary (before a request or SQL call is executed, or
+//! after it was executed but before the driver learnt the answer) and interleave two runs
+//! operation by operation.
 
-use booking_core::duffel::order::{classify_offer, OrderPassenger, Reply};
-use booking_core::duffel::{build_get_offer_request, DuffelConfig};
-use booking_core::http::HttpRequest;
-use booking_core::monitor::{decide, Decision, Quote, TripView};
-use booking_core::saga::{self, AttemptState, Begin, Command, Context};
+use std::collections::VecDeque;
+
+use booking_core::duffel::DuffelConfig;
+use booking_core::error::TransportFailure;
+use booking_core::monitor::driver::{Claim, DriverCommand, DriverConfig, TripDriver};
+use booking_core::saga::Outcome;
 use booking_core::stripe::StripeConfig;
 use booking_core::time::Timestamp;
+use booking_core::upstash::UpstashConfig;
+use serde_json::Value;
 
-use super::world::{TripRow, World, DUFFEL_URL, STRIPE_URL};
+use super::world::{World, DUFFEL_URL, STRIPE_URL, UPSTASH_TOKEN, UPSTASH_URL};
 
 /// Redis lock lease: shorter than a run's wall clock in the real system.
-pub(crate) const LOCK_MS: i64 = 30_000;
+pub(crate) const LOCK_MS: u32 = 30_000;
+/// The claim lease: a run that dies leaves its trips due again after this.
+pub(crate) const CLAIM_LEASE_MS: i64 = 60_000;
+/// Trips one run claims.
+pub(crate) const BATCH: usize = 10;
 
-pub(crate) struct Configs {
-    pub(crate) duffel: DuffelConfig,
-    pub(crate) stripe: StripeConfig,
-    pub(crate) travellers: Vec<OrderPassenger>,
+/// The configuration every driver gets.
+pub(crate) fn config() -> DriverConfig {
+    DriverConfig {
+        duffel: DuffelConfig::new(DUFFEL_URL, "duffel_test_sim", 20_000).unwrap(),
+        stripe: StripeConfig::new(STRIPE_URL, "sk_test_sim").unwrap(),
+        upstash: UpstashConfig::new(UPSTASH_URL, UPSTASH_TOKEN).unwrap(),
+        lock_lease_ms: LOCK_MS,
+        max_provider_calls: booking_core::monitor::CALLS_PER_TRIP,
+    }
 }
 
-impl Configs {
-    pub(crate) fn new() -> Self {
-        Self {
-            duffel: DuffelConfig::new(DUFFEL_URL, "duffel_test_sim", 20_000).unwrap(),
-            stripe: StripeConfig::new(STRIPE_URL, "sk_test_sim").unwrap(),
-            travellers: vec![OrderPassenger {
-                id: String::new(),
-                title: "mx".into(),
-                gender: "f".into(),
-                given_name: "Sim".into(),
-                family_name: "Traveller".into(),
-                born_on: "1990-01-01".into(),
-                email: "sim@example.test".into(),
-                phone_number: "+15555550100".into(),
-            }],
-        }
-    }
+/// How a run finds its work.
+#[derive(Clone, Debug)]
+pub(crate) enum Work {
+    /// The scheduled run: claim up to [`BATCH`] due trips at once.
+    Batch,
+    /// "Process this trip now" for each id in turn (`monitor_claim` with `trip_id`, due or not),
+    /// as trip-search triggers it; racing the scheduled run on the same trips.
+    Each(VecDeque<String>),
+}
 
-    fn ctx(&self) -> Context<'_> {
-        Context {
-            duffel: &self.duffel,
-            stripe: &self.stripe,
-            travellers: &self.travellers,
-        }
-    }
+/// The outcome of an executed command, waiting to be fed to the driver.
+enum Executed {
+    Http(Outcome),
+    Sql(Result<Value, &'static str>),
 }
 
 enum Stage {
-    Lock(usize),
-    Read(usize),
-    Quote(usize, Box<TripRow>),
-    Decide(usize, Box<TripRow>, Quote),
-    Next(usize, Box<AttemptState>),
-    Execute(usize, Box<(AttemptState, HttpRequest)>),
-    Persist(usize, Box<AttemptState>),
-    Unlock(usize),
+    Claim,
+    Next,
+    Execute,
+    Feed(Executed),
     Finished,
 }
 
 pub(crate) struct Worker {
-    trips: Vec<usize>,
-    cursor: usize,
+    work: Work,
+    claims: VecDeque<Value>,
+    driver: Option<TripDriver>,
     stage: Stage,
-    token: String,
-    use_lock: bool,
+    /// Prefix of this run's lock tokens (`<prefix>-<n>`).
+    pub(crate) token_prefix: String,
+    drivers: u32,
+    /// Done outcomes seen, as `outcome:reason`.
+    pub(crate) outcomes: Vec<String>,
 }
 
 impl Worker {
-    pub(crate) fn new(trips: Vec<usize>, token: String, use_lock: bool) -> Self {
-        let stage = trips.first().map_or(Stage::Finished, |&t| Stage::Lock(t));
+    pub(crate) fn new(work: Work, token_prefix: String) -> Self {
         Self {
-            trips,
-            cursor: 0,
-            stage,
-            token,
-            use_lock,
+            work,
+            claims: VecDeque::new(),
+            driver: None,
+            stage: Stage::Claim,
+            token_prefix,
+            drivers: 0,
+            outcomes: Vec::new(),
         }
+    }
+
+    /// A run that has died: it does nothing more.
+    pub(crate) fn dead() -> Self {
+        let mut w = Self::new(Work::Batch, String::new());
+        w.stage = Stage::Finished;
+        w
     }
 
     pub(crate) fn finished(&self) -> bool {
         matches!(self.stage, Stage::Finished)
     }
 
-    fn after(&mut self) -> Stage {
-        self.cursor += 1;
-        self.trips
-            .get(self.cursor)
-            .map_or(Stage::Finished, |&t| Stage::Lock(t))
-    }
-
     /// Performs one operation.
-    pub(crate) fn step(&mut self, w: &mut World, cfg: &Configs) {
-        let now = w.now;
+    pub(crate) fn step(&mut self, w: &mut World) {
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
         self.stage = match stage {
             Stage::Finished => Stage::Finished,
-            Stage::Lock(t) => {
-                let key = format!("lock:trip:{}", w.db.trips[t].id);
-                if !self.use_lock || w.redis.set_nx_px(&key, &self.token, LOCK_MS, now) {
-                    Stage::Read(t)
-                } else {
-                    self.after()
-                }
-            }
-            Stage::Read(t) => {
-                let row = w.db.trips[t].clone();
-                match row.status {
-                    "watching" if row.offer_id.is_some() => Stage::Quote(t, Box::new(row)),
-                    "booking" => match w.db.open_attempt(&row.id) {
-                        Some(state) => Stage::Next(t, Box::new(state.clone())),
-                        None => {
-                            w.violations
-                                .push(format!("trip {} booking without an open attempt", row.id));
-                            Stage::Unlock(t)
-                        }
+            Stage::Claim => {
+                let claimed = match &mut self.work {
+                    Work::Batch => w.db.claim(BATCH, CLAIM_LEASE_MS, None, w.now),
+                    Work::Each(ids) => match ids.pop_front() {
+                        Some(id) => w.db.claim(1, CLAIM_LEASE_MS, Some(&id), w.now),
+                        None => return,
                     },
-                    _ => Stage::Unlock(t),
-                }
-            }
-            Stage::Quote(t, row) => {
-                let offer = row.offer_id.clone().unwrap_or_default();
-                let request = build_get_offer_request(&cfg.duffel, &offer).unwrap();
-                let quote = match w.http(&request) {
-                    saga::Outcome::Response { status, body } => match classify_offer(status, &body)
-                    {
-                        Ok(Reply::Ok(o)) => Quote::Priced {
-                            total: o.total,
-                            expires_at: o.expires_at,
-                        },
-                        Ok(Reply::Refused(_)) => Quote::Gone,
-                        _ => Quote::Unavailable,
-                    },
-                    _ => Quote::Unavailable,
                 };
-                Stage::Decide(t, row, quote)
+                self.claims.extend(claimed);
+                self.start_next(w)
             }
-            Stage::Decide(t, row, quote) => self.decide(w, t, *row, quote),
-            Stage::Next(t, state) => {
-                match saga::next(&state, Timestamp::from_unix_ms(now), &cfg.ctx()) {
-                    Command::Send { mark, request } => {
-                        if w.db.persist(&mark, &[], now) {
-                            Stage::Execute(t, Box::new((mark, request)))
-                        } else {
-                            Stage::Unlock(t)
-                        }
-                    }
-                    Command::Write { state, effects } => {
-                        if w.db.persist(&state, &effects, now) {
-                            Stage::Next(t, Box::new(state))
-                        } else {
-                            Stage::Unlock(t)
-                        }
-                    }
-                    Command::WaitUntil(at) => {
-                        let row = &mut w.db.trips[t];
-                        row.next_check_at = row.next_check_at.max(at.unix_ms());
-                        Stage::Unlock(t)
-                    }
-                    Command::Done(_) => Stage::Unlock(t),
-                    _ => unreachable!("no other commands exist"),
-                }
-            }
-            Stage::Execute(t, sent) => {
-                let (mark, request) = *sent;
-                let outcome = w.http(&request);
-                let after = saga::apply(&mark, Timestamp::from_unix_ms(now), outcome).unwrap();
-                Stage::Persist(t, Box::new(after))
-            }
-            Stage::Persist(t, after) => {
-                if w.db.persist(&after, &[], now) {
-                    Stage::Next(t, after)
-                } else {
-                    Stage::Unlock(t)
-                }
-            }
-            Stage::Unlock(t) => {
-                if self.use_lock {
-                    let key = format!("lock:trip:{}", w.db.trips[t].id);
-                    w.redis.release(&key, &self.token);
-                }
-                self.after()
-            }
+            Stage::Next => self.start_next(w),
+            Stage::Execute => self.execute(w),
+            Stage::Feed(executed) => self.feed(w, executed),
         };
     }
 
-    /// Decides on the row as read earlier (it may be stale by now: only the guarded writes below
-    /// may rely on it).
-    fn decide(&mut self, w: &mut World, t: usize, row: TripRow, quote: Quote) -> Stage {
-        let now = w.now;
-        let version = row.version;
-        let view = TripView {
-            status: row.status.to_owned(),
-            auto_book: row.auto_book,
-            departs_at: row.departs_at,
-            max_total: row.max_total,
-            has_selected_offer: row.offer_id.is_some(),
+    /// Builds the driver for the next claim, or claims more, or finishes.
+    fn start_next(&mut self, w: &mut World) -> Stage {
+        let Some(claim) = self.claims.pop_front() else {
+            return match &self.work {
+                Work::Each(ids) if !ids.is_empty() => Stage::Claim,
+                _ => Stage::Finished,
+            };
         };
+        let claim = match Claim::from_json(&claim.to_string()) {
+            Ok(claim) => claim,
+            Err(e) => {
+                w.violations.push(format!("claim refused by the core: {e}"));
+                return Stage::Next;
+            }
+        };
+        self.drivers += 1;
+        let attempt_id = w.fresh_uuid();
         let seed = w.rng.next_u64();
-        let guard_ok = w.db.trips[t].version == version;
-        match decide(&view, quote, Timestamp::from_unix_ms(now), seed) {
-            Decision::Book => {
-                let attempt_id = w.fresh_id("att");
-                let state = saga::begin(
-                    Begin {
-                        attempt_id,
-                        trip_id: row.id.clone(),
-                        offer_id: row.offer_id.clone().unwrap_or_default(),
-                        max_total: row.max_total,
-                        customer: "cus_sim".into(),
-                        payment_method: row.payment_method.into(),
-                        seed,
-                    },
-                    Timestamp::from_unix_ms(now),
-                );
-                if w.db.begin_attempt(t, version, state.clone()) {
-                    Stage::Next(t, Box::new(state))
-                } else {
-                    Stage::Unlock(t)
-                }
+        let token = format!("{}-{}", self.token_prefix, self.drivers);
+        match TripDriver::new(claim, config(), ts(w), &attempt_id, seed, &token) {
+            Ok(driver) => {
+                self.driver = Some(driver);
+                Stage::Execute
             }
-            Decision::Wait { until, .. } if guard_ok => {
-                w.db.trips[t].next_check_at = until.unix_ms();
-                Stage::Unlock(t)
+            Err(e) => {
+                w.violations.push(format!("driver refused its inputs: {e}"));
+                Stage::Next
             }
-            Decision::SearchAgain { .. } if guard_ok => {
-                // The search stage (another module) picks a fresh offer; here the fake lists one.
-                let id = w.fresh_id("off");
-                let mut offer = w
-                    .duffel
-                    .offers
-                    .iter()
-                    .find(|o| Some(&o.id) == row.offer_id.as_ref())
-                    .cloned()
-                    .unwrap();
-                offer.id = id.clone();
-                offer.expires_at = now + 30 * 60_000;
-                w.duffel.offers.push(offer);
-                let r = &mut w.db.trips[t];
-                r.offer_id = Some(id);
-                r.version += 1;
-                r.next_check_at = now + 60_000;
-                Stage::Unlock(t)
-            }
-            Decision::Expire { .. } if guard_ok => {
-                let r = &mut w.db.trips[t];
-                r.status = "expired";
-                r.version += 1;
-                Stage::Unlock(t)
-            }
-            _ => Stage::Unlock(t),
         }
     }
+
+    /// Polls the driver and executes its command against the world.
+    fn execute(&mut self, w: &mut World) -> Stage {
+        let Some(driver) = self.driver.as_mut() else {
+            return Stage::Next;
+        };
+        match driver.poll(ts(w)) {
+            DriverCommand::Http { request } => Stage::Feed(Executed::Http(w.http(&request))),
+            DriverCommand::Sql { function, args } => {
+                Stage::Feed(Executed::Sql(w.db.call(function, &args, w.now)))
+            }
+            DriverCommand::Done { outcome, reason } => {
+                if matches!(
+                    reason.as_str(),
+                    "invalid_sql_result" | "driver_invariant" | "booking_without_attempt"
+                ) || reason.starts_with("sql_error_2")
+                    || reason.starts_with("sql_error_4")
+                {
+                    w.violations
+                        .push(format!("driver ended {} {reason}", outcome.as_str()));
+                }
+                self.outcomes.push(format!("{}:{reason}", outcome.as_str()));
+                self.driver = None;
+                self.start_next(w)
+            }
+        }
+    }
+
+    /// Feeds an executed command's outcome to the driver.
+    fn feed(&mut self, w: &mut World, executed: Executed) -> Stage {
+        let Some(driver) = self.driver.as_mut() else {
+            return Stage::Next;
+        };
+        let now = ts(w);
+        let fed = match executed {
+            Executed::Http(Outcome::Response { status, body }) => {
+                driver.handle_http(now, status, &body)
+            }
+            Executed::Http(Outcome::Timeout | Outcome::Lost) => {
+                driver.handle_transport(now, TransportFailure::Timeout)
+            }
+            Executed::Http(_) => driver.handle_transport(now, TransportFailure::Network),
+            Executed::Sql(Ok(result)) => driver.handle_sql(now, &result.to_string()),
+            Executed::Sql(Err(sqlstate)) => driver.handle_sql_error(now, sqlstate),
+        };
+        if let Err(e) = fed {
+            w.violations.push(format!("driver misuse: {e}"));
+            self.driver = None;
+            return Stage::Next;
+        }
+        Stage::Execute
+    }
+}
+
+fn ts(w: &World) -> Timestamp {
+    Timestamp::from_unix_ms(w.now)
 }

@@ -649,3 +649,60 @@ fn commands_serialise_to_the_contract() {
     assert_eq!(v["request"]["timeout_ms"], 5000);
     assert_eq!(DriverOutcome::Stopped.as_str(), "stopped");
 }
+
+#[test]
+fn a_search_that_selects_a_bookable_offer_books_it_in_the_same_run() {
+    let mut d = driver(claim("searching", None, Some(payment())));
+    lock(&mut d);
+    http(&mut d);
+    let answer_body = json!({"data":{"id":"orq_1","offers":[{"id":"off_9",
+        "total_amount":"250.00","total_currency":"GBP","expires_at":"2026-09-21T15:00:00Z",
+        "slices":[{"duration":"PT8H","segments":[{"departing_at":"2026-12-12T09:00:00",
+            "arriving_at":"2026-12-12T12:00:00","marketing_carrier":{"iata_code":"BA"},
+            "passengers":[{"cabin_class":"economy"}]}]}]}]}});
+    respond(&mut d, 201, answer_body);
+    assert_eq!(sql(&mut d).0, "monitor_record_search");
+    let mut row = trip("watching");
+    row["version"] = json!(5);
+    let selected = json!({"id":"99999999-0000-4000-8000-000000000000",
+        "provider_offer_id":"off_9","total_minor":25000,"currency":"GBP",
+        "expires_at":"2026-09-21T15:00:00Z","departing_at":"2026-12-12T09:00:00",
+        "cabin":"economy","stops":0});
+    answer(&mut d, json!({"trip": row, "selected_offer": selected}));
+    assert_eq!(sql(&mut d).0, "monitor_passengers");
+    answer(&mut d, passengers());
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_begin_attempt");
+    assert_eq!(args["trip_version"], 5, "the version the search left");
+    assert_eq!(args["state"]["offer_id"], "off_9");
+    assert_eq!(
+        d.provider_calls(),
+        1,
+        "no second re-price before the saga's own"
+    );
+}
+
+#[test]
+fn a_search_that_selects_an_offer_without_consent_only_records_it() {
+    let mut c = claim("searching", None, Some(payment()));
+    c["trip"]["auto_book"] = json!(false);
+    let mut d = driver(c);
+    lock(&mut d);
+    http(&mut d);
+    let answer_body = json!({"data":{"id":"orq_1","offers":[{"id":"off_9",
+        "total_amount":"250.00","total_currency":"GBP","expires_at":"2026-09-21T15:00:00Z",
+        "slices":[{"duration":"PT8H","segments":[{"departing_at":"2026-12-12T09:00:00",
+            "arriving_at":"2026-12-12T12:00:00","marketing_carrier":{"iata_code":"BA"},
+            "passengers":[{"cabin_class":"economy"}]}]}]}]}});
+    respond(&mut d, 201, answer_body);
+    sql(&mut d);
+    let mut row = trip("watching");
+    row["auto_book"] = json!(false);
+    let selected = json!({"provider_offer_id":"off_9","total_minor":25000,"currency":"GBP",
+        "expires_at":"2026-09-21T15:00:00Z","departing_at":"2026-12-12T09:00:00"});
+    answer(&mut d, json!({"trip": row, "selected_offer": selected}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Searched, "offer_selected".into())
+    );
+}
