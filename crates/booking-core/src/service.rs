@@ -79,8 +79,17 @@ mod tests {
 
     #[test]
     fn empty_and_cron_bodies_are_scheduled_runs() {
-        for body in ["", "  ", "{}", r#"{"source":"pg_cron","at":"2026-11-22T10:00:00Z"}"#] {
-            assert_eq!(parse_monitor_request(body.as_bytes()).unwrap().trip_id, None, "{body}");
+        for body in [
+            "",
+            "  ",
+            "{}",
+            r#"{"source":"pg_cron","at":"2026-11-22T10:00:00Z"}"#,
+        ] {
+            assert_eq!(
+                parse_monitor_request(body.as_bytes()).unwrap().trip_id,
+                None,
+                "{body}"
+            );
         }
     }
 
