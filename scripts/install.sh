@@ -5,7 +5,7 @@
 #
 # - Debian packages: PostgreSQL 15 with pg_cron, pgTAP and plpython3u, and Redis 7. Installed with
 #   apt-get when running as root; otherwise the script lists what is missing and fails.
-# - npm packages from package-lock.json (Deno, binaryen's wasm-opt, the Supabase CLI): `npm ci` when
+# - npm packages from package-lock.json (Deno, binaryen's wasm-opt, the Supabase CLI): `npm install` when
 #   node_modules is missing or older than package-lock.json.
 # - The wasm32-unknown-unknown Rust target.
 # - wasm-bindgen-cli at exactly the wasm-bindgen version pinned in the root Cargo.toml.
@@ -53,14 +53,17 @@ hidden_lock="$REPO/node_modules/.package-lock.json"
 if [ ! -f "$hidden_lock" ] || [ "$REPO/package-lock.json" -nt "$hidden_lock" ] ||
   [ ! -x "$REPO/node_modules/.bin/deno" ] || [ ! -x "$REPO/node_modules/.bin/supabase" ] ||
   [ ! -x "$REPO/node_modules/.bin/wasm-opt" ]; then
-  say "npm ci"
+  say "npm install (from package-lock.json)"
   log="$(mktemp)"
-  if ! (cd "$REPO" && npm ci --no-audit --no-fund) >"$log" 2>&1; then
+  # `npm ci` refuses this lock file: npm 11 records only the current platform's optional
+  # binaries (@deno/*, @supabase/cli-*) and then reports the others as missing. `npm install
+  # --no-save` installs the same pinned versions from the lock and leaves the tree unchanged.
+  if ! (cd "$REPO" && npm install --no-save --no-audit --no-fund) >"$log" 2>&1; then
     tail -n 30 "$log" >&2
-    fail "npm ci failed (full log: $log)"
+    fail "npm install failed (full log: $log)"
   fi
   rm -f "$log"
-  # npm ci rewrites the hidden lockfile, so the staleness check above is satisfied next time.
+  # npm rewrites the hidden lockfile, so the staleness check above is satisfied next time.
 fi
 
 # --- Rust target ------------------------------------------------------------------------------
