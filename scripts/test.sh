@@ -29,6 +29,14 @@ bash scripts/install.sh || { echo "install failed" >&2; exit 1; }
 
 run "cargo fmt" cargo fmt --all -- --check
 run "cargo clippy" cargo clippy --quiet --workspace --all-targets -- -D warnings
+pure_core() { # the core's dependency tree holds no JS bindings, randomness or I/O crates
+  local bad
+  bad=$(cargo tree -p booking-core -e normal --prefix none |
+    grep -E '^(wasm-bindgen|js-sys|web-sys|getrandom|rand|tokio|reqwest|hyper|mio|socket2) ' || true)
+  [ -z "$bad" ] || { echo "booking-core depends on: $bad"; return 1; }
+  echo "booking-core's dependency tree is pure"
+}
+run "pure core" pure_core
 run "cargo test" counted cargo test --quiet --workspace
 run "build wasm" bash scripts/build-wasm.sh || { echo "wasm build failed; stopping" >&2; exit 1; }
 run "deno fmt" deno fmt --check
