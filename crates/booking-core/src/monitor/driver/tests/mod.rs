@@ -1,7 +1,13 @@
 use serde_json::{json, Value};
 
 use super::*;
-use crate::http::Method;
+use crate::error::TransportFailure;
+use crate::http::{HttpRequest, Method};
+use crate::money::{Currency, Money};
+use crate::monitor::CALLS_PER_TRIP;
+use crate::saga::{self, Begin, End, Phase};
+use crate::search;
+use crate::time::Timestamp;
 
 const NOW: Timestamp = Timestamp::from_unix_ms(1_790_000_000_000); // 2026-09-21T…
 const ATTEMPT: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";

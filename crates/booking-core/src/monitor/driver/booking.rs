@@ -1,0 +1,197 @@
+//! Booking (steps 3 and 4 of the flow): the payment profile and travellers checks, beginning the
+//! attempt (`monitor_begin_attempt`), and the saga loop: mark → send → apply → save.
+
+use serde_json::{json, Value};
+
+use super::super::next_check_at;
+use super::claim::{to_order_passenger, PassengersResult};
+use super::feed::flag;
+use super::state::{invalid_result, Await, HttpResult, Ready, Step};
+use super::{DriverCommand, DriverOutcome, TripDriver};
+use crate::error::TransportFailure;
+use crate::http::HttpRequest;
+use crate::saga::{self, AttemptState, Begin, Command, Context, Outcome};
+use crate::time::Timestamp;
+
+impl TripDriver {
+    pub(super) fn book(&mut self, now: Timestamp) -> Step {
+        if self.payment.is_none() {
+            return self.blocked(now, "payment_profile_missing");
+        }
+        self.passengers(None)
+    }
+
+    /// Booking cannot start for a reason only the traveller can fix: keep watching.
+    pub(super) fn blocked(&self, now: Timestamp, reason: &str) -> Step {
+        let until = next_check_at(now, self.view().departs_at, self.seed);
+        self.reschedule(until, "book_blocked", reason, DriverOutcome::Waiting)
+    }
+
+    pub(super) fn begin(&mut self, now: Timestamp) -> Step {
+        let (Some(payment), Some(offer)) = (&self.payment, &self.selected_offer) else {
+            return self.blocked(now, "payment_profile_missing");
+        };
+        let state = saga::begin(
+            Begin {
+                attempt_id: self.attempt_id.clone(),
+                trip_id: self.trip_id().to_owned(),
+                offer_id: offer.provider_offer_id.clone(),
+                max_total: self.max_total(),
+                customer: payment.customer.clone(),
+                payment_method: payment.payment_method.clone(),
+                seed: self.seed,
+            },
+            now,
+        );
+        Self::sql(
+            "monitor_begin_attempt",
+            json!({"trip_id": self.trip_id(), "trip_version": self.trip.version, "state": state}),
+            Await::Begin(Box::new(state)),
+        )
+    }
+
+    pub(super) fn saga(&mut self, state: AttemptState, now: Timestamp) -> Step {
+        let ctx = Context {
+            duffel: &self.config.duffel,
+            stripe: &self.config.stripe,
+            travellers: &self.travellers,
+        };
+        match saga::next(&state, now, &ctx) {
+            Command::Send { mark, request } => {
+                if self.provider_calls >= self.config.max_provider_calls {
+                    return self.reschedule(now, "call_cap", "call_cap", DriverOutcome::Waiting);
+                }
+                Self::save(
+                    &state,
+                    &mark,
+                    &[],
+                    Await::SaveMark(Box::new(mark.clone()), Box::new(request)),
+                )
+            }
+            Command::Write {
+                state: next,
+                effects,
+            } => Self::save(&state, &next, &effects, Await::Save(Box::new(next.clone()))),
+            Command::WaitUntil(at) => {
+                let reason = state.reason.as_deref().unwrap_or("saga_backoff");
+                self.reschedule(at, "booking_wait", reason, DriverOutcome::Waiting)
+            }
+            Command::Done(end) => Step::Ready(Ready::Finish(
+                DriverOutcome::of_end(end),
+                state.reason.clone().unwrap_or_else(|| "none".into()),
+            )),
+        }
+    }
+
+    /// The travellers' answer: with them, resume the saga or begin the attempt; without them,
+    /// the saga decides mid-attempt, and before one the trip keeps watching.
+    pub(super) fn passengers_read(
+        &mut self,
+        resume: Option<Box<AttemptState>>,
+        now: Timestamp,
+        result: &Value,
+    ) -> Step {
+        match serde_json::from_value::<PassengersResult>(result.clone()) {
+            Ok(PassengersResult {
+                passengers: Some(rows),
+            }) => {
+                self.travellers = rows.into_iter().map(to_order_passenger).collect();
+                match resume {
+                    Some(state) => Step::Ready(Ready::Saga(state)),
+                    None => self.begin(now),
+                }
+            }
+            Ok(PassengersResult { passengers: None }) => match resume {
+                // Mid-attempt the saga decides (a phase that needs them fails cleanly,
+                // releasing any hold first).
+                Some(state) => Step::Ready(Ready::Saga(state)),
+                None => self.blocked(now, "travelers_missing"),
+            },
+            Err(_) => invalid_result(),
+        }
+    }
+
+    /// `monitor_begin_attempt`'s answer: started → the saga loop; else `skipped`.
+    pub(super) fn begun(state: Box<AttemptState>, result: &Value) -> Step {
+        match flag(result, "started") {
+            Some(true) => Step::Ready(Ready::Saga(state)),
+            Some(false) => {
+                let reason = result
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| "not_started".to_owned(), code_text);
+                Step::Ready(Ready::Finish(DriverOutcome::Skipped, reason))
+            }
+            None => invalid_result(),
+        }
+    }
+
+    /// The mark is saved: send its request (counted against the cap).
+    pub(super) fn mark_saved(
+        &mut self,
+        mark: Box<AttemptState>,
+        request: HttpRequest,
+        now: Timestamp,
+        result: &Value,
+    ) -> Step {
+        match flag(result, "saved") {
+            Some(true) => {
+                if self.provider_calls >= self.config.max_provider_calls {
+                    // Unreachable in practice (checked before the mark), kept for safety:
+                    // the mark is durable, so the next run resolves it as lost.
+                    self.reschedule(now, "call_cap", "call_cap", DriverOutcome::Waiting)
+                } else {
+                    self.provider_calls += 1;
+                    Step::Wait(DriverCommand::Http { request }, Await::Send(mark))
+                }
+            }
+            Some(false) => Step::Ready(Ready::Finish(
+                DriverOutcome::Stopped,
+                "attempt_changed".into(),
+            )),
+            None => invalid_result(),
+        }
+    }
+
+    /// The provider's answer to a sent request: [`saga::apply`], then save the result.
+    pub(super) fn sent(mark: &AttemptState, now: Timestamp, result: HttpResult<'_>) -> Step {
+        let outcome = match result {
+            HttpResult::Response(status, body) => Outcome::Response {
+                status,
+                body: body.to_vec(),
+            },
+            HttpResult::Transport(TransportFailure::Timeout) => Outcome::Timeout,
+            HttpResult::Transport(TransportFailure::Network) => Outcome::Network,
+        };
+        match saga::apply(mark, now, outcome) {
+            Ok(after) => Self::save(mark, &after, &[], Await::Save(Box::new(after.clone()))),
+            Err(e) => Step::Ready(Ready::Finish(DriverOutcome::Stopped, e.code().into())),
+        }
+    }
+
+    /// A saved step: go on with the saga, or stop if another run moved the attempt.
+    pub(super) fn saved(state: Box<AttemptState>, result: &Value) -> Step {
+        match flag(result, "saved") {
+            Some(true) => Step::Ready(Ready::Saga(state)),
+            Some(false) => Step::Ready(Ready::Finish(
+                DriverOutcome::Stopped,
+                "attempt_changed".into(),
+            )),
+            None => invalid_result(),
+        }
+    }
+}
+
+/// A reason code from the database, kept only when it looks like one.
+fn code_text(text: &str) -> String {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        text.to_owned()
+    } else {
+        "not_started".to_owned()
+    }
+}

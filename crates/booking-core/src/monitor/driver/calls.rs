@@ -1,0 +1,75 @@
+//! Building the driver's commands: the `monitor_*` SQL calls, and provider requests under the
+//! per-trip call cap.
+
+use serde_json::{json, Value};
+
+use super::state::{Await, Step};
+use super::{DriverCommand, DriverOutcome, TripDriver};
+use crate::http::HttpRequest;
+use crate::saga::{self, AttemptState};
+use crate::time::Timestamp;
+
+impl TripDriver {
+    /// Waits on `app.<function>(args)`.
+    pub(super) fn sql(function: &'static str, args: Value, on: Await) -> Step {
+        Step::Wait(DriverCommand::Sql { function, args }, on)
+    }
+
+    /// A provider request, unless the per-trip call cap is reached.
+    pub(super) fn provider(&mut self, request: HttpRequest, on: Await, now: Timestamp) -> Step {
+        if self.provider_calls >= self.config.max_provider_calls {
+            return self.reschedule(now, "call_cap", "call_cap", DriverOutcome::Waiting);
+        }
+        self.provider_calls += 1;
+        Step::Wait(DriverCommand::Http { request }, on)
+    }
+
+    /// `monitor_reschedule`: the next check at `at`; the turn ends with `outcome`.
+    pub(super) fn reschedule(
+        &self,
+        at: Timestamp,
+        decision: &str,
+        reason: &str,
+        outcome: DriverOutcome,
+    ) -> Step {
+        Self::sql(
+            "monitor_reschedule",
+            json!({"trip_id": self.trip_id(), "next_check_at": at,
+                "decision": decision, "reason": reason}),
+            Await::Reschedule(outcome, reason.to_owned()),
+        )
+    }
+
+    /// `monitor_expire` with `reason`.
+    pub(super) fn expire(&self, reason: &str) -> Step {
+        Self::sql(
+            "monitor_expire",
+            json!({"trip_id": self.trip_id(), "reason": reason}),
+            Await::Expire(reason.to_owned()),
+        )
+    }
+
+    /// `monitor_passengers`; `resume` is the open attempt to go on with once they are read.
+    pub(super) fn passengers(&self, resume: Option<Box<AttemptState>>) -> Step {
+        Self::sql(
+            "monitor_passengers",
+            json!({"trip_id": self.trip_id()}),
+            Await::Passengers(resume),
+        )
+    }
+
+    /// `monitor_save_attempt`: compare-and-set from `expected` to `next`, with `effects`.
+    pub(super) fn save(
+        expected: &AttemptState,
+        next: &AttemptState,
+        effects: &[saga::Effect],
+        on: Await,
+    ) -> Step {
+        Self::sql(
+            "monitor_save_attempt",
+            json!({"attempt_id": next.attempt_id, "expected_version": expected.version,
+                "state": next, "effects": effects}),
+            on,
+        )
+    }
+}

@@ -1,0 +1,93 @@
+//! What the driver asks the shim to do next ([`DriverCommand`]) and how a trip's turn ended
+//! ([`DriverOutcome`]).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::http::HttpRequest;
+use crate::saga::End;
+
+/// What the shim must do next for this trip.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DriverCommand {
+    /// Perform the request (Duffel, Stripe or the Upstash lock), then feed the response with
+    /// [`TripDriver::handle_http`] or the failure with [`TripDriver::handle_transport`].
+    ///
+    /// [`TripDriver::handle_http`]: super::TripDriver::handle_http
+    /// [`TripDriver::handle_transport`]: super::TripDriver::handle_transport
+    Http {
+        /// The request.
+        request: HttpRequest,
+    },
+    /// Run `select app.<function>($1::text::jsonb)` in its own transaction as `service_role`,
+    /// then feed the result with [`TripDriver::handle_sql`] or the SQLSTATE with
+    /// [`TripDriver::handle_sql_error`].
+    ///
+    /// [`TripDriver::handle_sql`]: super::TripDriver::handle_sql
+    /// [`TripDriver::handle_sql_error`]: super::TripDriver::handle_sql_error
+    Sql {
+        /// One of the `monitor_*` functions of the contract.
+        function: &'static str,
+        /// The function's argument.
+        args: Value,
+    },
+    /// Nothing more to do for this trip in this run.
+    Done {
+        /// How the trip's turn ended.
+        outcome: DriverOutcome,
+        /// Stable reason code.
+        reason: String,
+    },
+}
+
+/// How a trip's turn in a monitor run ended (the run's summary counts these).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriverOutcome {
+    /// The attempt closed booked.
+    Booked,
+    /// Nothing to do until the next check (over budget, backoff, missing travellers, …).
+    Waiting,
+    /// A search ran and was recorded (successful or not).
+    Searched,
+    /// The trip expired.
+    Expired,
+    /// The attempt closed needing the traveller.
+    NeedsTraveller,
+    /// The attempt closed failed.
+    Failed,
+    /// Another run holds the trip's lock, or the lock could not be taken.
+    Locked,
+    /// Not this run's to handle (the trip changed, an attempt is already open, …).
+    Skipped,
+    /// Stopped early: another run moved the attempt, or the database refused a call.
+    Stopped,
+}
+
+impl DriverOutcome {
+    /// The outcome for a closed attempt.
+    pub fn of_end(end: End) -> Self {
+        match end {
+            End::Booked => Self::Booked,
+            End::NeedsTraveller => Self::NeedsTraveller,
+            End::SearchAgain => Self::Waiting,
+            End::Fail => Self::Failed,
+        }
+    }
+
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::Waiting => "waiting",
+            Self::Searched => "searched",
+            Self::Expired => "expired",
+            Self::NeedsTraveller => "needs_traveller",
+            Self::Failed => "failed",
+            Self::Locked => "locked",
+            Self::Skipped => "skipped",
+            Self::Stopped => "stopped",
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Feeding outcomes back: the public `handle_*` calls check that an outcome of the right kind is
+//! awaited, then hand it to the step that asked for it (in `route` or `booking`).
+
+use serde_json::Value;
+
+use super::state::{invalid_result, stage_of, Await, HttpResult, Ready, Stage, Step};
+use super::{DriverCommand, DriverError, DriverOutcome, TripDriver};
+use crate::error::TransportFailure;
+use crate::time::Timestamp;
+
+impl TripDriver {
+    /// Feeds the HTTP response to the waiting `http` command.
+    pub fn handle_http(
+        &mut self,
+        now: Timestamp,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), DriverError> {
+        let on = self.take_waiting("http")?;
+        let step = self.on_http(on, now, HttpResult::Response(status, body));
+        self.stage = stage_of(step);
+        Ok(())
+    }
+
+    /// Reports that the waiting `http` command got no answer (timeout or network failure).
+    pub fn handle_transport(
+        &mut self,
+        now: Timestamp,
+        failure: TransportFailure,
+    ) -> Result<(), DriverError> {
+        let on = self.take_waiting("http")?;
+        let step = self.on_http(on, now, HttpResult::Transport(failure));
+        self.stage = stage_of(step);
+        Ok(())
+    }
+
+    /// Feeds the JSON result of the waiting `sql` command.
+    pub fn handle_sql(&mut self, now: Timestamp, result_json: &str) -> Result<(), DriverError> {
+        let on = self.take_waiting("sql")?;
+        let step = match serde_json::from_str::<Value>(result_json) {
+            Ok(result) => self.on_sql(on, now, &result),
+            Err(_) => invalid_result(),
+        };
+        self.stage = stage_of(step);
+        Ok(())
+    }
+
+    /// Reports that the waiting `sql` command failed with `sqlstate`.
+    pub fn handle_sql_error(&mut self, _now: Timestamp, sqlstate: &str) -> Result<(), DriverError> {
+        let on = self.take_waiting("sql")?;
+        let step = match on {
+            // The unique open-attempt index refused a second attempt.
+            Await::Begin(_) if sqlstate == "23505" => {
+                Ready::Finish(DriverOutcome::Skipped, "attempt_open".into())
+            }
+            _ => Ready::Finish(DriverOutcome::Stopped, sql_error_reason(sqlstate)),
+        };
+        self.stage = Stage::Ready(step);
+        Ok(())
+    }
+
+    fn take_waiting(&mut self, kind: &'static str) -> Result<Await, DriverError> {
+        let stage = std::mem::replace(&mut self.stage, Stage::Ready(Ready::Route));
+        match stage {
+            Stage::Waiting(command, on) => {
+                let expected = match command {
+                    DriverCommand::Http { .. } => "http",
+                    _ => "sql",
+                };
+                if expected == kind {
+                    Ok(on)
+                } else {
+                    self.stage = Stage::Waiting(command, on);
+                    Err(DriverError::WrongOutcome { expected })
+                }
+            }
+            other => {
+                self.stage = other;
+                Err(DriverError::NotWaiting)
+            }
+        }
+    }
+
+    fn on_http(&mut self, on: Await, now: Timestamp, result: HttpResult<'_>) -> Step {
+        match on {
+            Await::Lock => self.locked(result),
+            Await::Unlock(outcome, reason) => Step::Ready(Ready::Finish(outcome, reason)),
+            Await::Search => self.searched(now, result),
+            Await::Reprice => self.repriced(now, result),
+            Await::Send(mark) => Self::sent(&mark, now, result),
+            // Only `http` commands reach here (checked by `take_waiting`).
+            _ => Step::Ready(Ready::Finish(
+                DriverOutcome::Stopped,
+                "driver_invariant".into(),
+            )),
+        }
+    }
+
+    fn on_sql(&mut self, on: Await, now: Timestamp, result: &Value) -> Step {
+        match on {
+            Await::RecordSearch(reason) => {
+                Step::Ready(Ready::Finish(DriverOutcome::Searched, reason))
+            }
+            Await::RecordSelected(reason) => self.after_selection(result, now, reason),
+            Await::Reschedule(outcome, reason) => Step::Ready(Ready::Finish(outcome, reason)),
+            Await::Expire(reason) => match flag(result, "ok") {
+                Some(true) => Step::Ready(Ready::Finish(DriverOutcome::Expired, reason)),
+                Some(false) => {
+                    Step::Ready(Ready::Finish(DriverOutcome::Skipped, "trip_changed".into()))
+                }
+                None => invalid_result(),
+            },
+            Await::Passengers(resume) => self.passengers_read(resume, now, result),
+            Await::Begin(state) => Self::begun(state, result),
+            Await::SaveMark(mark, request) => self.mark_saved(mark, *request, now, result),
+            Await::Save(state) => Self::saved(state, result),
+            _ => Step::Ready(Ready::Finish(
+                DriverOutcome::Stopped,
+                "driver_invariant".into(),
+            )),
+        }
+    }
+}
+
+/// A boolean field of a SQL result (`ok`, `started`, `saved`); `None` when missing.
+pub(super) fn flag(result: &Value, name: &str) -> Option<bool> {
+    result.get(name).and_then(Value::as_bool)
+}
+
+/// `sql_error_<sqlstate>` for a well-formed SQLSTATE, else `sql_error`.
+fn sql_error_reason(sqlstate: &str) -> String {
+    if sqlstate.len() == 5 && sqlstate.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        format!("sql_error_{}", sqlstate.to_ascii_lowercase())
+    } else {
+        "sql_error".to_owned()
+    }
+}
