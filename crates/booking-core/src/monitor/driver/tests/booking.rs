@@ -1,0 +1,230 @@
+//! The book checks, beginning the attempt, the saga loop, and the call cap.
+
+use super::*;
+
+#[test]
+fn missing_payment_profile_keeps_watching_without_an_attempt() {
+    let mut d = driver(claim("watching", Some(offer()), None));
+    lock(&mut d);
+    http(&mut d);
+    respond(&mut d, 200, offer_body("300.00"));
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_reschedule");
+    assert_eq!(args["reason"], "payment_profile_missing");
+    answer(&mut d, json!({"ok": true}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Waiting, "payment_profile_missing".into())
+    );
+}
+
+#[test]
+fn missing_travellers_keep_watching_without_an_attempt() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    lock(&mut d);
+    http(&mut d);
+    respond(&mut d, 200, offer_body("300.00"));
+    assert_eq!(sql(&mut d).0, "monitor_passengers");
+    answer(
+        &mut d,
+        json!({"passengers": null, "reason": "travelers_missing"}),
+    );
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_reschedule");
+    assert_eq!(args["reason"], "travelers_missing");
+    answer(&mut d, json!({"ok": true}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Waiting, "travelers_missing".into())
+    );
+}
+
+#[test]
+fn begin_not_started_is_skipped() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    start_booking(&mut d);
+    answer(&mut d, json!({"started": false, "reason": "trip_changed"}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Skipped, "trip_changed".into())
+    );
+
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    start_booking(&mut d);
+    d.handle_sql_error(NOW, "23505").unwrap();
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Skipped, "attempt_open".into())
+    );
+}
+
+#[test]
+fn books_end_to_end_and_keeps_travellers_out_of_everything_but_the_order() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    start_booking(&mut d);
+    answer(&mut d, json!({"started": true}));
+    let mut order_seen = false;
+    let mut steps = 0;
+    loop {
+        steps += 1;
+        assert!(steps < 40, "runaway driver");
+        assert!(!mentions_personal_data(&format!("{d:?}")));
+        let command = d.poll(NOW);
+        match command {
+            DriverCommand::Sql { function, args } => {
+                assert!(!mentions_personal_data(&args.to_string()));
+                assert_eq!(function, "monitor_save_attempt");
+                assert_eq!(args["attempt_id"], ATTEMPT);
+                let expected = args["expected_version"].as_u64().unwrap();
+                assert_eq!(args["state"]["version"].as_u64(), Some(expected + 1));
+                answer(&mut d, json!({"saved": true}));
+            }
+            DriverCommand::Http { request } => {
+                let is_order = request.url.ends_with("/air/orders");
+                assert_eq!(
+                    mentions_personal_data(&serde_json::to_string(&request).unwrap()),
+                    is_order,
+                    "{}",
+                    request.url
+                );
+                assert!(!mentions_personal_data(&format!("{request:?}")));
+                let (status, reply) = if request.url.contains("/air/offers/") {
+                    (200, offer_body("300.00"))
+                } else if request.url.ends_with("/v1/payment_intents") {
+                    (200, intent("requires_capture"))
+                } else if is_order {
+                    order_seen = true;
+                    let b = body(&request);
+                    assert_eq!(b["data"]["passengers"][0]["id"], "pas_1");
+                    assert_eq!(b["data"]["passengers"][0]["given_name"], GIVEN);
+                    (
+                        201,
+                        json!({"data":{"id":"ord_1","booking_reference":"PNR001",
+                            "total_amount":"300.00","total_currency":"GBP",
+                            "metadata":{"attempt_id":ATTEMPT},"cancelled_at":null}}),
+                    )
+                } else if request.url.ends_with("/capture") {
+                    (200, intent("succeeded"))
+                } else if body(&request).get(0) == Some(&json!("EVAL")) {
+                    (200, json!({"result": 1}))
+                } else {
+                    panic!("unexpected request {}", request.url)
+                };
+                respond(&mut d, status, reply);
+            }
+            DriverCommand::Done { outcome, reason } => {
+                assert_eq!(outcome, DriverOutcome::Booked);
+                assert_eq!(reason, "captured");
+                break;
+            }
+        }
+    }
+    assert!(order_seen);
+    // Re-price (monitor), re-price (saga), authorize, order, capture.
+    assert_eq!(d.provider_calls(), 5);
+}
+
+#[test]
+fn the_closing_write_carries_the_effects() {
+    let mut state = saga::begin(
+        Begin {
+            attempt_id: ATTEMPT.into(),
+            trip_id: TRIP.into(),
+            offer_id: "off_1".into(),
+            max_total: Money::from_minor(40_000, Currency::parse("GBP").unwrap()).unwrap(),
+            customer: "cus_1".into(),
+            payment_method: "pm_1".into(),
+            seed: 1,
+        },
+        NOW,
+    );
+    state.phase = Phase::Finish { end: End::Fail };
+    state.reason = Some("offer_without_passengers".into());
+    state.version = 9;
+    let mut c = claim("booking", None, None);
+    c["attempt"] = json!({"state": state});
+    let mut d = driver(c);
+    lock(&mut d);
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["expected_version"], 9);
+    let kinds: Vec<&str> = args["effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["set_trip_status", "notify", "log_decision"]);
+    answer(&mut d, json!({"saved": true}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Failed, "offer_without_passengers".into())
+    );
+}
+
+#[test]
+fn an_attempt_left_in_flight_resolves_as_lost_first() {
+    let mut state = saga::begin(
+        Begin {
+            attempt_id: ATTEMPT.into(),
+            trip_id: TRIP.into(),
+            offer_id: "off_1".into(),
+            max_total: Money::from_minor(40_000, Currency::parse("GBP").unwrap()).unwrap(),
+            customer: "cus_1".into(),
+            payment_method: "pm_1".into(),
+            seed: 1,
+        },
+        NOW,
+    );
+    state.phase = Phase::Order;
+    state.in_flight = true;
+    state.payment_intent = Some("pi_1".into());
+    state.version = 6;
+    let mut c = claim("booking", None, Some(payment()));
+    c["attempt"] = json!({"state": state});
+    let mut d = driver(c);
+    lock(&mut d);
+    // The order phase may need the travellers: they are read first.
+    assert_eq!(sql(&mut d).0, "monitor_passengers");
+    answer(&mut d, passengers());
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["expected_version"], 6);
+    assert_eq!(args["state"]["in_flight"], false);
+    assert_eq!(args["state"]["phase"]["name"], "reconcile");
+    assert_eq!(d.provider_calls(), 0, "nothing is re-sent before the write");
+}
+
+#[test]
+fn losing_the_compare_and_set_stops_the_run() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    start_booking(&mut d);
+    answer(&mut d, json!({"started": true}));
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["state"]["in_flight"], true, "the mark");
+    answer(&mut d, json!({"saved": false}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Stopped, "attempt_changed".into())
+    );
+    assert_eq!(
+        d.provider_calls(),
+        1,
+        "the request after a lost CAS is never sent"
+    );
+}
+
+#[test]
+fn the_call_cap_stops_cleanly_and_reschedules_at_once() {
+    let mut d = driver_with(claim("watching", Some(offer()), Some(payment())), 1);
+    start_booking(&mut d);
+    answer(&mut d, json!({"started": true}));
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_reschedule");
+    assert_eq!(args["reason"], "call_cap");
+    assert_eq!(args["next_check_at"], json!(NOW));
+    answer(&mut d, json!({"ok": true}));
+    assert_eq!(finish(&mut d), (DriverOutcome::Waiting, "call_cap".into()));
+    assert_eq!(d.provider_calls(), 1);
+}

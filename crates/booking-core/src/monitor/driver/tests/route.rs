@@ -1,0 +1,205 @@
+//! Lock → route → search / re-price → decide, and booking a freshly selected offer.
+
+use super::*;
+
+#[test]
+fn lock_held_by_another_run_ends_locked_without_release() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    let r = http(&mut d);
+    assert_eq!(r.method, Method::Post);
+    assert_eq!(r.url, "http://upstash.test");
+    respond(&mut d, 200, json!({"result": null}));
+    assert_eq!(done(&mut d), (DriverOutcome::Locked, "lock_held".into()));
+    assert!(d.is_done());
+    assert_eq!(d.provider_calls(), 0);
+}
+
+#[test]
+fn lock_service_failure_ends_locked() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    http(&mut d);
+    d.handle_transport(NOW, TransportFailure::Timeout).unwrap();
+    assert_eq!(
+        done(&mut d),
+        (DriverOutcome::Locked, "lock_unavailable".into())
+    );
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    http(&mut d);
+    respond(&mut d, 401, json!({"error":"Unauthorized"}));
+    assert_eq!(done(&mut d).0, DriverOutcome::Locked);
+}
+
+#[test]
+fn searching_trip_is_searched_and_recorded() {
+    let mut d = driver(claim("searching", None, None));
+    lock(&mut d);
+    let r = http(&mut d);
+    assert!(
+        r.url.starts_with("http://duffel.test/air/offer_requests"),
+        "{}",
+        r.url
+    );
+    respond(&mut d, 201, search_body());
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_record_search");
+    assert_eq!(args["trip_id"], TRIP);
+    assert_eq!(args["result"]["selected_provider_offer_id"], "off_9");
+    assert_eq!(args["result"]["decision"], "offer_selected");
+    answer(
+        &mut d,
+        json!({"trip": trip("watching"), "selected_offer": null}),
+    );
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Searched, "offer_selected".into())
+    );
+    assert_eq!(d.provider_calls(), 1);
+}
+
+#[test]
+fn failed_search_is_recorded_as_a_failure() {
+    let mut d = driver(claim("watching", None, None));
+    lock(&mut d);
+    http(&mut d);
+    d.handle_transport(NOW, TransportFailure::Network).unwrap();
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_record_search_failure");
+    assert_eq!(args["error_code"], "provider_unavailable");
+    assert_eq!(
+        args["next_check_at"],
+        json!(search::search_failure_next_check(NOW))
+    );
+    answer(
+        &mut d,
+        json!({"trip": trip("watching"), "selected_offer": null}),
+    );
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Searched, "provider_unavailable".into())
+    );
+}
+
+#[test]
+fn watching_over_budget_is_rescheduled() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    lock(&mut d);
+    http(&mut d);
+    respond(&mut d, 200, offer_body("400.01"));
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_reschedule");
+    assert_eq!(args["decision"], "wait");
+    assert_eq!(args["reason"], "over_budget");
+    let next = Timestamp::parse_rfc3339(args["next_check_at"].as_str().unwrap()).unwrap();
+    assert!(next > NOW);
+    answer(&mut d, json!({"ok": true}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Waiting, "over_budget".into())
+    );
+}
+
+#[test]
+fn a_gone_offer_leads_to_a_new_search() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    lock(&mut d);
+    http(&mut d);
+    respond(
+        &mut d,
+        422,
+        json!({"errors":[{"code":"offer_no_longer_available","type":"invalid_state_error"}]}),
+    );
+    let r = http(&mut d);
+    assert!(r.url.contains("/air/offer_requests"));
+    assert_eq!(d.provider_calls(), 2);
+}
+
+#[test]
+fn too_close_to_departure_expires_without_provider_calls() {
+    let mut late = trip("watching");
+    late["departure_date"] = json!("2026-09-22"); // lower bound 2026-09-21T10:00Z, before NOW+3h
+    let c = json!({"trip": late, "selected_offer": null, "attempt": null, "payment": null});
+    let mut d = driver(c.clone());
+    lock(&mut d);
+    let (f, args) = sql(&mut d);
+    assert_eq!(
+        (f, args),
+        (
+            "monitor_expire",
+            json!({"trip_id": TRIP, "reason": "departure_too_close"})
+        )
+    );
+    answer(&mut d, json!({"ok": true}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Expired, "departure_too_close".into())
+    );
+    assert_eq!(d.provider_calls(), 0);
+    let mut d = driver(c);
+    lock(&mut d);
+    sql(&mut d);
+    answer(&mut d, json!({"ok": false}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Skipped, "trip_changed".into())
+    );
+}
+
+#[test]
+fn other_statuses_are_skipped() {
+    let mut d = driver(claim("booked", None, None));
+    lock(&mut d);
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Skipped, "not_monitored".into())
+    );
+    let mut d = driver(claim("booking", None, None));
+    lock(&mut d);
+    assert_eq!(finish(&mut d).1, "booking_without_attempt".to_owned());
+}
+
+#[test]
+fn a_search_that_selects_a_bookable_offer_books_it_in_the_same_run() {
+    let mut d = driver(claim("searching", None, Some(payment())));
+    lock(&mut d);
+    http(&mut d);
+    respond(&mut d, 201, search_body());
+    assert_eq!(sql(&mut d).0, "monitor_record_search");
+    let mut row = trip("watching");
+    row["version"] = json!(5);
+    let selected = json!({"id":"99999999-0000-4000-8000-000000000000",
+        "provider_offer_id":"off_9","total_minor":25000,"currency":"GBP",
+        "expires_at":"2026-09-21T15:00:00Z","departing_at":"2026-12-12T09:00:00",
+        "cabin":"economy","stops":0});
+    answer(&mut d, json!({"trip": row, "selected_offer": selected}));
+    assert_eq!(sql(&mut d).0, "monitor_passengers");
+    answer(&mut d, passengers());
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_begin_attempt");
+    assert_eq!(args["trip_version"], 5, "the version the search left");
+    assert_eq!(args["state"]["offer_id"], "off_9");
+    assert_eq!(
+        d.provider_calls(),
+        1,
+        "no second re-price before the saga's own"
+    );
+}
+
+#[test]
+fn a_search_that_selects_an_offer_without_consent_only_records_it() {
+    let mut c = claim("searching", None, Some(payment()));
+    c["trip"]["auto_book"] = json!(false);
+    let mut d = driver(c);
+    lock(&mut d);
+    http(&mut d);
+    respond(&mut d, 201, search_body());
+    sql(&mut d);
+    let mut row = trip("watching");
+    row["auto_book"] = json!(false);
+    let selected = json!({"provider_offer_id":"off_9","total_minor":25000,"currency":"GBP",
+        "expires_at":"2026-09-21T15:00:00Z","departing_at":"2026-12-12T09:00:00"});
+    answer(&mut d, json!({"trip": row, "selected_offer": selected}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Searched, "offer_selected".into())
+    );
+}
