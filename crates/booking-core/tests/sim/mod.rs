@@ -2,12 +2,12 @@
 //!
 //! In-memory stand-ins, each for one real component:
 //!
-//! - [`world::Db`] stands in for Postgres: `trip_requests` rows with a version for
+//! - [`db_fake::Db`] stands in for Postgres: `trip_requests` rows with a version for
 //!   compare-and-set, `booking_attempts` with the unique open-attempt-per-trip rule, `bookings`,
 //!   the notification outbox. Unlike Postgres every operation is atomic and serial (the
 //!   interleaving is at the granularity of one operation), and there is no SQL.
-//! - [`world::Redis`] stands in for Upstash Redis: `SET NX PX` and compare-and-delete on a token,
-//!   with expiry on virtual time.
+//! - [`upstash_fake::Upstash`] stands in for Upstash Redis: `SET NX PX` and compare-and-delete
+//!   on a token, with expiry on virtual time.
 //! - [`stripe_fake::StripeFake`] stands in for Stripe PaymentIntents: form bodies,
 //!   `Idempotency-Key` replay (including stored 500s) and `idempotency_error` on changed
 //!   parameters, manual capture, cancel, metadata search, card errors in Stripe's envelope.
@@ -20,9 +20,11 @@
 //! scheduler in [`run`], which stops a monitor run before its k-th operation.
 
 pub(crate) mod checks;
+pub(crate) mod db_fake;
 pub(crate) mod duffel_fake;
 pub(crate) mod run;
 pub(crate) mod stripe_fake;
+pub(crate) mod upstash_fake;
 pub(crate) mod worker;
 pub(crate) mod world;
 

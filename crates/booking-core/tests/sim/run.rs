@@ -6,9 +6,10 @@ use booking_core::money::{Currency, Money};
 use booking_core::time::Timestamp;
 
 use super::checks;
+use super::db_fake::{OfferRow, TripRow};
 use super::duffel_fake::OfferSim;
 use super::worker::{Work, Worker};
-use super::world::{Endpoint as E, Fault as F, FaultPlan, OfferRow, TripRow, World};
+use super::world::{Endpoint as E, Fault as F, FaultPlan, World};
 
 pub(crate) const START: i64 = 1_790_000_000_000; // 2026-09-21T13:33:20Z
 const HOUR: i64 = 3_600_000;
