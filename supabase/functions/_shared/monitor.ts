@@ -67,9 +67,13 @@ async function drive(sql: Sql, claim: Claim, config: DriverConfig, log: Logger) 
         else driver.handleTransport(Date.now(), out.kind);
         continue;
       }
-      if (!SQL_API.has(cmd.function)) throw new Error(`driver asked for ${cmd.function}`);
       let result: string | undefined;
       try {
+        // Anything outside the API is refused like a missing function, so the driver still
+        // winds down (and releases its lock) through its error path.
+        if (!SQL_API.has(cmd.function)) {
+          throw Object.assign(new Error("not in the monitor SQL API"), { code: "42883" });
+        }
         result = JSON.stringify(await callApi(sql, cmd.function, cmd.args));
       } catch (err) {
         const code = (err as { code?: string }).code;
