@@ -112,9 +112,10 @@ pub struct PricedOffer {
 /// A Duffel order as the saga sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Order {
-    /// `ord_…`.
+    /// `ord_…` (always passes [`is_valid_order_id`]: an order without a usable id is unreadable).
     pub id: String,
-    /// The airline PNR.
+    /// The airline PNR as Duffel sent it: check it with [`is_valid_booking_reference`] before
+    /// storing it.
     pub booking_reference: String,
     /// What the order cost.
     pub total: Money,
@@ -168,16 +169,35 @@ pub fn classify_create(status: u16, body: &[u8]) -> Reply<Order> {
     }
 }
 
-/// Interprets `GET /air/orders?offer_id=…`.
+/// Interprets `GET /air/orders?offer_id=…`. An entry that cannot be read (a missing field, a bad
+/// amount, an id that is not a Duffel id) is left out rather than failing the whole list: one odd
+/// order of someone else's must not stop the saga from finding its own.
 pub fn classify_find(status: u16, body: &[u8]) -> Result<Reply<Vec<Order>>, OrderError> {
     if status != 200 {
         return Ok(Reply::Retry(status));
     }
-    let raw: Vec<RawOrder> = parse_data(body)?;
-    raw.into_iter()
-        .map(RawOrder::into_order)
-        .collect::<Result<_, _>>()
-        .map(Reply::Ok)
+    let raw: Vec<serde_json::Value> = parse_data(body)?;
+    Ok(Reply::Ok(
+        raw.into_iter()
+            .filter_map(|entry| serde_json::from_value::<RawOrder>(entry).ok())
+            .filter_map(|entry| entry.into_order().ok())
+            .collect(),
+    ))
+}
+
+/// Whether `text` fits the database's `bookings_booking_reference_format` rule
+/// (`^[A-Za-z0-9]{1,32}$`, `supabase/migrations/20261123000200_booking_attempts.sql`).
+pub fn is_valid_booking_reference(text: &str) -> bool {
+    (1..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether `text` can be an order id the saga stores and the database records
+/// (`provider_order_id` is 1 to 255 characters; Duffel's are `ord_` and letters and digits).
+pub fn is_valid_order_id(text: &str) -> bool {
+    (1..=255).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn parse_offer(body: &[u8]) -> Result<PricedOffer, OrderError> {
@@ -224,6 +244,9 @@ struct RawOrder {
 
 impl RawOrder {
     fn into_order(self) -> Result<Order, OrderError> {
+        if !is_valid_order_id(&self.id) {
+            return Err(OrderError::Malformed("id"));
+        }
         let attempt_id = self
             .metadata
             .as_ref()
@@ -454,5 +477,49 @@ mod tests {
         assert_eq!(orders.len(), 1);
         assert_eq!(orders[0].booking_reference, "RZPVQC");
         assert_eq!(classify_find(504, b"").unwrap(), Reply::Retry(504));
+    }
+
+    #[test]
+    fn an_odd_order_in_a_list_is_skipped_not_fatal() {
+        let ours = &ORDER[8..ORDER.len() - 1];
+        let list = format!(
+            r#"{{"data":[{{"id":"ord_x","total_amount":"abc"}},
+            {{"id":"ord/../x","booking_reference":"A","total_amount":"1.00","total_currency":"GBP"}},
+            {ours}]}}"#
+        );
+        let Reply::Ok(orders) = classify_find(200, list.as_bytes()).unwrap() else {
+            panic!("expected orders");
+        };
+        assert_eq!(orders.len(), 1);
+        assert_eq!(orders[0].id, "ord_1");
+        assert!(classify_find(200, b"{").is_err());
+    }
+
+    #[test]
+    fn booking_references_follow_the_database_rule() {
+        for ok in ["RZPVQC", "abc123", "A", &"Z".repeat(32)] {
+            assert!(is_valid_booking_reference(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "AB-123",
+            "AB 123",
+            " ABC123",
+            "ÅBC123",
+            "ABC123\n",
+            "x'; drop table bookings;--",
+            &"Z".repeat(33),
+        ] {
+            assert!(!is_valid_booking_reference(bad), "{bad:?}");
+        }
+        assert!(is_valid_order_id("ord_0000AgX1"));
+        assert!(!is_valid_order_id("ord_1/../x"));
+        assert!(!is_valid_order_id(""));
+        assert!(!is_valid_order_id(&"o".repeat(256)));
+        let long = format!(
+            r#"{{"data":{}}}"#,
+            ORDER[8..ORDER.len() - 1].replace("ord_1", "ord 1")
+        );
+        assert_eq!(classify_create(201, long.as_bytes()), Reply::Unknown(201));
     }
 }

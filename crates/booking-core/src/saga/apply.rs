@@ -1,16 +1,54 @@
 //! The input half: given the in-flight state and the request's outcome, the state to persist.
 
 use super::retry::{backoff_ms, policy};
-use super::state::{AttemptState, End, OrderRecord, Phase};
+use super::state::{AttemptState, End, OrderRecord, Phase, UNKNOWN_BOOKING_REFERENCE};
 use super::{Outcome, SagaError};
-use crate::duffel::order::{self, Reply};
+use crate::duffel::order::{self, is_valid_booking_reference, Order, Reply};
 use crate::stripe::{self, IntentStatus, PaymentIntent, StripeReply};
 use crate::time::Timestamp;
 
-/// Spacing between order (or intent) look-ups that find nothing, before concluding there is none.
-pub const LOOKUP_SPACING_MS: i64 = 30_000;
-/// Look-ups that must come back empty before an unknown outcome counts as "nothing happened".
-pub const LOOKUP_MISSES: u32 = 2;
+/// Empty intent searches, [`INTENT_SEARCH_SPACING_MS`] apart, before concluding that an
+/// authorization whose answer was lost created no hold. Stripe Search is eventually consistent
+/// (about a minute): four searches a minute apart span three minutes.
+pub const INTENT_SEARCH_MISSES: u32 = 4;
+/// Spacing between intent searches that find nothing.
+pub const INTENT_SEARCH_SPACING_MS: i64 = 60_000;
+
+/// Order look-ups that must find nothing before an unknown order outcome is given up on. The
+/// airline may confirm late (Duffel 202, a 5xx after ticketing, a lost response), so the
+/// look-ups back off ([`reconcile_spacing_ms`]) over [`RECONCILE_WINDOW_MS`]; after that the hold
+/// is released and the attempt ends `fail` with reason `order_outcome_unknown` (never
+/// `search_again`: a second booking could follow a late first one).
+pub const RECONCILE_MISSES: u32 = 10;
+/// First spacing between empty order look-ups; it doubles up to [`RECONCILE_MAX_SPACING_MS`].
+pub const RECONCILE_FIRST_SPACING_MS: i64 = 30_000;
+/// Largest spacing between empty order look-ups.
+pub const RECONCILE_MAX_SPACING_MS: i64 = 300_000;
+/// The least time between the first and the last empty look-up (32.5 minutes).
+pub const RECONCILE_WINDOW_MS: i64 = {
+    let mut total = 0;
+    let mut misses = 1;
+    while misses < RECONCILE_MISSES {
+        total += reconcile_spacing_ms(misses);
+        misses += 1;
+    }
+    total
+};
+
+/// The wait after the `misses`-th empty order look-up (`misses ≥ 1`).
+pub const fn reconcile_spacing_ms(misses: u32) -> i64 {
+    let shift = if misses > 8 {
+        8
+    } else {
+        misses.saturating_sub(1)
+    };
+    let spacing = RECONCILE_FIRST_SPACING_MS << shift;
+    if spacing > RECONCILE_MAX_SPACING_MS {
+        RECONCILE_MAX_SPACING_MS
+    } else {
+        spacing
+    }
+}
 
 /// The state to persist after `mark`'s request ended with `outcome`.
 pub fn apply(
@@ -40,7 +78,7 @@ pub(super) fn resolve(mark: &AttemptState, now: Timestamp, outcome: Outcome) -> 
     match state.phase {
         Phase::Reprice => on_reprice(state, now, status, &body),
         Phase::Authorize => on_authorize(state, now, status, &body),
-        Phase::FindIntent => on_find_intent(state, now, status, &body),
+        Phase::FindIntent { .. } => on_find_intent(state, now, status, &body),
         Phase::Order => on_order(state, now, status, &body),
         Phase::Reconcile => on_reconcile(state, now, status, &body),
         Phase::Capture => on_capture(state, now, status, &body),
@@ -103,9 +141,7 @@ fn on_authorize(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
             payment_intent,
         }) => {
             state.payment_intent = payment_intent.map(|pi| pi.id).or(state.payment_intent);
-            let mut state = state.end(End::NeedsTraveller, "card_error");
-            state.reason = Some(code);
-            state
+            state.end_answered(End::NeedsTraveller, &code)
         }
         Ok(StripeReply::Rejected {
             code,
@@ -113,19 +149,18 @@ fn on_authorize(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
             ..
         }) => {
             state.payment_intent = payment_intent.map(|pi| pi.id).or(state.payment_intent);
-            let mut state = state.end(End::Fail, "payment_rejected");
-            state.reason = Some(code);
-            state
+            // Not a card answer: when it names no intent, search for one before finishing.
+            state.end(End::Fail, &code)
         }
         Ok(StripeReply::Retry { .. }) => retry(state, now, "provider_unavailable"),
         Err(e) => retry(state, now, e.code()),
     }
 }
 
+/// Whether the intent holds exactly the re-priced amount, compared in Stripe's unit.
 fn holds_our_amount(state: &AttemptState, pi: &PaymentIntent) -> bool {
     state.amount.is_some_and(|amount| {
-        pi.amount == amount.amount_minor
-            && pi.currency.eq_ignore_ascii_case(amount.currency.code())
+        stripe::is_same_amount(amount, pi.amount, &pi.currency)
             && pi
                 .metadata
                 .attempt_id
@@ -140,6 +175,9 @@ fn on_find_intent(
     status: u16,
     body: &[u8],
 ) -> AttemptState {
+    let Phase::FindIntent { end } = state.phase else {
+        return state;
+    };
     let (200, Ok(found)) = (status, stripe::parse_search(body)) else {
         return retry(state, now, "provider_unavailable");
     };
@@ -149,12 +187,18 @@ fn on_find_intent(
     });
     if let Some(pi) = hold {
         state.payment_intent = Some(pi.id);
-        return state.end(End::SearchAgain, "payment_provider_unavailable");
+        return state.enter(Phase::Release { end });
     }
-    look_again(state, now, "payment_provider_unavailable")
+    // Search is eventually consistent: only several empty answers, spread out, mean "no hold".
+    state.lookup_misses += 1;
+    if state.lookup_misses >= INTENT_SEARCH_MISSES {
+        return state.enter(Phase::Finish { end });
+    }
+    state.not_before = Some(now.plus_ms(INTENT_SEARCH_SPACING_MS));
+    state
 }
 
-fn on_order(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> AttemptState {
+fn on_order(state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> AttemptState {
     match order::classify_create(status, body) {
         Reply::Ok(found)
             if found
@@ -162,11 +206,7 @@ fn on_order(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -
                 .as_deref()
                 .is_none_or(|a| a == state.attempt_id) =>
         {
-            state.order = Some(OrderRecord {
-                id: found.id,
-                booking_reference: found.booking_reference,
-            });
-            state.enter(Phase::Capture)
+            learn_order(state, found)
         }
         Reply::Refused(code) => {
             let end = match code.as_str() {
@@ -176,15 +216,33 @@ fn on_order(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -
                 | "order_not_created" => End::SearchAgain,
                 _ => End::Fail,
             };
-            let mut state = state.end(end, "order_refused");
-            state.reason = Some(code);
-            state
+            state.end(end, &code)
         }
         Reply::Retry(_) => retry(state, now, "provider_unavailable"),
         Reply::Ok(_) | Reply::Unknown(_) => {
             with_reason(state.enter(Phase::Reconcile), "order_outcome_unknown")
         }
     }
+}
+
+/// A confirmed order of ours: record it (with a storable booking reference) and capture. The
+/// capture is always the authorized amount, never the order's total; a total or currency that
+/// differs from it, or a reference the database cannot store, raises an alert for operators.
+fn learn_order(mut state: AttemptState, found: Order) -> AttemptState {
+    let booking_reference = if is_valid_booking_reference(&found.booking_reference) {
+        found.booking_reference
+    } else {
+        state.alert = Some("booking_reference_invalid".to_owned());
+        UNKNOWN_BOOKING_REFERENCE.to_owned()
+    };
+    if state.amount != Some(found.total) {
+        state.alert = Some("order_total_mismatch".to_owned());
+    }
+    state.order = Some(OrderRecord {
+        id: found.id,
+        booking_reference,
+    });
+    state.enter(Phase::Capture)
 }
 
 fn on_reconcile(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> AttemptState {
@@ -195,14 +253,18 @@ fn on_reconcile(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
         .into_iter()
         .find(|o| !o.cancelled && o.attempt_id.as_deref() == Some(state.attempt_id.as_str()));
     match ours {
-        Some(found) => {
-            state.order = Some(OrderRecord {
-                id: found.id,
-                booking_reference: found.booking_reference,
-            });
-            with_reason(state.enter(Phase::Capture), "order_reconciled")
+        Some(found) => with_reason(learn_order(state, found), "order_reconciled"),
+        None => {
+            // Never "nothing happened": the airline may still confirm. Look again, backing off,
+            // and after the window release the hold and fail for operators to follow up.
+            state.lookup_misses += 1;
+            if state.lookup_misses >= RECONCILE_MISSES {
+                return state.end(End::Fail, "order_outcome_unknown");
+            }
+            state.not_before = Some(now.plus_ms(reconcile_spacing_ms(state.lookup_misses)));
+            state.set_reason("order_outcome_unknown");
+            state
         }
-        None => look_again(state, now, "order_not_created"),
     }
 }
 
@@ -211,9 +273,7 @@ fn on_capture(state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> 
         return on_retrieved(state, now, status, body);
     }
     match stripe::classify(status, body) {
-        Ok(StripeReply::Intent(pi)) if pi.status == IntentStatus::Succeeded => {
-            with_reason(state.enter(Phase::Finish { end: End::Booked }), "captured")
-        }
+        Ok(StripeReply::Intent(pi)) if pi.status == IntentStatus::Succeeded => captured(state),
         Ok(StripeReply::Intent(pi)) if pi.status == IntentStatus::RequiresCapture => {
             retry(state, now, "capture_pending")
         }
@@ -272,9 +332,7 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
             | IntentStatus::RequiresAction
     );
     match (state.phase, pi.status) {
-        (Phase::Capture, IntentStatus::Succeeded) => {
-            with_reason(state.enter(Phase::Finish { end: End::Booked }), "captured")
-        }
+        (Phase::Capture, IntentStatus::Succeeded) => captured(state),
         (Phase::Release { end }, IntentStatus::Canceled) => {
             let reason = state.reason.clone();
             let mut done = state.enter(Phase::Finish { end });
@@ -298,27 +356,27 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
     }
 }
 
-/// A look-up found nothing: look once more after a pause, then conclude nothing happened.
-fn look_again(mut state: AttemptState, now: Timestamp, reason: &str) -> AttemptState {
-    state.lookup_misses += 1;
-    if state.lookup_misses >= LOOKUP_MISSES {
-        return state.end(End::SearchAgain, reason);
-    }
-    state.not_before = Some(now.plus_ms(LOOKUP_SPACING_MS));
-    state
+/// The capture went through: booked, with the alert (if any) as the closing reason.
+fn captured(state: AttemptState) -> AttemptState {
+    let reason = state.alert.clone();
+    let done = state.enter(Phase::Finish { end: End::Booked });
+    with_reason(done, reason.as_deref().unwrap_or("captured"))
 }
 
 /// Schedules another try of the phase's request, or gives the phase up after its bound.
 fn retry(mut state: AttemptState, now: Timestamp, reason: &str) -> AttemptState {
     let policy = policy(state.phase);
     if policy.max_tries.is_some_and(|max| state.tries >= max) {
+        // An authorize without a named intent goes to `find_intent` (see `AttemptState::end`).
         return match state.phase {
-            Phase::Authorize => with_reason(state.enter(Phase::FindIntent), reason),
+            Phase::Authorize => state.end(End::SearchAgain, "payment_provider_unavailable"),
             _ => state.end(End::SearchAgain, "provider_unavailable"),
         };
     }
     state.not_before = Some(now.plus_ms(backoff_ms(policy, state.tries, state.seed)));
-    state.reason = Some(reason.to_owned());
+    if !state.end_decided() {
+        state.set_reason(reason);
+    }
     if matches!(state.phase, Phase::Capture | Phase::Release { .. }) && state.tries % 4 == 0 {
         state.check_intent = true;
     }
@@ -326,6 +384,6 @@ fn retry(mut state: AttemptState, now: Timestamp, reason: &str) -> AttemptState 
 }
 
 fn with_reason(mut state: AttemptState, reason: &str) -> AttemptState {
-    state.reason = Some(reason.to_owned());
+    state.set_reason(reason);
     state
 }

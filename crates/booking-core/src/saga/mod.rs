@@ -46,14 +46,19 @@
 //! | phase | request (idempotency key) | outcome → next phase |
 //! | --- | --- | --- |
 //! | `reprice` | `GET /air/offers/{id}` | ok, same currency, total ≤ max, not expired → `authorize`; gone, dearer, other currency, expired → `finish(search_again)`; 429/5xx/no answer → retry ×4, then `finish(search_again)` |
-//! | `authorize` | `POST /v1/payment_intents` (`<a>-authorize`) | `requires_capture` for the amount → `order`; card error (decline, `authentication_required`) → `release(needs_traveller)`; other 4xx → `release`/`finish(fail)`; 409/429/5xx/no answer → retry same key ×6, then `find_intent` |
-//! | `find_intent` | `GET /v1/payment_intents/search` | a hold found → `release(search_again)`; none, twice 60 s apart → `finish(search_again)`; errors → retry forever |
-//! | `order` | `POST /air/orders` (no key: never re-sent) | 201 → `capture`; definite refusal (offer gone, price changed, `order_not_created`) → `release(search_again)`; other refusal → `release(fail)`; 429 → retry ×3, then `release(search_again)`; 5xx, timeout, lost, unreadable → `reconcile` |
-//! | `reconcile` | `GET /air/orders?offer_id=` | our order (`metadata.attempt_id`) → `capture`; none, twice 30 s apart → `release(search_again)`; errors → retry forever |
-//! | `capture` | `POST …/{pi}/capture` (`<a>-capture`) | ok → `finish(booked)`; refused → `finish(booked)` with reason `capture_failed` (ticketed: operators follow up); 409/429/5xx/no answer → retry forever, every 4th failure retrieving the intent first (see below) |
+//! | `authorize` | `POST /v1/payment_intents` (`<a>-authorize`) | `requires_capture` for the amount (compared in Stripe units) → `order`; card error (decline, `authentication_required`) → `release(needs_traveller)` if it named an intent, else `finish(needs_traveller)`; other 4xx → `release(fail)`, or `find_intent(fail)` when no intent is named; 409/429/5xx/no answer → retry same key ×6, then `find_intent(search_again)`; travellers no longer match → `finish(fail)` before the first try, `find_intent(fail)` (or `release(fail)` with a known intent) after it |
+//! | `find_intent(end)` | `GET /v1/payment_intents/search` | a hold found → `release(end)`; none, 4 times 60 s apart (Search is eventually consistent) → `finish(end)`; errors → retry forever |
+//! | `order` | `POST /air/orders` (no key: never re-sent) | 201 → `capture` (order total or currency ≠ authorized: alert `order_total_mismatch`; unstorable PNR: alert `booking_reference_invalid`); definite refusal (offer gone, price changed, `order_not_created`) → `release(search_again)`; other refusal → `release(fail)`; 429 → retry ×3, then `release(search_again)`; 5xx, timeout, lost, unreadable → `reconcile` |
+//! | `reconcile` | `GET /air/orders?offer_id=` | our order (`metadata.attempt_id`) → `capture` (same alerts); none, 10 times with spacing 30 s doubling to 5 min (≥ 32 min) → `release(fail)` with reason `order_outcome_unknown`, never `search_again`; errors → retry forever |
+//! | `capture` | `POST …/{pi}/capture` (`<a>-capture`, the authorized amount) | ok → `finish(booked)` (reason: the alert, else `captured`); refused → `finish(booked)` with reason `capture_failed` (ticketed: operators follow up); 409/429/5xx/no answer → retry forever, every 4th failure retrieving the intent first (see below) |
 //! | `release(end)` | `POST …/{pi}/cancel` (`<a>-cancel`) | canceled (or already) → `finish(end)`; errors → retry forever, with the same retrieve rule |
 //! | `finish(end)` | none: a durable [`Command::Write`] of the trip status, booking, notification and decision log | → `closed(end)` |
 //! | `closed(end)` | none | [`Command::Done`] |
+//!
+//! Reasons are stable codes in the database's `booking_attempts_reason_format`: provider error
+//! codes go through [`reason_code`]; once an end is decided (`find_intent`, `release`), retries
+//! keep its reason. An `order_outcome_unknown` failure may leave a ticket the airline confirmed
+//! after the window: the trip is `failed` with that reason and operators follow up.
 //!
 //! Stripe stores a 500 under its idempotency key and replays it for 24 hours, so a capture or
 //! cancel that keeps failing would never get through on the same key. Every 4th failure the saga
@@ -73,9 +78,15 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{apply, LOOKUP_MISSES, LOOKUP_SPACING_MS};
+pub use apply::{
+    apply, reconcile_spacing_ms, INTENT_SEARCH_MISSES, INTENT_SEARCH_SPACING_MS,
+    RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES, RECONCILE_WINDOW_MS,
+};
 pub use next::next;
-pub use state::{AttemptState, End, OrderRecord, Phase, SCHEMA_VERSION};
+pub use state::{
+    reason_code, AttemptState, End, OrderRecord, Phase, REASON_MAX_LEN, SCHEMA_VERSION,
+    UNKNOWN_BOOKING_REFERENCE,
+};
 
 use serde::Serialize;
 use thiserror::Error;
@@ -257,6 +268,7 @@ pub fn begin(params: Begin, now: Timestamp) -> AttemptState {
         key_generation: 0,
         lookup_misses: 0,
         reason: None,
+        alert: None,
         started_at: now,
         updated_at: now,
     }

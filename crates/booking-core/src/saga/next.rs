@@ -12,7 +12,10 @@ use crate::time::Timestamp;
 /// The next command for `state` at `now`.
 ///
 /// `ctx.travellers` are only read in the `authorize` phase (count check, before any money moves)
-/// and the `order` phase, and never copied into the state.
+/// and the `order` phase, and never copied into the state. When they no longer match (the
+/// travellers went missing mid-attempt) the attempt ends `fail` with `traveller_mismatch`, but
+/// only after releasing any hold: a known intent is cancelled, and an authorize that may have
+/// been sent without a known intent is first searched for (`find_intent`).
 pub fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> Command {
     if state.in_flight {
         // The run that sent this phase's request died before recording the answer.
@@ -65,7 +68,7 @@ fn request(state: &AttemptState, ctx: &Context<'_>) -> Result<HttpRequest, (End,
             };
             stripe::authorize_request(ctx.stripe, &params).map_err(|e| (End::Fail, e.code()))?
         }
-        Phase::FindIntent => stripe::search_by_attempt_request(ctx.stripe, attempt),
+        Phase::FindIntent { .. } => stripe::search_by_attempt_request(ctx.stripe, attempt),
         Phase::Order => {
             if travellers.len() != state.passenger_ids.len() {
                 return Err((End::Fail, "traveller_mismatch"));

@@ -39,7 +39,7 @@ pub fn policy(phase: Phase) -> Policy {
             cap_ms: 30_000,
             max_tries: Some(3),
         },
-        Phase::FindIntent | Phase::Reconcile => Policy {
+        Phase::FindIntent { .. } | Phase::Reconcile => Policy {
             base_ms: 2_000,
             cap_ms: 600_000,
             max_tries: None,

@@ -56,8 +56,16 @@ pub struct AttemptState {
     pub key_generation: u32,
     /// Successful order look-ups that did not find the order.
     pub lookup_misses: u32,
-    /// Why the attempt ended the way it did (a stable code), or the last provider error.
+    /// Why the attempt ended the way it did, or the last provider error: always a stable code
+    /// in the database's `booking_attempts_reason_format` (`^[a-z][a-z0-9_]{0,63}$`), provider
+    /// strings pass through [`super::reason_code`]. Once an end is decided (`release`,
+    /// `find_intent`) retries no longer overwrite it.
     pub reason: Option<String>,
+    /// Something operators must follow up on although the attempt goes on (`order_total_mismatch`,
+    /// `booking_reference_invalid`); it becomes the closing reason of a successful capture.
+    /// Absent from snapshots written before it existed (read as `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
     /// When the attempt began.
     pub started_at: Timestamp,
     /// When the state last changed.
@@ -67,11 +75,17 @@ pub struct AttemptState {
 /// A confirmed Duffel order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRecord {
-    /// `ord_…`.
+    /// `ord_…` (checked by [`crate::duffel::order::is_valid_order_id`]).
     pub id: String,
-    /// The airline PNR.
+    /// The airline PNR, always in the database's `bookings_booking_reference_format`
+    /// (`^[A-Za-z0-9]{1,32}$`): a provider value outside it is stored as
+    /// [`UNKNOWN_BOOKING_REFERENCE`] with the alert `booking_reference_invalid`.
     pub booking_reference: String,
 }
+
+/// The booking reference recorded when the provider's cannot be stored (operators follow up on
+/// the alert `booking_reference_invalid`; the order id stays authoritative).
+pub const UNKNOWN_BOOKING_REFERENCE: &str = "UNKNOWN";
 
 /// The saga's phases. Each phase owns exactly one kind of request (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +95,13 @@ pub enum Phase {
     Reprice,
     /// Hold the funds: `POST /v1/payment_intents`, key `<attempt>-authorize`.
     Authorize,
-    /// The authorization's outcome stayed unknown: search intents by `metadata[attempt_id]`.
-    FindIntent,
+    /// An authorization may have been sent but no PaymentIntent id is known: search intents by
+    /// `metadata[attempt_id]`, release any hold found, then finish with `end`.
+    FindIntent {
+        /// How the attempt ends once no hold is left (snapshots without it: `search_again`).
+        #[serde(default = "search_again")]
+        end: End,
+    },
     /// Book: `POST /air/orders`. Never re-sent; an unknown outcome goes to `Reconcile`.
     Order,
     /// Look the order up: `GET /air/orders?offer_id=…`, matched on `metadata.attempt_id`.
@@ -120,6 +139,10 @@ pub enum End {
     SearchAgain,
     /// Nothing charged, nothing booked, and trying again will not help: trip `failed`.
     Fail,
+}
+
+fn search_again() -> End {
+    End::SearchAgain
 }
 
 impl End {
@@ -175,14 +198,75 @@ impl AttemptState {
         self
     }
 
-    /// Ends the attempt: release the hold first when one may exist.
+    /// Ends the attempt: release the hold first when one may exist. A known intent is
+    /// cancelled; an authorize that may have been sent without an answer naming its intent
+    /// (`authorize` with `tries > 0`) is searched for first.
     pub(super) fn end(self, end: End, reason: &str) -> Self {
+        let unsure = self.phase == Phase::Authorize && self.tries > 0;
+        if self.payment_intent.is_none() && unsure && end != End::Booked {
+            let mut next = self.enter(Phase::FindIntent { end });
+            next.set_reason(reason);
+            return next;
+        }
+        self.end_answered(end, reason)
+    }
+
+    /// Ends the attempt after Stripe answered the authorize definitively (a card error): only an
+    /// intent the answer named can hold funds.
+    pub(super) fn end_answered(self, end: End, reason: &str) -> Self {
         let mut next = if self.payment_intent.is_some() && end != End::Booked {
             self.enter(Phase::Release { end })
         } else {
             self.enter(Phase::Finish { end })
         };
-        next.reason = Some(reason.to_owned());
+        next.set_reason(reason);
         next
+    }
+
+    /// Sets the reason, sanitised to the database's reason format.
+    pub(super) fn set_reason(&mut self, text: &str) {
+        self.reason = Some(reason_code(text));
+    }
+
+    /// Whether the phase already carries a decided end whose reason retries must keep.
+    pub(super) fn end_decided(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Release { .. } | Phase::FindIntent { .. } | Phase::Finish { .. }
+        )
+    }
+}
+
+/// Longest reason code (`booking_attempts_reason_format`: `^[a-z][a-z0-9_]{0,63}$`).
+pub const REASON_MAX_LEN: usize = 64;
+
+/// Turns any text (a Stripe or Duffel error code, possibly hostile) into a reason code the
+/// database accepts: ASCII lower case, runs of anything outside `[a-z0-9]` become one `_`,
+/// leading/trailing `_` dropped, a leading digit prefixed with `code_`, at most
+/// [`REASON_MAX_LEN`] characters; nothing usable left gives `unknown`.
+pub fn reason_code(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() > REASON_MAX_LEN + 8 {
+            break;
+        }
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert_str(0, "code_");
+    }
+    out.truncate(REASON_MAX_LEN);
+    while out.ends_with('_') {
+        out.pop();
+    }
+    if out.is_empty() {
+        "unknown".to_owned()
+    } else {
+        out
     }
 }

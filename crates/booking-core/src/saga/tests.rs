@@ -231,25 +231,45 @@ fn authorize_retries_reuse_the_same_key_then_search_for_a_hold() {
         s.not_before = None;
     }
     let (_, s) = step(&fx, &s, resp(502, ""));
-    assert_eq!(s.phase, Phase::FindIntent);
+    assert_eq!(
+        s.phase,
+        Phase::FindIntent {
+            end: End::SearchAgain
+        }
+    );
     let found = r#"{"object":"search_result","data":[{"id":"pi_7","status":"requires_capture",
         "amount":20000,"currency":"gbp","metadata":{"attempt_id":"att_1"}}]}"#;
     let (req, after) = step(&fx, &s, resp(200, found));
     assert!(req.url.contains("/v1/payment_intents/search?query="));
     assert_eq!(after.payment_intent.as_deref(), Some("pi_7"));
     release_then(&fx, &after, End::SearchAgain);
-    // Nothing found twice, 30 s apart: nothing is held.
-    let (_, s1) = step(&fx, &s, resp(200, r#"{"data":[]}"#));
-    assert_eq!(s1.phase, Phase::FindIntent);
-    let mut s1 = s1;
-    s1.not_before = None;
-    let (_, s2) = step(&fx, &s1, resp(200, r#"{"data":[]}"#));
+    // Search is eventually consistent: only INTENT_SEARCH_MISSES empty answers, a minute
+    // apart, mean nothing is held.
+    let mut s = s;
+    for miss in 1..INTENT_SEARCH_MISSES {
+        let (_, after) = step(&fx, &s, resp(200, r#"{"data":[]}"#));
+        assert_eq!(after.phase, s.phase, "miss {miss}");
+        assert_eq!(after.not_before, Some(T0.plus_ms(INTENT_SEARCH_SPACING_MS)));
+        s = after;
+        s.not_before = None;
+    }
+    let (_, done) = step(&fx, &s, resp(200, r#"{"data":[]}"#));
     assert_eq!(
-        s2.phase,
+        done.phase,
         Phase::Finish {
             end: End::SearchAgain
         }
     );
+    assert_eq!(done.reason.as_deref(), Some("payment_provider_unavailable"));
+}
+
+#[test]
+fn the_intent_search_window_outlasts_stripe_search_lag() {
+    const { assert!(INTENT_SEARCH_MISSES >= 3 && INTENT_SEARCH_SPACING_MS >= 60_000) };
+    let window: i64 = (1..INTENT_SEARCH_MISSES)
+        .map(|_| INTENT_SEARCH_SPACING_MS)
+        .sum();
+    assert!(window > 120_000, "{window}");
 }
 
 #[test]
@@ -367,17 +387,77 @@ fn a_run_that_died_mid_order_resumes_by_looking_it_up() {
     assert_eq!(request.method, Method::Get);
 }
 
+/// Drives `reconcile` through `misses` empty look-ups, checking the spacing; returns the state.
+fn reconcile_misses(fx: &Fixture, mut s: AttemptState, misses: u32) -> AttemptState {
+    for miss in 1..=misses {
+        let other = ORDER.replace("att_1", "att_other");
+        let (_, after) = step(fx, &s, resp(200, &format!(r#"{{"data":[{other}]}}"#)));
+        if miss < RECONCILE_MISSES {
+            assert_eq!(after.phase, Phase::Reconcile, "miss {miss}");
+            assert_eq!(
+                after.not_before,
+                Some(T0.plus_ms(reconcile_spacing_ms(miss)))
+            );
+            assert_eq!(after.reason.as_deref(), Some("order_outcome_unknown"));
+        }
+        s = after;
+        s.not_before = None;
+    }
+    s
+}
+
 #[test]
-fn no_order_found_twice_releases_the_hold() {
+fn an_order_never_found_fails_the_trip_after_a_long_window_never_searches_again() {
     let fx = Fixture::new();
     let (_, s) = step(&fx, &authorized(&fx), Outcome::Timeout);
-    let (_, mut s) = step(&fx, &s, resp(200, r#"{"data":[]}"#));
-    assert_eq!(s.phase, Phase::Reconcile);
-    assert_eq!(s.not_before, Some(T0.plus_ms(LOOKUP_SPACING_MS)));
+    let s = reconcile_misses(&fx, s, RECONCILE_MISSES);
+    assert_eq!(s.reason.as_deref(), Some("order_outcome_unknown"));
+    // The hold is released (a 503 on the cancel does not lose the reason), then the trip fails.
+    assert_eq!(s.phase, Phase::Release { end: End::Fail });
+    let (_, mut s) = step(&fx, &s, resp(503, ""));
+    assert_eq!(s.reason.as_deref(), Some("order_outcome_unknown"));
     s.not_before = None;
-    let other = ORDER.replace("att_1", "att_other");
-    let (_, s) = step(&fx, &s, resp(200, &format!(r#"{{"data":[{other}]}}"#)));
-    release_then(&fx, &s, End::SearchAgain);
+    let s = release_then(&fx, &s, End::Fail);
+    assert_eq!(s.reason.as_deref(), Some("order_outcome_unknown"));
+    let Command::Write { effects, .. } = next(&s, T0, &fx.ctx()) else {
+        panic!("expected the closing write");
+    };
+    assert!(effects.contains(&Effect::SetTripStatus {
+        trip_id: "trip_1".into(),
+        to: "failed",
+        reason: "order_outcome_unknown".into(),
+    }));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Notify {
+            template: "could_not_book",
+            ..
+        }
+    )));
+}
+
+#[test]
+fn the_reconcile_window_is_minutes_not_seconds() {
+    let spacings: Vec<i64> = (1..RECONCILE_MISSES).map(reconcile_spacing_ms).collect();
+    let window: i64 = spacings.iter().sum();
+    assert!(window >= 30 * 60_000, "{window}");
+    assert!(spacings.windows(2).all(|w| w[0] <= w[1]), "backs off");
+    assert_eq!(spacings.iter().sum::<i64>(), RECONCILE_WINDOW_MS);
+    assert_eq!(reconcile_spacing_ms(40), RECONCILE_MAX_SPACING_MS);
+}
+
+#[test]
+fn an_order_confirmed_late_is_found_and_captured() {
+    let fx = Fixture::new();
+    let (_, s) = step(&fx, &authorized(&fx), Outcome::Timeout);
+    let s = reconcile_misses(&fx, s, RECONCILE_MISSES - 1);
+    assert_eq!(s.phase, Phase::Reconcile);
+    let (_, s) = step(&fx, &s, resp(200, &format!(r#"{{"data":[{ORDER}]}}"#)));
+    assert_eq!(s.phase, Phase::Capture);
+    assert_eq!(s.alert, None);
+    let (_, s) = step(&fx, &s, intent("succeeded", 20_000));
+    assert_eq!(s.phase, Phase::Finish { end: End::Booked });
+    assert_eq!(s.reason.as_deref(), Some("captured"));
 }
 
 #[test]
@@ -438,6 +518,233 @@ fn travellers_must_match_the_offer_before_money_moves() {
 }
 
 #[test]
+fn travellers_missing_after_an_unanswered_authorize_release_the_hold_first() {
+    let fx = Fixture::new();
+    let (_, s) = step(&fx, &start(gbp(25_000)), offer("200.00", "GBP"));
+    // The authorize went out and its answer was lost: a hold may exist, no intent id known.
+    let (_, mut s) = step(&fx, &s, Outcome::Timeout);
+    assert_eq!(
+        (s.phase, s.payment_intent.as_deref()),
+        (Phase::Authorize, None)
+    );
+    s.not_before = None;
+    let gone = Fixture {
+        travellers: Vec::new(),
+        ..Fixture::new()
+    };
+    let Command::Write { state, .. } = next(&s, T0, &gone.ctx()) else {
+        panic!("expected an ending write");
+    };
+    assert_eq!(state.phase, Phase::FindIntent { end: End::Fail });
+    assert_eq!(state.reason.as_deref(), Some("traveller_mismatch"));
+    // A search error does not lose the reason; the hold found is cancelled, then the trip fails.
+    let (_, mut s) = step(&gone, &state, resp(500, ""));
+    assert_eq!(s.reason.as_deref(), Some("traveller_mismatch"));
+    s.not_before = None;
+    let found = r#"{"data":[{"id":"pi_9","status":"requires_capture","amount":20000,
+        "currency":"gbp","metadata":{"attempt_id":"att_1"}}]}"#;
+    let (_, s) = step(&gone, &s, resp(200, found));
+    assert_eq!(s.payment_intent.as_deref(), Some("pi_9"));
+    let s = release_then(&gone, &s, End::Fail);
+    assert_eq!(s.reason.as_deref(), Some("traveller_mismatch"));
+    // With an intent known, the hold is cancelled directly.
+    let (_, mut s) = step(&fx, &start(gbp(25_000)), offer("200.00", "GBP"));
+    s.payment_intent = Some("pi_1".into());
+    s.tries = 1;
+    let Command::Write { state, .. } = next(&s, T0, &gone.ctx()) else {
+        panic!("expected an ending write");
+    };
+    assert_eq!(state.phase, Phase::Release { end: End::Fail });
+}
+
+#[test]
+fn stripe_amounts_are_compared_in_stripe_units() {
+    let fx = Fixture::new();
+    let isk = Currency::parse("ISK").unwrap();
+    let max = Money::from_minor(50_000, isk).unwrap();
+    let offer_isk = resp(
+        200,
+        r#"{"data":{"id":"off_1","total_amount":"45000","total_currency":"ISK",
+        "expires_at":"2026-09-22T14:00:00Z","passengers":[{"id":"pas_1"}]}}"#,
+    );
+    let (_, s) = step(&fx, &start(max), offer_isk);
+    let isk_intent = |amount: i64| {
+        resp(
+            200,
+            &format!(
+                r#"{{"id":"pi_1","status":"requires_capture","amount":{amount},
+                "currency":"isk","metadata":{{"attempt_id":"att_1"}}}}"#
+            ),
+        )
+    };
+    let (req, ok) = step(&fx, &s, isk_intent(4_500_000));
+    assert!(req
+        .body
+        .unwrap()
+        .starts_with("amount=4500000&currency=isk&"));
+    assert_eq!(ok.phase, Phase::Order);
+    let (_, wrong) = step(&fx, &s, isk_intent(45_000));
+    assert_eq!(wrong.reason.as_deref(), Some("authorization_mismatch"));
+    assert_eq!(wrong.phase, Phase::Release { end: End::Fail });
+    let (req, ok) = step(&fx, &ok, order_201_total("45000", "ISK"));
+    assert!(req.body.unwrap().contains(r#""amount":"45000""#));
+    let (req, _) = step(&fx, &ok, isk_intent(4_500_000));
+    assert_eq!(req.body.as_deref(), Some("amount_to_capture=4500000"));
+}
+
+fn order_201_total(total: &str, currency: &str) -> Outcome {
+    let order = ORDER
+        .replace(r#""200.00""#, &format!("{total:?}"))
+        .replace(r#""GBP""#, &format!("{currency:?}"));
+    resp(201, &format!(r#"{{"data":{order}}}"#))
+}
+
+#[test]
+fn an_order_total_that_differs_is_captured_at_the_authorized_amount_and_flagged() {
+    let fx = Fixture::new();
+    for (total, currency) in [("210.00", "GBP"), ("190.00", "GBP"), ("200.00", "EUR")] {
+        let (_, s) = step(&fx, &authorized(&fx), order_201_total(total, currency));
+        assert_eq!(s.phase, Phase::Capture);
+        assert_eq!(s.alert.as_deref(), Some("order_total_mismatch"));
+        let (req, s) = step(&fx, &s, intent("succeeded", 20_000));
+        assert_eq!(req.body.as_deref(), Some("amount_to_capture=20000"));
+        assert_eq!(s.reason.as_deref(), Some("order_total_mismatch"));
+        let Command::Write { effects, .. } = next(&s, T0, &fx.ctx()) else {
+            panic!("expected the closing write");
+        };
+        assert!(effects.iter().any(|e| matches!(
+            e,
+            Effect::RecordBooking { amount, .. } if *amount == gbp(20_000)
+        )));
+        assert!(effects.iter().any(|e| matches!(
+            e,
+            Effect::LogDecision { reason, .. } if reason == "order_total_mismatch"
+        )));
+    }
+    // A capture Stripe refuses stays `capture_failed`, the more urgent follow-up.
+    let (_, s) = step(&fx, &authorized(&fx), order_201_total("210.00", "GBP"));
+    let refused =
+        r#"{"error":{"type":"invalid_request_error","code":"charge_expired_for_capture"}}"#;
+    let (_, s) = step(&fx, &s, resp(400, refused));
+    assert_eq!(s.reason.as_deref(), Some("capture_failed"));
+}
+
+fn db_reason_ok(reason: &str) -> bool {
+    let b = reason.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+#[test]
+fn reason_codes_always_fit_the_database_rule() {
+    for (input, want) in [
+        ("card_declined", "card_declined"),
+        ("Card-Declined", "card_declined"),
+        ("  Price Changed!! ", "price_changed"),
+        ("402", "code_402"),
+        ("__x__", "x"),
+        ("", "unknown"),
+        ("✈✈✈", "unknown"),
+        ("x'; drop table bookings;--", "x_drop_table_bookings"),
+    ] {
+        assert_eq!(reason_code(input), want, "{input:?}");
+    }
+    let long = "A".repeat(500) + "-b";
+    assert_eq!(reason_code(&long), "a".repeat(64));
+    for hostile in [
+        "Insufficient Balance",
+        "ÄÖÜ-error",
+        "9lives",
+        "a\nb\r\tc",
+        &"_-".repeat(100),
+        &"é".repeat(100),
+        "x".repeat(70).as_str(),
+    ] {
+        assert!(db_reason_ok(&reason_code(hostile)), "{hostile:?}");
+    }
+}
+
+#[test]
+fn hostile_provider_strings_never_reach_the_state_unsanitised() {
+    let fx = Fixture::new();
+    // A Stripe card error with an odd code.
+    let (_, s) = step(&fx, &start(gbp(25_000)), offer("200.00", "GBP"));
+    let odd = r#"{"error":{"type":"card_error","code":"Card-Declined / Do Not Honor"}}"#;
+    let (_, after) = step(&fx, &s, resp(402, odd));
+    assert_eq!(after.reason.as_deref(), Some("card_declined_do_not_honor"));
+    // A Stripe rejection and Duffel refusals with hostile codes.
+    let rejected = format!(
+        r#"{{"error":{{"type":"invalid_request_error","code":"{}"}}}}"#,
+        "Bad Param ".repeat(20)
+    );
+    let (_, after) = step(&fx, &s, resp(400, &rejected));
+    assert!(db_reason_ok(after.reason.as_deref().unwrap()));
+    for code in ["Price-Changed", "1st_problem", "😀", &"z".repeat(300)] {
+        let (_, after) = step(&fx, &authorized(&fx), duffel_error(422, code));
+        let reason = after.reason.clone().unwrap();
+        assert!(db_reason_ok(&reason), "{code:?} -> {reason:?}");
+        let s = release_then(&fx, &after, End::Fail);
+        let Command::Write { effects, state } = next(&s, T0, &fx.ctx()) else {
+            panic!("expected the closing write");
+        };
+        assert!(db_reason_ok(state.reason.as_deref().unwrap()));
+        for e in effects {
+            if let Effect::SetTripStatus { reason, .. } | Effect::LogDecision { reason, .. } = e {
+                assert!(db_reason_ok(&reason), "{reason:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_booking_reference_the_database_would_refuse_is_replaced_and_flagged() {
+    let fx = Fixture::new();
+    for bad in [
+        "AB-12 3",
+        "",
+        r"RZPVQC\u0000",
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        "x'--",
+    ] {
+        let order = ORDER.replace("ABC123", bad);
+        let (_, s) = step(
+            &fx,
+            &authorized(&fx),
+            resp(201, &format!(r#"{{"data":{order}}}"#)),
+        );
+        assert_eq!(
+            s.phase,
+            Phase::Capture,
+            "{bad:?}: the ticket exists, capture it"
+        );
+        let record = s.order.clone().unwrap();
+        assert_eq!(record.booking_reference, UNKNOWN_BOOKING_REFERENCE);
+        assert_eq!(s.alert.as_deref(), Some("booking_reference_invalid"));
+        let (_, s) = step(&fx, &s, intent("succeeded", 20_000));
+        assert_eq!(s.reason.as_deref(), Some("booking_reference_invalid"));
+        let Command::Write { effects, .. } = next(&s, T0, &fx.ctx()) else {
+            panic!("expected the closing write");
+        };
+        assert!(effects.iter().any(|e| matches!(
+            e,
+            Effect::RecordBooking { booking_reference, .. }
+                if crate::duffel::order::is_valid_booking_reference(booking_reference)
+        )));
+    }
+    // The same check applies to an order found by reconciliation.
+    let (_, s) = step(&fx, &authorized(&fx), Outcome::Timeout);
+    let order = ORDER.replace("ABC123", "abc 123");
+    let (_, s) = step(&fx, &s, resp(200, &format!(r#"{{"data":[{order}]}}"#)));
+    assert_eq!(
+        s.order.unwrap().booking_reference,
+        UNKNOWN_BOOKING_REFERENCE
+    );
+}
+
+#[test]
 fn apply_refuses_a_state_with_nothing_in_flight() {
     let err = apply(&start(gbp(1)), T0, Outcome::Timeout).unwrap_err();
     assert_eq!(err.code(), "saga_not_in_flight");
@@ -455,4 +762,30 @@ fn snapshots_round_trip_and_check_the_schema_version() {
         AttemptState::from_snapshot(&old).unwrap_err().code(),
         "saga_bad_snapshot"
     );
+}
+
+#[test]
+fn snapshots_written_before_find_intent_carried_an_end_still_read() {
+    let fx = Fixture::new();
+    let mut s = authorized(&fx);
+    s.phase = Phase::FindIntent { end: End::Fail };
+    let json = s.to_snapshot();
+    assert!(!json.contains("alert"), "no alert key while there is none");
+    assert_eq!(AttemptState::from_snapshot(&json).unwrap(), s);
+    // The shape stored before this change: a unit `find_intent`, no `alert`.
+    let old = json.replace(
+        r#"{"name":"find_intent","end":"fail"}"#,
+        r#"{"name":"find_intent"}"#,
+    );
+    assert_ne!(old, json);
+    let read = AttemptState::from_snapshot(&old).unwrap();
+    assert_eq!(
+        read.phase,
+        Phase::FindIntent {
+            end: End::SearchAgain
+        }
+    );
+    s.alert = Some("order_total_mismatch".into());
+    let json = s.to_snapshot();
+    assert_eq!(AttemptState::from_snapshot(&json).unwrap(), s);
 }

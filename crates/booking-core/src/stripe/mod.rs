@@ -6,14 +6,17 @@
 //! response replays Stripe's first answer instead of charging twice. Requests are absolute
 //! descriptions built from a [`StripeConfig`] (base URL and secret key).
 //!
-//! Amounts are integer minor units of the currency (`22178` for GBP 221.78, `1500` for JPY 1500).
-//! Stripe additionally requires the last digit of three-decimal currencies (BHD, JOD, KWD, OMR,
-//! TND) to be 0; such an amount is refused here ([`StripeError::AmountNotChargeable`]) rather than
-//! rounded.
+//! Amounts go through one conversion, [`to_stripe_amount`]: Stripe's unit is the ISO minor unit
+//! for most currencies (`22178` for GBP 221.78, `1500` for JPY 1500) but not for ISK (two-decimal
+//! in Stripe) and MGA (zero-decimal in Stripe), and three-decimal amounts must end in 0. An amount
+//! Stripe cannot charge exactly is refused ([`StripeError::AmountNotChargeable`],
+//! [`StripeError::CurrencyNotSupported`]) rather than rounded. See [`amount`].
 
+pub mod amount;
 mod form;
 mod reply;
 
+pub use amount::{is_same_amount, to_stripe_amount};
 pub use form::encode as form_encode;
 pub use reply::{classify, parse_search, IntentStatus, PaymentIntent, StripeReply};
 
@@ -200,15 +203,10 @@ pub fn search_by_attempt_request(config: &StripeConfig, attempt_id: &str) -> Htt
     }
 }
 
-/// The minor-unit amount as Stripe wants it, or an error when Stripe cannot charge it exactly.
+/// The amount as Stripe's form parameter ([`to_stripe_amount`] as text), or an error when Stripe
+/// cannot charge it exactly.
 pub fn chargeable_amount(amount: Money) -> Result<String, StripeError> {
-    if amount.amount_minor <= 0 {
-        return Err(StripeError::AmountNotChargeable);
-    }
-    if amount.currency.exponent() == 3 && amount.amount_minor % 10 != 0 {
-        return Err(StripeError::AmountNotChargeable);
-    }
-    Ok(amount.amount_minor.to_string())
+    to_stripe_amount(amount).map(|a| a.to_string())
 }
 
 fn post(config: &StripeConfig, path: &str, idempotency_key: &str, body: String) -> HttpRequest {
@@ -241,9 +239,13 @@ fn path_segment(id: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum StripeError {
-    /// Zero, negative, or a three-decimal amount whose last digit is not 0.
+    /// Zero, negative, an MGA amount with a fraction, or a three-decimal amount whose last digit
+    /// is not 0.
     #[error("amount cannot be charged exactly by stripe")]
     AmountNotChargeable,
+    /// A currency Stripe does not charge (exponent 4 such as CLF, or IQD, LYD).
+    #[error("currency cannot be charged by stripe")]
+    CurrencyNotSupported,
     /// The base URL is not http(s) or the secret key is empty or not header-safe.
     #[error("stripe base url or secret key unusable")]
     InvalidConfig,
@@ -257,6 +259,7 @@ impl StripeError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::AmountNotChargeable => "amount_not_chargeable",
+            Self::CurrencyNotSupported => "currency_not_supported",
             Self::InvalidConfig => "invalid_config",
             Self::MalformedResponse(_) => "provider_bad_response",
         }
@@ -317,6 +320,17 @@ mod tests {
         assert!(body(money(1500, "JPY")).starts_with("amount=1500&currency=jpy&"));
         assert!(body(money(42000, "GBP")).starts_with("amount=42000&currency=gbp&"));
         assert!(body(money(12340, "KWD")).starts_with("amount=12340&currency=kwd&"));
+        // Stripe units, not ISO minor units: ISK is two-decimal in Stripe, MGA zero-decimal.
+        assert!(body(money(45_000, "ISK")).starts_with("amount=4500000&currency=isk&"));
+        assert!(body(money(150_000, "MGA")).starts_with("amount=1500&currency=mga&"));
+        assert_eq!(
+            authorize(money(10_000, "CLF")).unwrap_err().code(),
+            "currency_not_supported"
+        );
+        let cap = capture_request(&config(), "a", "pi_1", money(45_000, "ISK"), 0).unwrap();
+        assert_eq!(cap.body.as_deref(), Some("amount_to_capture=4500000"));
+        let cap = capture_request(&config(), "a", "pi_1", money(150_000, "MGA"), 0).unwrap();
+        assert_eq!(cap.body.as_deref(), Some("amount_to_capture=1500"));
     }
 
     #[test]

@@ -32,9 +32,10 @@ pub struct PaymentIntent {
     pub id: String,
     /// Current status.
     pub status: IntentStatus,
-    /// Authorized amount in minor units.
+    /// Authorized amount in Stripe's unit for the currency (see [`super::to_stripe_amount`]; not
+    /// always the ISO minor unit). Compare with [`super::is_same_amount`].
     pub amount: i64,
-    /// Captured amount in minor units (0 until captured).
+    /// Captured amount in Stripe's unit (0 until captured).
     #[serde(default)]
     pub amount_received: i64,
     /// Lower-case ISO currency.
