@@ -259,3 +259,37 @@ e2eTest(
     await closeSql();
   },
 );
+
+e2eTest("trip-search with auto-book on hands the trip to the monitor at once", async () => {
+  const user = await newUser();
+  const route = randomRoute();
+  await scriptRoute({ ...route, currency: "GBP", offers: [{ total: "399.00", stops: 0 }] });
+  const created = await callSearch(tripBody(route, { auto_book: true }), user.jwt);
+  assert.equal(created.status, 201);
+  const tripId = (created.json.trip as { id: string }).id;
+  // The immediate run finds no passenger details yet: the trip keeps watching.
+  let reasons: string[] = [];
+  const missing = (r: string) => r === "travelers_missing" || r === "payment_profile_missing";
+  for (let i = 0; i < 50 && !reasons.some(missing); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    reasons = (await sql()`select reason_code from public.pipeline_events
+      where trip_id = ${tripId} and stage = 'monitor'`).map((e) => e.reason_code);
+  }
+  assert.ok(reasons.some(missing), "the triggered run looked at the trip");
+  assert.equal(await tripStatus(tripId), "watching");
+  await seedBooker(user.id, tripId);
+  // Searching it again (details now on file) triggers the monitor without waiting for a tick.
+  const again = await callSearch({ trip_id: tripId }, user.jwt);
+  assert.equal(again.status, 200);
+  let status = "watching";
+  for (let i = 0; i < 40 && status !== "booked"; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = await tripStatus(tripId);
+  }
+  assert.equal(status, "booked");
+  assert.equal((await intentsFor(tripId))[0].captures, 1);
+});
+
+e2eTest("(close the database pool)", async () => {
+  await closeSql();
+});
