@@ -1,11 +1,12 @@
 -- app.monitor_claim: due trips oldest first, FOR UPDATE SKIP LOCKED (two concurrent claimers
 -- take disjoint trips: two real transactions through dblink), the lease, the kill switch, the
--- trip_id claim, the claim's JSON shape, and argument errors.
+-- trip_id claim, the claim's JSON shape, and argument errors. (The paused claim of booking trips
+-- and the other money-safety rules: 90_monitor_money_safety.sql.)
 --
 -- The database may hold other due trips (a shared local stack). The trips made here are due
 -- since 1900, so they come first; assertions about counts are relative to what was due before.
 begin;
-select plan(30);
+select plan(31);
 
 -- Two real transactions racing ---------------------------------------------------------------------
 -- The racers must see committed trips, so a third connection commits a throwaway user with four
@@ -142,7 +143,11 @@ update public.pipeline_settings set monitor_enabled = false;
 select set_config('role', 'service_role', true);
 insert into got values ('off', app.monitor_claim('{"limit": 10, "lease_seconds": 60, "trip_id": null}'));
 select is((select j -> 'enabled' from got where k = 'off'), 'false'::jsonb, 'kill switch off: enabled false');
-select is((select j -> 'trips' from got where k = 'off'), '[]'::jsonb, 'kill switch off: nothing claimed');
+select is((select j #>> '{trips,0,trip,id}' from got where k = 'off'), (select id::text from trips where k = 'k3'),
+  'kill switch off: the due booking trip with an open attempt is still claimed (in-flight money finishes)');
+select is_empty($$ select 1 from got, jsonb_array_elements(j -> 'trips') as c where k = 'off'
+    and (c #>> '{trip,id}')::uuid in (select id from trips where k <> 'k3') $$,
+  'kill switch off: none of the watching or searching trips is claimed');
 select is((select j #> '{settings,monitor_enabled}' from got where k = 'off'), 'false'::jsonb, 'the settings say why');
 select is((select app.monitor_claim(jsonb_build_object('limit', 1, 'lease_seconds', 60, 'trip_id', (select id from trips where k = 'later'))) -> 'trips'),
   '[]'::jsonb, 'kill switch off: not even a trip_id claim');
@@ -150,6 +155,8 @@ select is((select next_check_at from public.trip_requests where id = (select id 
   '1900-01-02 00:00:01+00'::timestamptz, 'kill switch off: due trips keep their next check time');
 select set_config('role', 'postgres', true);
 update public.pipeline_settings set monitor_enabled = true;
+-- Undo the paused claim's lease on k3, so the claims below see the fixtures as made.
+update public.trip_requests set next_check_at = '1900-01-02 00:00:03+00' where id = (select id from trips where k = 'k3');
 select set_config('role', 'service_role', true);
 
 -- Claiming ---------------------------------------------------------------------------------------------
