@@ -1,6 +1,34 @@
 //! The money-safety invariants, checked after every monitor run and at the end of a scenario.
 
+use booking_core::duffel::order::is_valid_booking_reference;
+use booking_core::saga::{AttemptState, End, Phase};
+
 use super::world::World;
+
+/// The reason an attempt must close with when its order's outcome stayed unknown.
+const UNKNOWN: &str = "order_outcome_unknown";
+
+/// `booking_attempts_reason_format` / `pipeline_events_reason_code_format`:
+/// `^[a-z][a-z0-9_]{0,63}$`.
+fn db_code(text: &str) -> bool {
+    let b = text.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// Whether the attempt closed failed with `order_outcome_unknown` and its trip is `failed`:
+/// the one way an order may be left without a capture (operators follow up).
+fn failed_unknown(w: &World, attempt: &AttemptState) -> bool {
+    attempt.phase == (Phase::Closed { end: End::Fail })
+        && attempt.reason.as_deref() == Some(UNKNOWN)
+        && w.db
+            .trips
+            .iter()
+            .any(|t| t.id == attempt.trip_id && t.status == "failed")
+}
 
 /// Invariants that must hold at every moment between runs.
 pub(crate) fn after_run(w: &World) -> Vec<String> {
@@ -28,6 +56,21 @@ pub(crate) fn after_run(w: &World) -> Vec<String> {
             if pi.amount_received > trip.max_total.amount_minor {
                 bad.push(format!("capture {} above the trip maximum", pi.id));
             }
+        }
+        let confirmed = w
+            .duffel
+            .orders
+            .iter()
+            .filter(|o| {
+                !o.cancelled
+                    && w.db
+                        .attempts
+                        .get(&o.attempt_id)
+                        .is_some_and(|a| a.trip_id == trip.id)
+            })
+            .count();
+        if confirmed > 1 {
+            bad.push(format!("trip {}: {confirmed} confirmed orders", trip.id));
         }
         let bookings = w.db.bookings.iter().filter(|b| b.0 == trip.id).count();
         if bookings > 1 {
@@ -59,12 +102,43 @@ pub(crate) fn after_run(w: &World) -> Vec<String> {
                 .find(|t| t.id == a.trip_id)
                 .map(|t| (t.status, a.is_open()))
         });
+        let unknown =
+            w.db.attempts
+                .get(&order.attempt_id)
+                .is_some_and(|a| failed_unknown(w, a));
         match trip_booked {
             Some(("booked", _)) | Some((_, true)) => {}
+            _ if unknown => {}
             other => bad.push(format!(
                 "order {} exists but its trip is {other:?}",
                 order.id
             )),
+        }
+    }
+    // What the database would refuse (and then refuse forever, wedging the attempt).
+    for attempt in w.db.attempts.values() {
+        if let Some(reason) = attempt.reason.as_deref().filter(|r| !db_code(r)) {
+            bad.push(format!(
+                "attempt {} reason {reason:?} breaks booking_attempts_reason_format",
+                attempt.attempt_id
+            ));
+        }
+        if let Some(order) = attempt
+            .order
+            .as_ref()
+            .filter(|o| !is_valid_booking_reference(&o.booking_reference))
+        {
+            bad.push(format!(
+                "attempt {} booking reference {:?} breaks bookings_booking_reference_format",
+                attempt.attempt_id, order.booking_reference
+            ));
+        }
+    }
+    for (trip, stage, _, reason) in &w.db.events {
+        if !reason.is_empty() && !db_code(reason) {
+            bad.push(format!(
+                "trip {trip}: {stage} event reason {reason:?} is not a code"
+            ));
         }
     }
     bad
@@ -73,6 +147,23 @@ pub(crate) fn after_run(w: &World) -> Vec<String> {
 /// Invariants for a settled scenario: nothing open, nothing held, every trip resolved.
 pub(crate) fn settled(w: &World) -> Vec<String> {
     let mut bad = after_run(w);
+    for order in w.duffel.orders.iter().filter(|o| !o.cancelled) {
+        let captured = w
+            .stripe
+            .intents
+            .iter()
+            .any(|pi| pi.attempt_id == order.attempt_id && pi.status == "succeeded");
+        let unknown =
+            w.db.attempts
+                .get(&order.attempt_id)
+                .is_some_and(|a| failed_unknown(w, a));
+        if !captured && !unknown {
+            bad.push(format!(
+                "order {} ticketed but never paid, and its trip did not fail with {UNKNOWN}",
+                order.id
+            ));
+        }
+    }
     for pi in &w.stripe.intents {
         if pi.status == "requires_capture" {
             bad.push(format!(

@@ -44,6 +44,8 @@ pub(crate) struct OrderSim {
     pub(crate) attempt_id: String,
     pub(crate) amount: i64,
     pub(crate) cancelled: bool,
+    /// When the order starts showing in look-ups (the airline confirmed it).
+    pub(crate) visible_at: i64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -56,6 +58,8 @@ pub(crate) struct DuffelFake {
     /// Local departure time of the searched flight (`YYYY-MM-DDTHH:MM:SS`).
     pub(crate) departing_at: String,
     pub(crate) searches: u32,
+    /// Booking references no database rule expects (`pnr-0001 ✈`).
+    pub(crate) hostile: bool,
 }
 
 impl DuffelFake {
@@ -112,8 +116,8 @@ impl DuffelFake {
             let data: Vec<Value> = self
                 .orders
                 .iter()
-                .filter(|o| o.offer_id == offer)
-                .map(order_json)
+                .filter(|o| o.offer_id == offer && o.visible_at <= now)
+                .map(|o| order_json(o, self.hostile))
                 .collect();
             return respond(
                 200,
@@ -226,25 +230,34 @@ impl DuffelFake {
             attempt_id: attempt,
             amount: price,
             cancelled: false,
+            visible_at: match fault {
+                Some(Fault::Late(after)) => now + after,
+                _ => now,
+            },
         };
-        let body = json!({"data": order_json(&order)}).to_string();
+        let body = json!({"data": order_json(&order, self.hostile)}).to_string();
         self.orders.push(order);
         match fault {
-            Some(Fault::Lost) => Outcome::Timeout,
+            Some(Fault::Lost | Fault::Late(_)) => Outcome::Timeout,
             Some(Fault::ExecutedThen500) => respond(500, error("api_error", "internal")),
             _ => respond(201, body),
         }
     }
 }
 
-fn order_json(o: &OrderSim) -> Value {
+fn order_json(o: &OrderSim, hostile: bool) -> Value {
     let total = Money::from_minor(
         o.amount,
         booking_core::money::Currency::parse("GBP").unwrap(),
     )
     .unwrap()
     .to_decimal_string();
-    json!({"id": o.id, "booking_reference": format!("PNR{}", &o.id[4..]),
+    let reference = if hostile {
+        format!("pnr-{} \u{2708}", &o.id[4..])
+    } else {
+        format!("PNR{}", &o.id[4..])
+    };
+    json!({"id": o.id, "booking_reference": reference,
         "total_amount": total, "total_currency": "GBP",
         "metadata": {"attempt_id": o.attempt_id, "source": "autobook"},
         "cancelled_at": if o.cancelled { Value::from("2026-01-01T00:00:00Z") } else { Value::Null }})

@@ -11,10 +11,13 @@
 //! - [`stripe_fake::StripeFake`] stands in for Stripe PaymentIntents: form bodies,
 //!   `Idempotency-Key` replay (including stored 500s) and `idempotency_error` on changed
 //!   parameters, manual capture, cancel, metadata search, card errors in Stripe's envelope.
-//!   Search is immediately consistent here (Stripe's is eventually consistent).
+//!   Search is eventually consistent like Stripe's, with a fixed lag of one minute (Stripe's
+//!   varies and is usually under a minute).
 //! - [`duffel_fake::DuffelFake`] stands in for Duffel: offers re-priced over virtual time and
 //!   expiring, instant orders paid from balance that must match the price exactly, one order per
-//!   offer, order look-up by offer id. Orders are created synchronously (no 202 path).
+//!   offer, order look-up by offer id. An order may be confirmed late (`Fault::Late`): created
+//!   at once (it blocks a second order for the offer) but listed by look-ups only later, which
+//!   stands in for Duffel's 202 and for a 5xx or lost answer after ticketing.
 //!
 //! Faults are injected by [`world::FaultPlan`] per endpoint call, seeded; crashes by the
 //! scheduler in [`run`], which stops a monitor run before its k-th operation.

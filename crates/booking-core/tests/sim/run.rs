@@ -9,7 +9,9 @@ use super::checks;
 use super::db_fake::{OfferRow, TripRow};
 use super::duffel_fake::OfferSim;
 use super::worker::{Work, Worker};
-use super::world::{Endpoint as E, Fault as F, FaultPlan, World};
+use super::world::{
+    Endpoint as E, Fault as F, FaultPlan, World, LATE_AFTER_WINDOW_MS, LATE_IN_WINDOW_MS,
+};
 
 pub(crate) const START: i64 = 1_790_000_000_000; // 2026-09-21T13:33:20Z
 const HOUR: i64 = 3_600_000;
@@ -26,7 +28,7 @@ const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 18] = [
+pub(crate) const KINDS: [&str; 22] = [
     "none",
     "search_first",
     "price_drops_later",
@@ -45,6 +47,10 @@ pub(crate) const KINDS: [&str; 18] = [
     "duffel_order_500_created",
     "duffel_lookup_flaky",
     "duffel_price_changed",
+    "duffel_order_late",
+    "duffel_order_after_window",
+    "travellers_vanish",
+    "hostile_provider_strings",
 ];
 
 /// How a scenario runs.
@@ -75,10 +81,19 @@ fn world(setup: &Setup) -> World {
     let mut w = World::new(setup.seed, START);
     let gbp = Currency::parse("GBP").unwrap();
     w.upstash.broken = !setup.use_lock;
+    w.duffel.hostile = setup.kind == "hostile_provider_strings";
+    w.stripe.hostile = setup.kind == "hostile_provider_strings";
     w.duffel.search_prices = vec![(0, 31_000)];
     w.duffel.departing_at = DEPARTING_AT.to_owned();
     let over_then_under = setup.kind == "price_drops_later";
-    for i in 0..setup.trips {
+    // Hostile strings: the first trip's card is declined with an odd code, the second books and
+    // gets an odd booking reference.
+    let trips = if setup.kind == "hostile_provider_strings" {
+        setup.trips.max(2)
+    } else {
+        setup.trips
+    };
+    for i in 0..trips {
         let offer = format!("off_t{i}");
         let price = 30_000 + i64::try_from(i).unwrap() * 1_000;
         let prices = if over_then_under {
@@ -88,7 +103,7 @@ fn world(setup: &Setup) -> World {
         };
 
         let payment_method = match (setup.kind, i) {
-            ("card_declined", 0) => Some("pm_card_chargeDeclined"),
+            ("card_declined" | "hostile_provider_strings", 0) => Some("pm_card_chargeDeclined"),
             ("authentication_required", 0) => Some("pm_card_authenticationRequired"),
             ("no_payment_profile", 0) => None,
             _ => Some("pm_card_visa"),
@@ -159,6 +174,9 @@ fn world(setup: &Setup) -> World {
             (E::FindOrders, 2, F::Lost),
         ],
         "duffel_price_changed" => vec![(E::CreateOrder, 1, F::PriceChanged)],
+        "duffel_order_late" => vec![(E::CreateOrder, 1, F::Late(LATE_IN_WINDOW_MS))],
+        "duffel_order_after_window" => vec![(E::CreateOrder, 1, F::Late(LATE_AFTER_WINDOW_MS))],
+        "travellers_vanish" => vec![(E::Authorize, 1, F::Lost)],
         _ => Vec::new(),
     };
     w.plan = FaultPlan {
@@ -230,6 +248,14 @@ pub(crate) fn scenario(setup: Setup) -> Report {
                 }
             }
         }
+        if setup.kind == "travellers_vanish" {
+            // The traveller data disappears (deleted, Vault key rotated) once an authorization
+            // was sent for the first trip and its answer lost.
+            let first = w.db.trips[0].id.clone();
+            if w.stripe.intents.iter().any(|pi| pi.trip_id == first) {
+                w.db.trips[0].has_travellers = false;
+            }
+        }
         bad.extend(
             checks::after_run(&w)
                 .into_iter()
@@ -241,6 +267,9 @@ pub(crate) fn scenario(setup: Setup) -> Report {
         }
     }
     bad.extend(checks::settled(&w));
+    if setup.crash_at.is_none() && setup.crash_permille == 0 && !setup.racing {
+        bad.extend(expected_ends(&setup, &w));
+    }
     bad.dedup();
     Report {
         operations: ops,
@@ -248,5 +277,62 @@ pub(crate) fn scenario(setup: Setup) -> Report {
             .into_iter()
             .map(|v| format!("[{} seed {}] {v}", setup.kind, setup.seed))
             .collect(),
+    }
+}
+
+/// What the scenarios that target one finding must end in when nothing crashes, so that they
+/// keep exercising it (a scenario that silently stopped reaching its fault would prove nothing).
+fn expected_ends(setup: &Setup, w: &World) -> Vec<String> {
+    let attempts = |trip: usize| -> Vec<(String, Option<String>)> {
+        let id = &w.db.trips[trip].id;
+        w.db.attempts
+            .values()
+            .filter(|a| &a.trip_id == id)
+            .map(|a| (format!("{:?}", a.phase), a.reason.clone()))
+            .collect()
+    };
+    let status = |trip: usize| w.db.trips[trip].status;
+    let reason_was = |trip: usize, reason: &str| {
+        attempts(trip)
+            .iter()
+            .any(|(_, r)| r.as_deref() == Some(reason))
+    };
+    let ok = match setup.kind {
+        "duffel_order_late" => {
+            // Booked after at least one empty look-up (a reconcile wait was scheduled).
+            let id = &w.db.trips[0].id;
+            status(0) == "booked"
+                && w.db
+                    .events
+                    .iter()
+                    .any(|(t, _, _, r)| t == id && r == "order_outcome_unknown")
+        }
+        "duffel_order_after_window" => {
+            status(0) == "failed"
+                && reason_was(0, "order_outcome_unknown")
+                && w.duffel.orders.len() == 1
+                && w.stripe.intents.iter().all(|pi| pi.status == "canceled")
+        }
+        "travellers_vanish" => {
+            status(0) == "failed"
+                && reason_was(0, "traveller_mismatch")
+                && w.stripe.intents.iter().all(|pi| pi.status == "canceled")
+        }
+        "hostile_provider_strings" => {
+            status(0) == "needs_traveller"
+                && reason_was(0, "card_declined_do_not_honor")
+                && status(1) == "booked"
+                && reason_was(1, "booking_reference_invalid")
+        }
+        _ => true,
+    };
+    if ok {
+        Vec::new()
+    } else {
+        vec![format!(
+            "scenario did not reach its end: trips {:?}, attempts {:?}",
+            w.db.trips.iter().map(|t| t.status).collect::<Vec<_>>(),
+            (0..w.db.trips.len()).map(attempts).collect::<Vec<_>>()
+        )]
     }
 }

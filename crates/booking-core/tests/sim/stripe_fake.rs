@@ -19,7 +19,13 @@ pub(crate) struct Intent {
     pub(crate) currency: String,
     pub(crate) attempt_id: String,
     pub(crate) trip_id: String,
+    /// Virtual creation time: Search only lists the intent [`SEARCH_LAG_MS`] later.
+    pub(crate) created_at: i64,
 }
+
+/// Stripe Search is eventually consistent ("usually within a minute"): a new intent shows in
+/// search results only after this lag.
+pub(crate) const SEARCH_LAG_MS: i64 = 60_000;
 
 impl Intent {
     fn json(&self) -> serde_json::Value {
@@ -35,6 +41,8 @@ pub(crate) struct StripeFake {
     pub(crate) intents: Vec<Intent>,
     /// Idempotency key → (method + path + body, status, body).
     keys: HashMap<String, (String, u16, String)>,
+    /// Card errors carry a code no database rule expects (`Card-Declined / Do Not Honor`).
+    pub(crate) hostile: bool,
 }
 
 impl StripeFake {
@@ -63,6 +71,7 @@ impl StripeFake {
         &mut self,
         request: &HttpRequest,
         path: &str,
+        now: i64,
         fault: Option<Fault>,
         violations: &mut Vec<String>,
     ) -> Outcome {
@@ -74,7 +83,7 @@ impl StripeFake {
             return respond(status, error("api_error", "unavailable"));
         }
         if request.method == Method::Get && path.starts_with("/v1/payment_intents/search") {
-            return self.search(path, fault);
+            return self.search(path, now, fault);
         }
         if request.method == Method::Get {
             let id = path.strip_prefix("/v1/payment_intents/").unwrap_or("");
@@ -106,7 +115,7 @@ impl StripeFake {
             .into_iter()
             .collect();
         let (status, body) = if path == "/v1/payment_intents" {
-            self.create(&params, fault, violations)
+            self.create(&params, now, fault, violations)
         } else if let Some(id) = path
             .strip_prefix("/v1/payment_intents/")
             .and_then(|p| p.strip_suffix("/capture"))
@@ -135,6 +144,7 @@ impl StripeFake {
     fn create(
         &mut self,
         p: &HashMap<String, String>,
+        now: i64,
         fault: Option<Fault>,
         violations: &mut Vec<String>,
     ) -> (u16, String) {
@@ -162,6 +172,7 @@ impl StripeFake {
             currency: get("currency").to_owned(),
             attempt_id: get("metadata[attempt_id]").to_owned(),
             trip_id: get("metadata[trip_id]").to_owned(),
+            created_at: now,
         };
         let card_error = match (fault, get("payment_method")) {
             (Some(Fault::Decline), _) | (_, "pm_card_chargeDeclined") => Some("card_declined"),
@@ -171,6 +182,10 @@ impl StripeFake {
             _ => None,
         };
         if let Some(code) = card_error {
+            let code = match (self.hostile, code) {
+                (true, "card_declined") => "Card-Declined / Do Not Honor",
+                _ => code,
+            };
             intent.status = "requires_payment_method";
             let body = json!({"error": {"type": "card_error", "code": code,
                 "message": "card error", "payment_intent": intent.json()}});
@@ -212,7 +227,7 @@ impl StripeFake {
         (200, pi.json().to_string())
     }
 
-    fn search(&self, path: &str, fault: Option<Fault>) -> Outcome {
+    fn search(&self, path: &str, now: i64, fault: Option<Fault>) -> Outcome {
         let query = path.split_once('?').map(|(_, q)| q).unwrap_or("");
         let text = form_decode(query)
             .into_iter()
@@ -226,7 +241,7 @@ impl StripeFake {
         let data: Vec<_> = self
             .intents
             .iter()
-            .filter(|pi| pi.attempt_id == attempt)
+            .filter(|pi| pi.attempt_id == attempt && pi.created_at + SEARCH_LAG_MS <= now)
             .map(Intent::json)
             .collect();
         match fault {

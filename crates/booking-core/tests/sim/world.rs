@@ -16,6 +16,10 @@ pub(crate) const DUFFEL_URL: &str = "http://duffel.sim";
 pub(crate) const STRIPE_URL: &str = "http://stripe.sim";
 pub(crate) const UPSTASH_URL: &str = "http://upstash.sim";
 pub(crate) const UPSTASH_TOKEN: &str = "upstash_sim";
+/// A late confirmation the saga's reconcile window still catches (10 minutes).
+pub(crate) const LATE_IN_WINDOW_MS: i64 = 10 * 60_000;
+/// A confirmation later than the reconcile window (3 hours).
+pub(crate) const LATE_AFTER_WINDOW_MS: i64 = 3 * 3_600_000;
 
 /// The endpoints faults can target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,6 +55,10 @@ pub(crate) enum Fault {
     PriceChanged,
     /// The offer's price is temporarily far above every budget (get offer only).
     PriceSpike,
+    /// Order only: Duffel accepts the order, the answer is lost (timeout), and the airline
+    /// confirms it late: it shows in look-ups only this many milliseconds later (Duffel's 202 or
+    /// a 5xx after ticketing look the same to the saga).
+    Late(i64),
 }
 
 /// Which calls fail, by endpoint and 1-based call number, plus optional random faults.
@@ -119,7 +127,7 @@ impl World {
             let endpoint = StripeFake::endpoint(request, rest);
             let fault = self.fault(endpoint);
             let mut seen = Vec::new();
-            let out = self.stripe.handle(request, rest, fault, &mut seen);
+            let out = self.stripe.handle(request, rest, now, fault, &mut seen);
             self.violations.extend(seen);
             out
         } else if request.url == UPSTASH_URL {
@@ -175,7 +183,7 @@ impl World {
                     Fault::ExecutedThen500,
                     Fault::Lost,
                     Fault::PriceChanged,
-                    Fault::Before(503),
+                    Fault::Late(LATE_IN_WINDOW_MS),
                 ],
                 Endpoint::GetOffer => [
                     Fault::Before(429),
