@@ -10,7 +10,7 @@ use super::state::{invalid_result, Await, HttpResult, Ready, Step};
 use super::{DriverCommand, DriverOutcome, TripDriver};
 use crate::error::TransportFailure;
 use crate::http::HttpRequest;
-use crate::saga::{self, AttemptState, Begin, Command, Context, Outcome};
+use crate::saga::{self, AttemptState, Begin, Command, Context, Outcome, Phase};
 use crate::time::Timestamp;
 
 impl TripDriver {
@@ -111,7 +111,9 @@ impl TripDriver {
         }
     }
 
-    /// `monitor_begin_attempt`'s answer: started → the saga loop; else `skipped`.
+    /// `monitor_begin_attempt`'s answer: started → the saga loop; `attempt_limit` (the database
+    /// failed the trip: too many attempts in 24 hours) → `failed`; any other refusal
+    /// (`monitor_disabled`, `trip_changed`, `attempt_open`) → `skipped`.
     pub(super) fn begun(state: Box<AttemptState>, result: &Value) -> Step {
         match flag(result, "started") {
             Some(true) => Step::Ready(Ready::Saga(state)),
@@ -120,7 +122,12 @@ impl TripDriver {
                     .get("reason")
                     .and_then(Value::as_str)
                     .map_or_else(|| "not_started".to_owned(), code_text);
-                Step::Ready(Ready::Finish(DriverOutcome::Skipped, reason))
+                let outcome = if reason == ATTEMPT_LIMIT {
+                    DriverOutcome::Failed
+                } else {
+                    DriverOutcome::Skipped
+                };
+                Step::Ready(Ready::Finish(outcome, reason))
             }
             None => invalid_result(),
         }
@@ -180,6 +187,21 @@ impl TripDriver {
             None => invalid_result(),
         }
     }
+}
+
+/// `monitor_begin_attempt`'s refusal when the trip reached the attempt limit (3 in 24 hours); the
+/// database has moved the trip to `failed` (`too_many_attempts`) in the same transaction.
+const ATTEMPT_LIMIT: &str = "attempt_limit";
+
+/// Whether a stored attempt may hold the traveller's money (an authorization may have been sent,
+/// or an intent is known): the saga must run to release it, travellers or not.
+pub(super) fn may_hold_money(state: &AttemptState) -> bool {
+    state.payment_intent.is_some()
+        || match state.phase {
+            Phase::Reprice => false,
+            Phase::Authorize => state.tries > 0,
+            _ => true,
+        }
 }
 
 /// A reason code from the database, kept only when it looks like one.

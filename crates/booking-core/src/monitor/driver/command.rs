@@ -55,11 +55,13 @@ pub enum DriverOutcome {
     Expired,
     /// The attempt closed needing the traveller.
     NeedsTraveller,
-    /// The attempt closed failed.
+    /// The attempt closed failed, or the database failed the trip instead of starting one
+    /// (`attempt_limit`).
     Failed,
     /// Another run holds the trip's lock, or the lock could not be taken.
     Locked,
-    /// Not this run's to handle (the trip changed, an attempt is already open, …).
+    /// Not this run's to handle (the trip changed, an attempt is already open, the kill switch
+    /// refused a new attempt, a `booking` trip without an attempt was put off, …).
     Skipped,
     /// Stopped early: another run moved the attempt, or the database refused a call.
     Stopped,

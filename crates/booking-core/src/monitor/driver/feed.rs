@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::booking::may_hold_money;
 use super::state::{invalid_result, stage_of, Await, HttpResult, Ready, Stage, Step};
 use super::{DriverCommand, DriverError, DriverOutcome, TripDriver};
 use crate::error::TransportFailure;
@@ -46,12 +47,24 @@ impl TripDriver {
     }
 
     /// Reports that the waiting `sql` command failed with `sqlstate`.
+    ///
+    /// The run stops (`stopped`, `sql_error_<sqlstate>`), except: a refused second attempt
+    /// (`23505` on begin) is `skipped`; and when the travellers cannot be read while resuming an
+    /// attempt that may hold money ([`may_hold_money`]), the saga goes on without them, so it
+    /// releases the hold and ends the attempt instead of leaving the funds held until the
+    /// travellers can be read again.
+    ///
+    /// [`may_hold_money`]: super::booking::may_hold_money
     pub fn handle_sql_error(&mut self, _now: Timestamp, sqlstate: &str) -> Result<(), DriverError> {
         let on = self.take_waiting("sql")?;
         let step = match on {
             // The unique open-attempt index refused a second attempt.
             Await::Begin(_) if sqlstate == "23505" => {
                 Ready::Finish(DriverOutcome::Skipped, "attempt_open".into())
+            }
+            Await::Passengers(Some(state)) if may_hold_money(&state) => {
+                self.travellers.clear();
+                Ready::Saga(state)
             }
             _ => Ready::Finish(DriverOutcome::Stopped, sql_error_reason(sqlstate)),
         };

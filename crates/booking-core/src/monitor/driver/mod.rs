@@ -16,9 +16,16 @@
 //!    provider calls on each other's work.
 //! 2. An open attempt in the claim: drive the saga from its stored state (a state left in flight
 //!    resolves as [`crate::saga::Outcome::Lost`] inside [`saga::next`]). The travellers are read
-//!    first (`monitor_passengers`) when a later phase may need them.
+//!    first (`monitor_passengers`) when a later phase may need them. If that read fails (a SQL
+//!    error, e.g. the Vault key is missing) and the attempt may hold money (an intent is known,
+//!    an authorize may have been sent, or the order phase), the saga goes on with no travellers:
+//!    a phase that needs them then releases the hold and ends the attempt `fail`. Before any
+//!    money moved, the run stops (`sql_error_<sqlstate>`) and the attempt waits for the next run.
 //! 3. Otherwise by status: `searching`, or `watching` without a selected offer → search; too close
-//!    to departure → `monitor_expire`; `watching` → re-price the selected offer, [`decide`]:
+//!    to departure → `monitor_expire`; `booking` without an open attempt (begin and every closing
+//!    save move trip and attempt together, so an operator edit or a bug) → `monitor_reschedule`
+//!    an hour ahead, decision `skip`, reason `booking_without_attempt` → done `skipped`;
+//!    `watching` → re-price the selected offer, [`decide`]:
 //!    - wait → `monitor_reschedule` → done `waiting`;
 //!    - search again → search: `monitor_record_search` (or `_failure`) → done `searched`; except
 //!      that when the recorded search selected an offer that [`decide`] would book on its fresh
@@ -28,7 +35,9 @@
 //!    - book → payment profile from the claim, travellers (`monitor_passengers`); either missing
 //!      → `monitor_reschedule` with `payment_profile_missing` / `travelers_missing` (the trip stays
 //!      `watching`, no attempt) → done `waiting`; else [`saga::begin`] →
-//!      `monitor_begin_attempt` (not started → done `skipped`) → the saga loop.
+//!      `monitor_begin_attempt` → the saga loop. Not started: `attempt_limit` (the database
+//!      failed the trip, too many attempts in 24 hours) → done `failed`; `monitor_disabled` (the
+//!      kill switch is off), `trip_changed`, `attempt_open` → done `skipped`.
 //! 4. The saga loop: [`Command::Send`] → `monitor_save_attempt` of the mark (not saved → done
 //!    `stopped`) → the request → [`saga::apply`] → `monitor_save_attempt`;
 //!    [`Command::Write`] → `monitor_save_attempt` with its effects; [`Command::WaitUntil`] →

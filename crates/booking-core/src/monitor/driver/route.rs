@@ -17,6 +17,9 @@ use crate::time::Timestamp;
 use crate::trip::{Trip, TripStatus};
 use crate::upstash;
 
+/// How long a trip in `booking` without an open attempt waits before it is looked at again.
+pub(super) const BOOKING_WITHOUT_ATTEMPT_RECHECK_MS: i64 = 60 * 60 * 1000;
+
 impl TripDriver {
     pub(super) fn advance(&mut self, ready: Ready, now: Timestamp) -> Step {
         match ready {
@@ -73,10 +76,15 @@ impl TripDriver {
             TripStatus::Searching => Step::Ready(Ready::Search),
             TripStatus::Watching if self.selected_offer.is_none() => Step::Ready(Ready::Search),
             TripStatus::Watching => Step::Ready(Ready::Reprice),
-            TripStatus::Booking => Step::Ready(Ready::Finish(
+            // Begin and every closing save move the trip and the attempt together, so this is
+            // an operator edit or a bug: nothing to resume. Look again in an hour, and leave a
+            // `monitor` event operators can find, instead of skipping it silently every lease.
+            TripStatus::Booking => self.reschedule(
+                now.plus_ms(BOOKING_WITHOUT_ATTEMPT_RECHECK_MS),
+                "skip",
+                "booking_without_attempt",
                 DriverOutcome::Skipped,
-                "booking_without_attempt".into(),
-            )),
+            ),
             _ => Step::Ready(Ready::Finish(
                 DriverOutcome::Skipped,
                 "not_monitored".into(),

@@ -59,6 +59,125 @@ fn begin_not_started_is_skipped() {
 }
 
 #[test]
+fn begin_refused_by_the_kill_switch_is_skipped_and_starts_nothing() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    start_booking(&mut d);
+    answer(
+        &mut d,
+        json!({"started": false, "reason": "monitor_disabled"}),
+    );
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Skipped, "monitor_disabled".into())
+    );
+    assert_eq!(d.provider_calls(), 1, "only the monitor's re-price");
+}
+
+#[test]
+fn begin_refused_by_the_attempt_limit_ends_the_run_failed() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    start_booking(&mut d);
+    answer(&mut d, json!({"started": false, "reason": "attempt_limit"}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Failed, "attempt_limit".into())
+    );
+    assert_eq!(d.provider_calls(), 1, "no authorize after the refusal");
+}
+
+/// A stored attempt of [`TRIP`] in `phase` at version 6, re-priced (one passenger, GBP 300.00).
+fn stored(phase: Phase) -> AttemptState {
+    let mut state = saga::begin(
+        Begin {
+            attempt_id: ATTEMPT.into(),
+            trip_id: TRIP.into(),
+            offer_id: "off_1".into(),
+            max_total: Money::from_minor(40_000, Currency::parse("GBP").unwrap()).unwrap(),
+            customer: "cus_1".into(),
+            payment_method: "pm_1".into(),
+            seed: 1,
+        },
+        NOW,
+    );
+    state.phase = phase;
+    state.version = 6;
+    state.passenger_ids = vec!["pas_1".into()];
+    state.amount = Some(Money::from_minor(30_000, Currency::parse("GBP").unwrap()).unwrap());
+    state
+}
+
+/// A driver resuming `state` whose `monitor_passengers` call fails with a SQL error.
+fn resume_without_passengers(state: &AttemptState) -> TripDriver {
+    let mut c = claim("booking", Some(offer()), Some(payment()));
+    c["attempt"] = json!({"state": state});
+    let mut d = driver(c);
+    lock(&mut d);
+    assert_eq!(sql(&mut d).0, "monitor_passengers");
+    d.handle_sql_error(NOW, "55000").unwrap();
+    d
+}
+
+#[test]
+fn a_passenger_lookup_error_in_the_order_phase_releases_the_hold() {
+    let mut state = stored(Phase::Order);
+    state.payment_intent = Some("pi_1".into());
+    let mut d = resume_without_passengers(&state);
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt", "the saga goes on");
+    assert_eq!(args["expected_version"], 6);
+    assert_eq!(args["state"]["phase"]["name"], "release");
+    let mut cancelled = false;
+    for _ in 0..20 {
+        match d.poll(NOW) {
+            DriverCommand::Sql { function, args } => {
+                assert_eq!(function, "monitor_save_attempt");
+                answer(&mut d, json!({"saved": true}));
+                if args["state"]["phase"]["name"] == "closed" {
+                    break;
+                }
+            }
+            DriverCommand::Http { request } => {
+                assert!(!request.url.ends_with("/air/orders"), "no order is placed");
+                assert_eq!(
+                    request.url, "http://stripe.test/v1/payment_intents/pi_1/cancel",
+                    "the only request releases the hold"
+                );
+                cancelled = true;
+                respond(&mut d, 200, intent("canceled"));
+            }
+            DriverCommand::Done { .. } => panic!("done before the attempt closed"),
+        }
+    }
+    assert!(cancelled);
+    assert_eq!(finish(&mut d).0, DriverOutcome::Failed);
+}
+
+#[test]
+fn a_passenger_lookup_error_after_an_unanswered_authorize_searches_for_the_hold() {
+    let mut state = stored(Phase::Authorize);
+    state.tries = 1;
+    let mut d = resume_without_passengers(&state);
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt", "the saga goes on");
+    assert_eq!(args["state"]["phase"]["name"], "find_intent");
+    assert_eq!(args["state"]["payment_intent"], Value::Null);
+}
+
+#[test]
+fn a_passenger_lookup_error_before_any_money_moved_stops_the_run() {
+    for state in [stored(Phase::Reprice), stored(Phase::Authorize)] {
+        let mut d = resume_without_passengers(&state);
+        assert_eq!(
+            finish(&mut d),
+            (DriverOutcome::Stopped, "sql_error_55000".into()),
+            "{:?}: nothing is held, so the attempt waits for the travellers",
+            state.phase
+        );
+        assert_eq!(d.provider_calls(), 0);
+    }
+}
+
+#[test]
 fn books_end_to_end_and_keeps_travellers_out_of_everything_but_the_order() {
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
     start_booking(&mut d);

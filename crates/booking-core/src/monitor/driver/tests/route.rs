@@ -152,9 +152,25 @@ fn other_statuses_are_skipped() {
         finish(&mut d),
         (DriverOutcome::Skipped, "not_monitored".into())
     );
-    let mut d = driver(claim("booking", None, None));
+}
+
+#[test]
+fn a_booking_trip_without_an_open_attempt_is_rescheduled_in_an_hour_and_logged() {
+    let mut d = driver(claim("booking", Some(offer()), Some(payment())));
     lock(&mut d);
-    assert_eq!(finish(&mut d).1, "booking_without_attempt".to_owned());
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_reschedule");
+    assert_eq!(
+        args,
+        json!({"trip_id": TRIP, "next_check_at": NOW.plus_ms(3_600_000),
+            "decision": "skip", "reason": "booking_without_attempt"})
+    );
+    answer(&mut d, json!({"ok": true}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Skipped, "booking_without_attempt".into())
+    );
+    assert_eq!(d.provider_calls(), 0, "nothing is re-priced or booked");
 }
 
 #[test]
