@@ -1,7 +1,14 @@
 //! Stand-in for Postgres behind the monitor SQL API (`app.monitor_*`, docs/contracts.md): the
 //! `trip_requests`, `booking_attempts`, `bookings`, outbox and `pipeline_events` rows the
-//! monitor touches. Unlike Postgres every call is atomic and serial, and there is no SQL: each
-//! `monitor_*` function is written out in Rust from the contract.
+//! monitor touches, and the kill switch of `pipeline_settings`. Unlike Postgres every call is
+//! atomic and serial, and there is no SQL: each `monitor_*` function is written out in Rust from
+//! the migrations (20261123000600_monitor_api.sql as replaced by
+//! 20261124000100_monitor_money_safety.sql), answering and refusing (SQLSTATE) the same way:
+//! every trip update bumps `version` (the `trip_requests_guard` trigger), the attempt reason and
+//! the booking reference must meet their check constraints (23514), codes must be snake_case
+//! (22023). Not modelled: deletes (nothing in the monitor deletes), `due_left`, the
+//! `pipeline_events` detail, offers other than the selected one, and `next_check_at = null`
+//! (a trip the monitor no longer handles keeps a time nobody reads).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -55,10 +62,14 @@ impl TripRow {
 }
 
 /// Stand-in for Postgres behind the monitor SQL API (`app.monitor_*`, docs/contracts.md).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Db {
+    /// `pipeline_settings.monitor_enabled`: the kill switch.
+    pub(crate) monitor_enabled: bool,
     pub(crate) trips: Vec<TripRow>,
     pub(crate) attempts: BTreeMap<String, AttemptState>,
+    /// `booking_attempts.created_at` (the database's clock at insert), by attempt id.
+    pub(crate) attempt_created: BTreeMap<String, i64>,
     /// (trip id, attempt id, order id, amount)
     pub(crate) bookings: Vec<(String, String, String, Money)>,
     pub(crate) notifications: BTreeSet<String>,
@@ -66,10 +77,50 @@ pub(crate) struct Db {
     pub(crate) events: Vec<(String, &'static str, String, String)>,
 }
 
+impl Default for Db {
+    fn default() -> Self {
+        Self {
+            monitor_enabled: true,
+            trips: Vec::new(),
+            attempts: BTreeMap::new(),
+            attempt_created: BTreeMap::new(),
+            bookings: Vec::new(),
+            notifications: BTreeSet::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
 /// A SQL call refused with this SQLSTATE (the transaction rolled back).
 pub(crate) type SqlState = &'static str;
 
 const MONITORED: [&str; 3] = ["searching", "watching", "booking"];
+
+/// `monitor_begin_attempt`: at most this many attempts created per trip within
+/// [`ATTEMPT_WINDOW_MS`].
+pub(crate) const ATTEMPT_LIMIT: usize = 3;
+/// The attempt limit's window: 24 hours.
+pub(crate) const ATTEMPT_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// `app.arg_code` and the `*_reason_format` checks: `^[a-z][a-z0-9_]{0,63}$`.
+fn is_code(text: &str) -> bool {
+    let b = text.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// `app.arg_code(args, key, required)`: the code, `None` when absent/null and optional, else
+/// 22023.
+fn arg_code<'a>(args: &'a Value, key: &str, required: bool) -> Result<Option<&'a str>, SqlState> {
+    match &args[key] {
+        Value::Null if !required => Ok(None),
+        Value::String(text) if is_code(text) => Ok(Some(text)),
+        _ => Err("22023"),
+    }
+}
 
 impl Db {
     pub(crate) fn trip_index(&self, trip_id: &str) -> Option<usize> {
@@ -95,7 +146,17 @@ impl Db {
         })
     }
 
-    /// `monitor_claim`: due trips oldest first (or just `trip_id`, due or not), leased.
+    /// Whether `monitor_claim` may take the trip now: any monitored status while the switch is
+    /// on; with it off, only `booking` with an open attempt (in-flight money finishes).
+    fn claimable(&self, t: usize) -> bool {
+        let row = &self.trips[t];
+        MONITORED.contains(&row.status)
+            && (self.monitor_enabled
+                || (row.status == "booking" && self.open_attempt(&row.id).is_some()))
+    }
+
+    /// `monitor_claim`: due trips oldest first (or just `trip_id`, due or not), leased. With the
+    /// kill switch off, only `booking` trips with an open attempt.
     pub(crate) fn claim(
         &mut self,
         limit: usize,
@@ -104,17 +165,22 @@ impl Db {
         now: i64,
     ) -> Vec<Value> {
         let mut due: Vec<usize> = (0..self.trips.len())
-            .filter(|&t| MONITORED.contains(&self.trips[t].status))
+            .filter(|&t| self.claimable(t))
             .filter(|&t| match trip_id {
                 Some(id) => self.trips[t].id == id,
                 None => self.trips[t].next_check_at <= now,
             })
             .collect();
-        due.sort_by_key(|&t| self.trips[t].next_check_at);
+        due.sort_by(|&a, &b| {
+            let key = |t: usize| (self.trips[t].next_check_at, self.trips[t].id.as_str());
+            key(a).cmp(&key(b))
+        });
         due.truncate(limit);
         due.into_iter()
             .map(|t| {
-                self.trips[t].next_check_at = now + lease_ms;
+                let row = &mut self.trips[t];
+                row.next_check_at = now + lease_ms;
+                row.version += 1;
                 self.claim_json(t)
             })
             .collect()
@@ -135,52 +201,36 @@ impl Db {
         };
         match function {
             "monitor_reschedule" => {
+                let at = ts(&args["next_check_at"]).ok_or("22007")?;
+                let decision = arg_code(args, "decision", true)?;
+                let reason = arg_code(args, "reason", false)?;
                 let t = trip(self)?;
-                let at = ts(&args["next_check_at"]).ok_or("22023")?;
                 let row = &mut self.trips[t];
+                if !MONITORED.contains(&row.status) {
+                    return Ok(json!({"ok": false}));
+                }
                 row.next_check_at = at;
                 row.check_count += 1;
+                row.version += 1;
                 let id = row.id.clone();
-                self.event(
-                    &id,
-                    "monitor",
-                    args["decision"].as_str(),
-                    args["reason"].as_str(),
-                );
+                self.event(&id, "monitor", decision, reason);
                 Ok(json!({"ok": true}))
             }
             "monitor_expire" => {
+                let reason = arg_code(args, "reason", true)?;
                 let t = trip(self)?;
                 let row = &mut self.trips[t];
                 let ok = matches!(row.status, "watching" | "searching");
                 if ok {
                     row.status = "expired";
+                    row.last_error_code = reason.map(str::to_owned);
                     row.version += 1;
                     let id = row.id.clone();
-                    self.event(&id, "monitor", Some("expire"), args["reason"].as_str());
+                    self.event(&id, "monitor", Some("expired"), reason);
                 }
                 Ok(json!({"ok": ok}))
             }
-            "monitor_begin_attempt" => {
-                let t = trip(self)?;
-                let state: AttemptState =
-                    serde_json::from_value(args["state"].clone()).map_err(|_| "22023")?;
-                let row = &self.trips[t];
-                if Some(row.version) != args["trip_version"].as_u64() || row.status != "watching" {
-                    return Ok(json!({"started": false, "reason": "trip_changed"}));
-                }
-                if self.open_attempt(&row.id).is_some() {
-                    return Ok(json!({"started": false, "reason": "attempt_open"}));
-                }
-                if self.attempts.contains_key(&state.attempt_id) {
-                    return Err("23505");
-                }
-                let row = &mut self.trips[t];
-                row.status = "booking";
-                row.version += 1;
-                self.attempts.insert(state.attempt_id.clone(), state);
-                Ok(json!({"started": true}))
-            }
+            "monitor_begin_attempt" => self.begin_attempt(args, now),
             "monitor_save_attempt" => self.save_attempt(args, now),
             "monitor_passengers" => {
                 let t = trip(self)?;
@@ -267,64 +317,175 @@ impl Db {
         ));
     }
 
-    /// `monitor_save_attempt`: compare-and-set on the attempt version, then the effects, all in
-    /// one transaction (validated before anything is applied).
+    /// `monitor_begin_attempt`, checked in the SQL's order: kill switch off →
+    /// `monitor_disabled`; no trip → `trip_changed`; an open attempt → `attempt_open`; not
+    /// `watching` or another version → `trip_changed`; [`ATTEMPT_LIMIT`] attempts created in the
+    /// last [`ATTEMPT_WINDOW_MS`] → `attempt_limit`, and the trip is failed
+    /// (`too_many_attempts`) with a `could_not_book` notification and a `monitor` event; else the
+    /// trip moves to `booking` and the attempt is inserted (an attempt id already used: 23505).
+    fn begin_attempt(&mut self, args: &Value, now: i64) -> Result<Value, SqlState> {
+        let state: AttemptState =
+            serde_json::from_value(args["state"].clone()).map_err(|_| "22023")?;
+        let version = args["trip_version"].as_u64().ok_or("22023")?;
+        if args["trip_id"].as_str() != Some(state.trip_id.as_str()) {
+            return Err("22023");
+        }
+        if !state.is_open() {
+            return Err("22023");
+        }
+        if !self.monitor_enabled {
+            return Ok(json!({"started": false, "reason": "monitor_disabled"}));
+        }
+        let Some(t) = self.trip_index(&state.trip_id) else {
+            return Ok(json!({"started": false, "reason": "trip_changed"}));
+        };
+        if self.open_attempt(&state.trip_id).is_some() {
+            return Ok(json!({"started": false, "reason": "attempt_open"}));
+        }
+        let row = &self.trips[t];
+        if row.status != "watching" || row.version != version {
+            return Ok(json!({"started": false, "reason": "trip_changed"}));
+        }
+        let recent = self
+            .attempts
+            .values()
+            .filter(|a| a.trip_id == state.trip_id)
+            .filter(|a| {
+                self.attempt_created
+                    .get(&a.attempt_id)
+                    .is_some_and(|&at| at > now - ATTEMPT_WINDOW_MS)
+            })
+            .count();
+        if recent >= ATTEMPT_LIMIT {
+            let row = &mut self.trips[t];
+            row.status = "failed";
+            row.last_error_code = Some("too_many_attempts".into());
+            row.version += 1;
+            let id = row.id.clone();
+            self.notifications.insert(format!("{id}-too_many_attempts"));
+            self.event(&id, "monitor", Some("fail"), Some("too_many_attempts"));
+            return Ok(json!({"started": false, "reason": "attempt_limit"}));
+        }
+        if self.attempts.contains_key(&state.attempt_id) {
+            return Err("23505");
+        }
+        let row = &mut self.trips[t];
+        row.status = "booking";
+        row.version += 1;
+        let id = row.id.clone();
+        self.attempt_created.insert(state.attempt_id.clone(), now);
+        self.attempts.insert(state.attempt_id.clone(), state);
+        self.event(&id, "book", Some("attempt_started"), None);
+        Ok(json!({"started": true}))
+    }
+
+    /// `monitor_save_attempt`: compare-and-set on the attempt version (missing, closed or at
+    /// another version: saved false), then the effects, all in one transaction (validated
+    /// before anything is applied, so a refusal writes nothing).
     fn save_attempt(&mut self, args: &Value, now: i64) -> Result<Value, SqlState> {
         let state: AttemptState =
             serde_json::from_value(args["state"].clone()).map_err(|_| "22023")?;
         let expected = args["expected_version"].as_u64().ok_or("22023")?;
+        if args["attempt_id"].as_str() != Some(state.attempt_id.as_str())
+            || state.version <= expected
+        {
+            return Err("22023");
+        }
         let Some(stored) = self.attempts.get(&state.attempt_id) else {
             return Ok(json!({"saved": false}));
         };
-        if stored.version != expected || state.version != expected + 1 {
+        if !stored.is_open() || stored.version != expected {
             return Ok(json!({"saved": false}));
         }
+        let trip_id = stored.trip_id.clone();
+        if state.trip_id != trip_id {
+            return Err("22023");
+        }
+        // booking_attempts_reason_format
+        if state.reason.as_deref().is_some_and(|r| !is_code(r)) {
+            return Err("23514");
+        }
         let effects = args["effects"].as_array().ok_or("22023")?;
+        let t = self.trip_index(&trip_id).ok_or("P0002")?;
+        let mut status = self.trips[t].status;
         for effect in effects {
-            if effect["kind"] == "set_trip_status" {
-                let i = effect["trip_id"]
-                    .as_str()
-                    .and_then(|id| self.trip_index(id))
-                    .ok_or("P0002")?;
-                if self.trips[i].status != "booking" {
-                    return Ok(json!({"saved": false}));
+            if effect["trip_id"].as_str() != Some(trip_id.as_str()) {
+                return Err("22023");
+            }
+            match effect["kind"].as_str() {
+                Some("set_trip_status") => {
+                    let to = arg_code(effect, "to", true)?.unwrap_or_default();
+                    arg_code(effect, "reason", false)?;
+                    if status != to && status != "booking" {
+                        return Err("55000");
+                    }
+                    status = match to {
+                        "booked" => "booked",
+                        "needs_traveller" => "needs_traveller",
+                        "watching" => "watching",
+                        "failed" => "failed",
+                        "expired" => "expired",
+                        // booking -> anything else breaks the status graph.
+                        _ => return Err("55000"),
+                    };
                 }
+                Some("record_booking") => {
+                    // bookings_booking_reference_format
+                    let reference = effect["booking_reference"].as_str().ok_or("22023")?;
+                    let ok = (1..=32).contains(&reference.len())
+                        && reference.bytes().all(|b| b.is_ascii_alphanumeric());
+                    if !ok {
+                        return Err("23514");
+                    }
+                    effect["order_id"].as_str().ok_or("22023")?;
+                    if effect["attempt_id"].as_str() != Some(state.attempt_id.as_str()) {
+                        return Err("22023");
+                    }
+                    money(&effect["amount"])?;
+                }
+                Some("notify") => {
+                    arg_code(effect, "template", true)?;
+                    effect["dedupe_key"].as_str().ok_or("22023")?;
+                }
+                Some("log_decision") => {
+                    arg_code(effect, "decision", true)?;
+                    arg_code(effect, "reason", false)?;
+                }
+                _ => return Err("22023"),
             }
         }
         for effect in effects {
-            let trip_id = effect["trip_id"].as_str().unwrap_or_default().to_owned();
             match effect["kind"].as_str() {
                 Some("set_trip_status") => {
-                    let i = self.trip_index(&trip_id).ok_or("P0002")?;
-                    let to = match effect["to"].as_str() {
-                        Some("booked") => "booked",
-                        Some("needs_traveller") => "needs_traveller",
-                        Some("watching") => "watching",
-                        Some("failed") => "failed",
-                        _ => return Err("22023"),
-                    };
-                    let row = &mut self.trips[i];
-                    row.status = to;
-                    row.version += 1;
-                    row.next_check_at = now;
+                    let to = status_name(effect["to"].as_str().unwrap_or_default());
+                    let row = &mut self.trips[t];
+                    if row.status != to {
+                        row.status = to;
+                        row.version += 1;
+                        row.next_check_at = now;
+                        row.last_error_code = if to == "booked" {
+                            None
+                        } else {
+                            effect["reason"].as_str().map(str::to_owned)
+                        };
+                    }
                 }
                 Some("record_booking") => {
-                    let currency =
-                        Currency::parse(effect["amount"]["currency"].as_str().unwrap_or(""))
-                            .map_err(|_| "22023")?;
-                    let amount = Money::from_minor(
-                        effect["amount"]["amount_minor"].as_i64().ok_or("22023")?,
-                        currency,
-                    )
-                    .map_err(|_| "22023")?;
-                    if self.bookings.iter().any(|b| b.0 == trip_id) {
+                    let attempt_id = effect["attempt_id"].as_str().unwrap_or_default();
+                    let order_id = effect["order_id"].as_str().unwrap_or_default();
+                    // Idempotent on attempt_id (ON CONFLICT DO NOTHING); another attempt with
+                    // the same provider order id breaks bookings_provider_order_key.
+                    if self.bookings.iter().any(|b| b.1 == attempt_id) {
+                        continue;
+                    }
+                    if self.bookings.iter().any(|b| b.2 == order_id) {
                         return Err("23505");
                     }
                     self.bookings.push((
-                        trip_id,
-                        effect["attempt_id"].as_str().unwrap_or_default().to_owned(),
-                        effect["order_id"].as_str().unwrap_or_default().to_owned(),
-                        amount,
+                        trip_id.clone(),
+                        attempt_id.to_owned(),
+                        order_id.to_owned(),
+                        money(&effect["amount"])?,
                     ));
                 }
                 Some("notify") => {
@@ -348,9 +509,149 @@ impl Db {
     }
 }
 
+/// The `&'static` trip status for a status name checked by `save_attempt`.
+fn status_name(to: &str) -> &'static str {
+    ["booked", "needs_traveller", "watching", "failed", "expired"]
+        .into_iter()
+        .find(|s| *s == to)
+        .unwrap_or("failed")
+}
+
+/// `{amount_minor, currency}` as [`Money`], else 22023.
+fn money(value: &Value) -> Result<Money, SqlState> {
+    let currency =
+        Currency::parse(value["currency"].as_str().unwrap_or("")).map_err(|_| "22023")?;
+    Money::from_minor(value["amount_minor"].as_i64().ok_or("22023")?, currency).map_err(|_| "22023")
+}
+
 fn ts(value: &Value) -> Option<i64> {
     value
         .as_str()
         .and_then(Timestamp::parse_rfc3339)
         .map(Timestamp::unix_ms)
+}
+
+/// The fake's own answers for the money-safety rules, against the SQL's (tests/db/90_*.sql).
+#[cfg(test)]
+mod tests {
+    use booking_core::saga::{self, Begin};
+
+    use super::*;
+
+    const NOW: i64 = 1_790_000_000_000;
+    const HOUR: i64 = 3_600_000;
+
+    fn trip(id: &str, status: &'static str) -> TripRow {
+        let gbp = Currency::parse("GBP").unwrap();
+        TripRow {
+            id: id.to_owned(),
+            status,
+            version: 1,
+            offer: None,
+            max_total: Money::from_minor(40_000, gbp).unwrap(),
+            departure_date: "2026-12-12".into(),
+            next_check_at: NOW - HOUR,
+            check_count: 0,
+            last_error_code: None,
+            auto_book: true,
+            payment_method: Some("pm_card_visa"),
+            has_travellers: true,
+        }
+    }
+
+    fn attempt(attempt_id: &str, trip_id: &str) -> AttemptState {
+        saga::begin(
+            Begin {
+                attempt_id: attempt_id.to_owned(),
+                trip_id: trip_id.to_owned(),
+                offer_id: "off_1".into(),
+                max_total: Money::from_minor(40_000, Currency::parse("GBP").unwrap()).unwrap(),
+                customer: "cus_1".into(),
+                payment_method: "pm_1".into(),
+                seed: 1,
+            },
+            Timestamp::from_unix_ms(NOW),
+        )
+    }
+
+    fn begin(db: &mut Db, trip_id: &str, attempt_id: &str) -> Value {
+        let t = db.trip_index(trip_id).unwrap();
+        let args = json!({"trip_id": trip_id, "trip_version": db.trips[t].version,
+            "state": attempt(attempt_id, trip_id)});
+        db.call("monitor_begin_attempt", &args, NOW).unwrap()
+    }
+
+    fn ids(claims: &[Value]) -> Vec<&str> {
+        claims
+            .iter()
+            .map(|c| c["trip"]["id"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_paused_claim_takes_only_booking_trips_with_an_open_attempt() {
+        let mut db = Db {
+            trips: vec![
+                trip("t-watching", "watching"),
+                trip("t-searching", "searching"),
+                trip("t-booking", "booking"),
+                trip("t-stray", "booking"),
+            ],
+            ..Db::default()
+        };
+        let open = attempt("a-1", "t-booking");
+        db.attempts.insert("a-1".into(), open);
+        db.monitor_enabled = false;
+        let claimed = db.claim(10, 60_000, None, NOW);
+        assert_eq!(ids(&claimed), ["t-booking"]);
+        assert_eq!(claimed[0]["attempt"]["state"]["attempt_id"], "a-1");
+        assert!(db.claim(1, 60_000, Some("t-watching"), NOW).is_empty());
+        assert_eq!(
+            begin(&mut db, "t-watching", "a-2"),
+            json!({"started": false, "reason": "monitor_disabled"})
+        );
+        assert_eq!(db.trips[0].status, "watching");
+        db.monitor_enabled = true;
+        let claimed = db.claim(10, 60_000, None, NOW);
+        assert_eq!(ids(&claimed), ["t-searching", "t-stray", "t-watching"]);
+    }
+
+    #[test]
+    fn a_fourth_attempt_in_24_hours_fails_the_trip() {
+        let mut db = Db {
+            trips: vec![trip("t-1", "watching"), trip("t-2", "watching")],
+            ..Db::default()
+        };
+        for (n, age) in [(1, HOUR), (2, 2 * HOUR), (3, 23 * HOUR), (4, 25 * HOUR)] {
+            let id = format!("old-{n}");
+            let mut a = attempt(&id, if n < 4 { "t-1" } else { "t-2" });
+            a.phase = saga::Phase::Closed {
+                end: saga::End::SearchAgain,
+            };
+            db.attempts.insert(id.clone(), a);
+            db.attempt_created.insert(id, NOW - age);
+        }
+        assert_eq!(
+            begin(&mut db, "t-1", "new-1"),
+            json!({"started": false, "reason": "attempt_limit"})
+        );
+        assert_eq!(db.trips[0].status, "failed");
+        assert_eq!(
+            db.trips[0].last_error_code.as_deref(),
+            Some("too_many_attempts")
+        );
+        assert!(db.notifications.contains("t-1-too_many_attempts"));
+        assert!(!db.attempts.contains_key("new-1"));
+        assert_eq!(
+            db.events.last().unwrap(),
+            &(
+                "t-1".to_owned(),
+                "monitor",
+                "fail".to_owned(),
+                "too_many_attempts".to_owned()
+            )
+        );
+        assert_eq!(begin(&mut db, "t-2", "new-2"), json!({"started": true}));
+        assert_eq!(db.attempt_created["new-2"], NOW);
+    }
 }
