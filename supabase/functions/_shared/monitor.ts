@@ -88,57 +88,67 @@ async function drive(sql: Sql, claim: Claim, config: DriverConfig, log: Logger) 
   }
 }
 
-/** One monitor run: all due trips (or just `tripId`), bounded by the settings. */
+/** Drives `claims` with at most `concurrency` drivers at once, counting outcomes into `summary`. */
+async function driveAll(
+  sql: Sql,
+  claims: Claim[],
+  concurrency: number,
+  config: DriverConfig,
+  log: Logger,
+  summary: RunSummary,
+): Promise<void> {
+  const queue = [...claims];
+  const worker = async () => {
+    for (let claim = queue.shift(); claim; claim = queue.shift()) {
+      let outcome = "failed";
+      try {
+        const done = await drive(sql, claim, config, log);
+        outcome = done.outcome;
+        log.info("trip done", { trip_id: claim.trip.id, outcome, reason: done.reason });
+      } catch (err) {
+        log.error("trip driver failed", { trip_id: claim.trip.id, ...errorFields(err) });
+      }
+      summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
+    }
+  };
+  const n = Math.max(1, Math.min(concurrency, queue.length));
+  await Promise.all(Array.from({ length: n }, worker));
+}
+
+/**
+ * One monitor run: all due trips (or just `tripId`), bounded by the settings. A paused monitor
+ * still runs: `monitor_claim` then hands out only trips whose open attempt may hold money, so
+ * they finish, and no new attempt starts.
+ */
 export async function runMonitor(e: Env, tripId: string | null, log: Logger): Promise<RunSummary> {
   const started = Date.now();
   const runId = crypto.randomUUID();
   const sql = db(e.dbUrl);
-  const peek = await callApi(sql, "monitor_claim", {
+  const { settings, enabled } = await callApi(sql, "monitor_claim", {
     limit: 0,
     lease_seconds: 0,
     trip_id: null,
   }) as ClaimResult;
+  const claimed = await callApi(sql, "monitor_claim", {
+    limit: tripId ? 1 : claimLimit(settings),
+    lease_seconds: Number(settings.claim_lease_seconds ?? 120),
+    trip_id: tripId,
+  }) as ClaimResult;
+  const config: DriverConfig = {
+    duffel: { base_url: e.duffelUrl, access_token: e.duffelToken },
+    stripe: { base_url: e.stripeUrl, secret_key: requireStripe(e) },
+    upstash: { url: e.upstashUrl, token: e.upstashToken },
+    lock_lease_ms: Number(settings.lock_lease_ms ?? 60_000),
+  };
   const summary: RunSummary = {
     run_id: runId,
-    enabled: peek.enabled,
-    claimed: 0,
+    enabled,
+    claimed: claimed.trips.length,
     outcomes: {},
-    left_for_next_run: 0,
+    left_for_next_run: claimed.due_left,
     duration_ms: 0,
   };
-  if (peek.enabled) {
-    const claimed = await callApi(sql, "monitor_claim", {
-      limit: tripId ? 1 : claimLimit(peek.settings),
-      lease_seconds: Number(peek.settings.claim_lease_seconds ?? 120),
-      trip_id: tripId,
-    }) as ClaimResult;
-    summary.claimed = claimed.trips.length;
-    summary.left_for_next_run = claimed.due_left;
-    const config: DriverConfig = {
-      duffel: { base_url: e.duffelUrl, access_token: e.duffelToken },
-      stripe: { base_url: e.stripeUrl, secret_key: requireStripe(e) },
-      upstash: { url: e.upstashUrl, token: e.upstashToken },
-      lock_lease_ms: Number(peek.settings.lock_lease_ms ?? 60_000),
-    };
-    const queue = [...claimed.trips];
-    const workers = Array.from(
-      { length: Math.max(1, Math.min(Number(peek.settings.concurrency ?? 4), queue.length)) },
-      async () => {
-        for (let claim = queue.shift(); claim; claim = queue.shift()) {
-          let outcome = "failed";
-          try {
-            const done = await drive(sql, claim, config, log);
-            outcome = done.outcome;
-            log.info("trip done", { trip_id: claim.trip.id, outcome, reason: done.reason });
-          } catch (err) {
-            log.error("trip driver failed", { trip_id: claim.trip.id, ...errorFields(err) });
-          }
-          summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
-        }
-      },
-    );
-    await Promise.all(workers);
-  }
+  await driveAll(sql, claimed.trips, Number(settings.concurrency ?? 4), config, log, summary);
   summary.duration_ms = Date.now() - started;
   await callApi(sql, "monitor_heartbeat", {
     run_id: runId,

@@ -235,12 +235,11 @@ fn default_call_budget() -> u32 {
     10 * CALLS_PER_TRIP
 }
 
-/// How many due trips one monitor run may claim: none when the kill switch is off, else the
-/// batch size bounded by the call budget at [`CALLS_PER_TRIP`] calls per trip ([`Budget`]).
+/// How many due trips one monitor run may claim: the batch size bounded by the call budget at
+/// [`CALLS_PER_TRIP`] calls per trip ([`Budget`]). The kill switch does not change it: while the
+/// monitor is paused `app.monitor_claim` hands out only trips whose open attempt may hold money,
+/// so they finish, and `app.monitor_begin_attempt` refuses to start new ones.
 pub fn claim_limit(settings: &MonitorSettings) -> u32 {
-    if !settings.monitor_enabled {
-        return 0;
-    }
     Budget::new(settings.batch_size, settings.provider_call_budget).claimable(u32::MAX)
 }
 

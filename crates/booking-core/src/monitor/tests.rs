@@ -141,13 +141,14 @@ fn budget_bounds_the_batch_and_leaves_the_rest() {
 }
 
 #[test]
-fn claim_limit_honours_the_kill_switch_batch_and_budget() {
+fn claim_limit_follows_batch_and_budget_even_when_paused() {
     let settings = |enabled, batch, budget| MonitorSettings {
         monitor_enabled: enabled,
         batch_size: batch,
         provider_call_budget: budget,
     };
-    assert_eq!(claim_limit(&settings(false, 50, 1_000)), 0);
+    // Paused runs still claim (the SQL hands out only attempts that may hold money).
+    assert_eq!(claim_limit(&settings(false, 50, 1_000)), 50);
     assert_eq!(claim_limit(&settings(true, 50, 1_000)), 50);
     assert_eq!(claim_limit(&settings(true, 50, 60)), 60 / CALLS_PER_TRIP);
     assert_eq!(claim_limit(&settings(true, 50, CALLS_PER_TRIP - 1)), 0);
@@ -156,8 +157,12 @@ fn claim_limit_honours_the_kill_switch_batch_and_budget() {
     )
     .unwrap();
     assert_eq!(claim_limit(&parsed), 7);
-    let off: MonitorSettings = serde_json::from_str("{}").unwrap();
-    assert_eq!(claim_limit(&off), 0, "missing kill switch means off");
+    let defaults: MonitorSettings = serde_json::from_str("{}").unwrap();
+    assert!(
+        !defaults.monitor_enabled,
+        "a missing kill switch reads as off"
+    );
+    assert_eq!(claim_limit(&defaults), 10, "the default batch");
 }
 
 #[test]
