@@ -204,6 +204,45 @@ e2eTest("the kill switch stops booking", async () => {
   assert.equal(await driveToEnd(tripId), "booked");
 });
 
+e2eTest(
+  "a paused monitor still finishes an attempt that holds money, and starts none",
+  async () => {
+    const holding = await watchedTrip();
+    const idle = await watchedTrip();
+    await stripeFault({
+      endpoint: "capture",
+      fault: "500",
+      store: false,
+      metadata: { trip_id: holding.tripId },
+    });
+    await makeDue(holding.tripId);
+    await runMonitor({ trip_id: holding.tripId });
+    assert.equal(
+      await tripStatus(holding.tripId),
+      "booking",
+      "authorized and ordered, capture pending",
+    );
+    await sql()`update public.pipeline_settings set monitor_enabled = false`;
+    try {
+      await makeDue(idle.tripId);
+      // Wait out the capture's retry backoff, then let paused runs finish the attempt.
+      let status = "booking";
+      for (let i = 0; i < 20 && status === "booking"; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        const run = await runMonitor();
+        assert.equal(run.json.enabled, false);
+        status = await tripStatus(holding.tripId);
+      }
+      assert.equal(status, "booked", "the hold was captured while paused");
+      assert.equal((await intentsFor(holding.tripId))[0].captures, 1);
+      assert.equal(await tripStatus(idle.tripId), "watching", "nothing new started while paused");
+      assert.equal((await intentsFor(idle.tripId)).length, 0);
+    } finally {
+      await sql()`update public.pipeline_settings set monitor_enabled = true`;
+    }
+  },
+);
+
 e2eTest("only the service may call the monitor", async () => {
   const none = await runMonitor({}, null);
   assert.equal(none.status, 401);
