@@ -37,6 +37,7 @@ pure_core() { # the core's dependency tree holds no JS bindings, randomness or I
   echo "booking-core's dependency tree is pure"
 }
 run "pure core" pure_core
+run "cargo doc" env RUSTDOCFLAGS=-Dwarnings cargo doc --quiet --workspace --no-deps
 run "cargo test" counted cargo test --quiet --workspace -- --skip money_safety_holds_under
 # The deterministic simulation separately, so its summary line shows in the output.
 run "simulation" counted cargo test --quiet -p booking-core --test simulation -- --nocapture

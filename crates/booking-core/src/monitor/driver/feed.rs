@@ -50,11 +50,9 @@ impl TripDriver {
     ///
     /// The run stops (`stopped`, `sql_error_<sqlstate>`), except: a refused second attempt
     /// (`23505` on begin) is `skipped`; and when the travellers cannot be read while resuming an
-    /// attempt that may hold money ([`may_hold_money`]), the saga goes on without them, so it
-    /// releases the hold and ends the attempt instead of leaving the funds held until the
-    /// travellers can be read again.
-    ///
-    /// [`may_hold_money`]: super::booking::may_hold_money
+    /// attempt that may hold money (an intent is known, an authorization may have been sent, or
+    /// the attempt is ordering), the saga goes on without them, so it releases the hold and ends
+    /// the attempt instead of leaving the funds held until the travellers can be read again.
     pub fn handle_sql_error(&mut self, _now: Timestamp, sqlstate: &str) -> Result<(), DriverError> {
         let on = self.take_waiting("sql")?;
         let step = match on {
