@@ -1,7 +1,7 @@
 //! Deterministic simulation of the monitor's `TripDriver` (and through it the booking saga)
 //! against in-memory fakes of the monitor SQL API, the Upstash lock, Stripe and Duffel, with a
 //! crash injected at every command boundary of every fault scenario, random faults and crashes,
-//! and two monitors racing on the same trips.
+//! two monitors racing on the same trips, and the kill switch flipped while attempts hold money.
 //!
 //! Prints exactly one line:
 //! `simulation: <crash points> crash points x <fault kinds> fault kinds, <runs> runs, <violations> violations`.
@@ -59,6 +59,19 @@ fn money_safety_holds_under_crashes_faults_and_races() {
             use_lock: seed % 2 == 0,
             crash_permille: if seed % 4 < 2 { 0 } else { 20 },
             ..base(if seed % 3 == 0 { "none" } else { "random" }, 5_000 + seed)
+        });
+        runs += 1;
+        violations.extend(report.violations);
+    }
+    // 4. The kill switch flipped off at random moments (up to three times, back on after each
+    //    pause except for every fifth seed), with random faults, random crashes and, for odd
+    //    seeds, a racing monitor.
+    for seed in 0..60 {
+        let report = scenario(Setup {
+            trips: 3,
+            racing: seed % 2 == 1,
+            crash_permille: 20,
+            ..base("random_pause", 9_000 + seed)
         });
         runs += 1;
         violations.extend(report.violations);

@@ -66,6 +66,9 @@ impl TripRow {
 pub(crate) struct Db {
     /// `pipeline_settings.monitor_enabled`: the kill switch.
     pub(crate) monitor_enabled: bool,
+    /// `monitor_begin_attempt` calls refused with `monitor_disabled` (not in the database: the
+    /// simulation's own count, to show a scenario reached the refusal).
+    pub(crate) disabled_refusals: u32,
     pub(crate) trips: Vec<TripRow>,
     pub(crate) attempts: BTreeMap<String, AttemptState>,
     /// `booking_attempts.created_at` (the database's clock at insert), by attempt id.
@@ -81,6 +84,7 @@ impl Default for Db {
     fn default() -> Self {
         Self {
             monitor_enabled: true,
+            disabled_refusals: 0,
             trips: Vec::new(),
             attempts: BTreeMap::new(),
             attempt_created: BTreeMap::new(),
@@ -334,6 +338,7 @@ impl Db {
             return Err("22023");
         }
         if !self.monitor_enabled {
+            self.disabled_refusals += 1;
             return Ok(json!({"started": false, "reason": "monitor_disabled"}));
         }
         let Some(t) = self.trip_index(&state.trip_id) else {

@@ -20,11 +20,13 @@
 //!   stands in for Duffel's 202 and for a 5xx or lost answer after ticketing.
 //!
 //! Faults are injected by [`world::FaultPlan`] per endpoint call, seeded; crashes by the
-//! scheduler in [`run`], which stops a monitor run before its k-th operation.
+//! scheduler in [`run`], which stops a monitor run before its k-th operation; the kill switch is
+//! flipped off between two operations (and back on later) by [`pause::PausePlan`].
 
 pub(crate) mod checks;
 pub(crate) mod db_fake;
 pub(crate) mod duffel_fake;
+pub(crate) mod pause;
 pub(crate) mod run;
 pub(crate) mod stripe_fake;
 pub(crate) mod upstash_fake;

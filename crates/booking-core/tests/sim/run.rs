@@ -8,6 +8,7 @@ use booking_core::time::Timestamp;
 use super::checks;
 use super::db_fake::{OfferRow, TripRow};
 use super::duffel_fake::OfferSim;
+use super::pause::{PausePlan, Paused, PAUSE_MAX_RUNS, PAUSE_MIN_MS};
 use super::worker::{Work, Worker};
 use super::world::{
     Endpoint as E, Fault as F, FaultPlan, World, LATE_AFTER_WINDOW_MS, LATE_IN_WINDOW_MS,
@@ -28,7 +29,7 @@ const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 22] = [
+pub(crate) const KINDS: [&str; 27] = [
     "none",
     "search_first",
     "price_drops_later",
@@ -51,6 +52,11 @@ pub(crate) const KINDS: [&str; 22] = [
     "duffel_order_after_window",
     "travellers_vanish",
     "hostile_provider_strings",
+    "pause_after_authorize",
+    "pause_after_order_sent",
+    "pause_during_capture_retry",
+    "pause_release_then_resume",
+    "pause_until_the_end",
 ];
 
 /// How a scenario runs.
@@ -71,6 +77,18 @@ pub(crate) struct Setup {
     pub(crate) use_lock: bool,
 }
 
+/// What the kill switch did in a scenario, for [`expected_ends`].
+#[derive(Debug, Default)]
+struct PauseLog {
+    /// Times the switch went off.
+    pauses: u32,
+    /// Authorizations held at a switch-off that ended (captured or released) before the pause
+    /// ended.
+    finished: usize,
+    /// `monitor_begin_attempt` calls refused with `monitor_disabled`.
+    refused: u32,
+}
+
 /// What a scenario did.
 pub(crate) struct Report {
     pub(crate) operations: u64,
@@ -87,8 +105,9 @@ fn world(setup: &Setup) -> World {
     w.duffel.departing_at = DEPARTING_AT.to_owned();
     let over_then_under = setup.kind == "price_drops_later";
     // Hostile strings: the first trip's card is declined with an odd code, the second books and
-    // gets an odd booking reference.
-    let trips = if setup.kind == "hostile_provider_strings" {
+    // gets an odd booking reference. Kill-switch kinds: the first trip's attempt is in flight
+    // when the switch goes off, the second trip is watching (its run's claim already taken).
+    let trips = if setup.kind == "hostile_provider_strings" || setup.kind.starts_with("pause_") {
         setup.trips.max(2)
     } else {
         setup.trips
@@ -108,7 +127,8 @@ fn world(setup: &Setup) -> World {
             ("no_payment_profile", 0) => None,
             _ => Some("pm_card_visa"),
         };
-        let searching = setup.kind == "search_first" || (setup.kind == "random" && i % 4 == 3);
+        let searching = setup.kind == "search_first"
+            || (matches!(setup.kind, "random" | "random_pause") && i % 4 == 3);
         let blocked = matches!(setup.kind, "travellers_missing" | "no_payment_profile") && i == 0;
         let (departing_at, departure_date) = if blocked {
             (SOON_DEPARTING_AT, SOON_DEPARTURE_DATE)
@@ -177,11 +197,21 @@ fn world(setup: &Setup) -> World {
         "duffel_order_late" => vec![(E::CreateOrder, 1, F::Late(LATE_IN_WINDOW_MS))],
         "duffel_order_after_window" => vec![(E::CreateOrder, 1, F::Late(LATE_AFTER_WINDOW_MS))],
         "travellers_vanish" => vec![(E::Authorize, 1, F::Lost)],
+        "pause_after_order_sent" => vec![(E::CreateOrder, 1, F::Lost)],
+        "pause_during_capture_retry" => {
+            vec![(E::Capture, 1, F::Before(503)), (E::Capture, 2, F::Lost)]
+        }
+        "pause_release_then_resume" => vec![(E::CreateOrder, 1, F::PriceChanged)],
+        "pause_until_the_end" => vec![(E::CreateOrder, 1, F::PriceChanged)],
         _ => Vec::new(),
     };
     w.plan = FaultPlan {
         rules,
-        random_permille: if setup.kind == "random" { 150 } else { 0 },
+        random_permille: if matches!(setup.kind, "random" | "random_pause") {
+            150
+        } else {
+            0
+        },
         calm: false,
     };
     w
@@ -193,9 +223,42 @@ pub(crate) fn scenario(setup: Setup) -> Report {
     let mut crash_rng = super::Rng::new(setup.seed ^ 0xC0FFEE);
     let mut ops = 0_u64;
     let mut bad = Vec::new();
+    let pause_plan = PausePlan::of(setup.kind, setup.seed);
+    let mut pauses_left = pause_plan.map_or(0, |p| p.times);
+    let mut paused: Option<Paused> = None;
+    let mut pause_log = PauseLog::default();
     for run in 0..MAX_RUNS {
+        if let Some(p) = paused.take() {
+            // With the switch off only booking trips with an open attempt are claimable; once
+            // none is left (or the pause overstayed), the pause ends: the switch goes back on,
+            // or (stays off) the scenario ends. Either way what was in flight must be done.
+            let runs = run - p.since_run;
+            let workable =
+                w.db.trips
+                    .iter()
+                    .any(|t| t.status == "booking" && w.db.open_attempt(&t.id).is_some());
+            if !workable || runs >= PAUSE_MAX_RUNS {
+                pause_log.finished += p.held_finished(&w);
+                bad.extend(
+                    p.at_end_of_pause(&w, runs)
+                        .into_iter()
+                        .map(|v| format!("run {run}: {v}")),
+                );
+                if !pause_plan.is_some_and(|plan| plan.resume) {
+                    break;
+                }
+                w.now = w.now.max(p.since_ms + PAUSE_MIN_MS);
+                w.db.monitor_enabled = true;
+            } else {
+                paused = Some(p);
+            }
+        }
         let open: Vec<usize> = (0..w.db.trips.len())
-            .filter(|&t| matches!(w.db.trips[t].status, "searching" | "watching" | "booking"))
+            .filter(|&t| match w.db.trips[t].status {
+                "searching" | "watching" => paused.is_none(),
+                "booking" => true,
+                _ => false,
+            })
             .collect();
         if open.is_empty() {
             break;
@@ -224,6 +287,12 @@ pub(crate) fn scenario(setup: Setup) -> Report {
                 .filter(|&i| !workers[i].finished())
                 .collect();
             let pick = live[usize::try_from(w.rng.below(live.len() as u64)).unwrap()];
+            if paused.is_none() && pauses_left > 0 && pause_plan.is_some_and(|p| p.fires(&mut w)) {
+                // The operator flips the switch between two operations of this run.
+                pauses_left -= 1;
+                pause_log.pauses += 1;
+                paused = Some(Paused::switch_off(&mut w, run));
+            }
             ops += 1;
             let crash = setup.crash_at == Some(ops) || crash_rng.chance(setup.crash_permille);
             if crash && !w.plan.calm {
@@ -233,7 +302,15 @@ pub(crate) fn scenario(setup: Setup) -> Report {
                 crashed[pick] = true;
                 continue;
             }
+            let before: Vec<&'static str> = w.db.trips.iter().map(|t| t.status).collect();
             workers[pick].step(&mut w);
+            if let Some(p) = &paused {
+                bad.extend(
+                    p.after_operation(&w, &before)
+                        .into_iter()
+                        .map(|v| format!("run {run}: {v}")),
+                );
+            }
         }
         if !setup.use_lock {
             // (a broken lock never excludes, so there is nothing to release-check)
@@ -266,9 +343,16 @@ pub(crate) fn scenario(setup: Setup) -> Report {
             break;
         }
     }
-    bad.extend(checks::settled(&w));
+    if let Some(p) = &paused {
+        // The scenario ran out of runs with the switch still off.
+        if p.in_flight(&w) {
+            bad.extend(p.at_end_of_pause(&w, MAX_RUNS - p.since_run));
+        }
+    }
+    pause_log.refused = w.db.disabled_refusals;
+    bad.extend(checks::settled(&w, !w.db.monitor_enabled));
     if setup.crash_at.is_none() && setup.crash_permille == 0 && !setup.racing {
-        bad.extend(expected_ends(&setup, &w));
+        bad.extend(expected_ends(&setup, &w, &pause_log));
     }
     bad.dedup();
     Report {
@@ -282,7 +366,7 @@ pub(crate) fn scenario(setup: Setup) -> Report {
 
 /// What the scenarios that target one finding must end in when nothing crashes, so that they
 /// keep exercising it (a scenario that silently stopped reaching its fault would prove nothing).
-fn expected_ends(setup: &Setup, w: &World) -> Vec<String> {
+fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
     let attempts = |trip: usize| -> Vec<(String, Option<String>)> {
         let id = &w.db.trips[trip].id;
         w.db.attempts
@@ -324,13 +408,43 @@ fn expected_ends(setup: &Setup, w: &World) -> Vec<String> {
                 && status(1) == "booked"
                 && reason_was(1, "booking_reference_invalid")
         }
+        kind if kind.starts_with("pause_") => {
+            // The switch went off once with money held, that money ended during the pause, and
+            // the watching trip's stale claim was refused (`monitor_disabled`).
+            let paused_ok = pause.pauses == 1 && pause.finished >= 1 && pause.refused >= 1;
+            let intents = |trip: usize, status: &str| {
+                let id = &w.db.trips[trip].id;
+                w.stripe
+                    .intents
+                    .iter()
+                    .filter(|pi| &pi.trip_id == id && pi.status == status)
+                    .count()
+            };
+            let end = match kind {
+                "pause_release_then_resume" => {
+                    status(0) == "booked"
+                        && reason_was(0, "price_changed")
+                        && intents(0, "canceled") == 1
+                        && status(1) == "booked"
+                }
+                "pause_until_the_end" => {
+                    !w.db.monitor_enabled
+                        && status(0) == "watching"
+                        && intents(0, "canceled") == 1
+                        && status(1) == "watching"
+                        && w.db.bookings.is_empty()
+                }
+                _ => status(0) == "booked" && status(1) == "booked",
+            };
+            paused_ok && end
+        }
         _ => true,
     };
     if ok {
         Vec::new()
     } else {
         vec![format!(
-            "scenario did not reach its end: trips {:?}, attempts {:?}",
+            "scenario did not reach its end: trips {:?}, attempts {:?}, pause {pause:?}",
             w.db.trips.iter().map(|t| t.status).collect::<Vec<_>>(),
             (0..w.db.trips.len()).map(attempts).collect::<Vec<_>>()
         )]
