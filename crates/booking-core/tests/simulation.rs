@@ -66,7 +66,7 @@ fn money_safety_holds_under_crashes_faults_and_races() {
     // 4. The kill switch flipped off at random moments (up to three times, back on after each
     //    pause except for every fifth seed), with random faults, random crashes and, for odd
     //    seeds, a racing monitor.
-    for seed in 0..60 {
+    for seed in 0..40 {
         let report = scenario(Setup {
             trips: 3,
             racing: seed % 2 == 1,
