@@ -5,38 +5,20 @@ use super::*;
 #[test]
 fn missing_payment_profile_keeps_watching_without_an_attempt() {
     let mut d = driver(claim("watching", Some(offer()), None));
-    lock(&mut d);
-    http(&mut d);
-    respond(&mut d, 200, offer_body("300.00"));
-    let (f, args) = sql(&mut d);
-    assert_eq!(f, "monitor_reschedule");
-    assert_eq!(args["reason"], "payment_profile_missing");
-    answer(&mut d, json!({"ok": true}));
-    assert_eq!(
-        finish(&mut d),
-        (DriverOutcome::Waiting, "payment_profile_missing".into())
-    );
+    reprice_at(&mut d, "300.00");
+    rescheduled(&mut d, "payment_profile_missing");
 }
 
 #[test]
 fn missing_travellers_keep_watching_without_an_attempt() {
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
-    lock(&mut d);
-    http(&mut d);
-    respond(&mut d, 200, offer_body("300.00"));
+    reprice_at(&mut d, "300.00");
     assert_eq!(sql(&mut d).0, "monitor_passengers");
     answer(
         &mut d,
         json!({"passengers": null, "reason": "travelers_missing"}),
     );
-    let (f, args) = sql(&mut d);
-    assert_eq!(f, "monitor_reschedule");
-    assert_eq!(args["reason"], "travelers_missing");
-    answer(&mut d, json!({"ok": true}));
-    assert_eq!(
-        finish(&mut d),
-        (DriverOutcome::Waiting, "travelers_missing".into())
-    );
+    rescheduled(&mut d, "travelers_missing");
 }
 
 #[test]
@@ -339,11 +321,7 @@ fn the_call_cap_stops_cleanly_and_reschedules_at_once() {
     let mut d = driver_with(claim("watching", Some(offer()), Some(payment())), 1);
     start_booking(&mut d);
     answer(&mut d, json!({"started": true}));
-    let (f, args) = sql(&mut d);
-    assert_eq!(f, "monitor_reschedule");
-    assert_eq!(args["reason"], "call_cap");
+    let args = rescheduled(&mut d, "call_cap");
     assert_eq!(args["next_check_at"], json!(NOW));
-    answer(&mut d, json!({"ok": true}));
-    assert_eq!(finish(&mut d), (DriverOutcome::Waiting, "call_cap".into()));
     assert_eq!(d.provider_calls(), 1);
 }

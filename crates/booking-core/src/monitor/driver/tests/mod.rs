@@ -118,6 +118,24 @@ fn lock(d: &mut TripDriver) {
     respond(d, 200, json!({"result":"OK"}));
 }
 
+/// Takes the lock, then answers the re-price of the selected offer with `total`.
+fn reprice_at(d: &mut TripDriver, total: &str) {
+    lock(d);
+    http(d);
+    respond(d, 200, offer_body(total));
+}
+
+/// Expects `monitor_reschedule` with `reason`, answers it, expects the release and `waiting`;
+/// returns the reschedule's arguments.
+fn rescheduled(d: &mut TripDriver, reason: &str) -> Value {
+    let (f, args) = sql(d);
+    assert_eq!(f, "monitor_reschedule");
+    assert_eq!(args["reason"], reason);
+    answer(d, json!({"ok": true}));
+    assert_eq!(finish(d), (DriverOutcome::Waiting, reason.into()));
+    args
+}
+
 /// Expects the lock release, then `done`.
 fn finish(d: &mut TripDriver) -> (DriverOutcome, String) {
     let r = http(d);

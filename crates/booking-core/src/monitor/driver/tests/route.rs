@@ -82,20 +82,11 @@ fn failed_search_is_recorded_as_a_failure() {
 #[test]
 fn watching_over_budget_is_rescheduled() {
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
-    lock(&mut d);
-    http(&mut d);
-    respond(&mut d, 200, offer_body("400.01"));
-    let (f, args) = sql(&mut d);
-    assert_eq!(f, "monitor_reschedule");
+    reprice_at(&mut d, "400.01");
+    let args = rescheduled(&mut d, "over_budget");
     assert_eq!(args["decision"], "wait");
-    assert_eq!(args["reason"], "over_budget");
     let next = Timestamp::parse_rfc3339(args["next_check_at"].as_str().unwrap()).unwrap();
     assert!(next > NOW);
-    answer(&mut d, json!({"ok": true}));
-    assert_eq!(
-        finish(&mut d),
-        (DriverOutcome::Waiting, "over_budget".into())
-    );
 }
 
 #[test]
