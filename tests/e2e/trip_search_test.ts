@@ -246,7 +246,11 @@ e2eTest("the Duffel request carries the trip's criteria", async () => {
   }[];
   const sent = entries.filter((e) => e.method === "POST" && e.path === "/air/offer_requests")
     .map((e) => (typeof e.body === "string" ? JSON.parse(e.body) : e.body))
-    .find((b) => b?.data?.slices?.[0]?.origin === route.origin);
+    // The newest request for this exact route (other tests may share an origin code).
+    .findLast((b) =>
+      b?.data?.slices?.[0]?.origin === route.origin &&
+      b?.data?.slices?.[0]?.destination === route.destination
+    );
   assert.ok(sent, "the search reached the fake Duffel");
   assert.equal(sent.data.cabin_class, "business");
   assert.equal(sent.data.max_connections, 0);
