@@ -16,7 +16,7 @@ if [ "$have" != "$want" ]; then
 fi
 cargo build --quiet --release --target wasm32-unknown-unknown -p booking-wasm
 mkdir -p "$out.tmp"
-wasm-bindgen --target web --out-dir "$out.tmp" --out-name booking_wasm \
+wasm-bindgen --target web --experimental-reset-state-function --out-dir "$out.tmp" --out-name booking_wasm \
   target/wasm32-unknown-unknown/release/booking_wasm.wasm
 node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory \
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \

@@ -2,7 +2,13 @@
 //!
 //! The core builds an [`HttpRequest`]; the Deno shim performs it with `fetch` (honouring
 //! `timeout_ms` with an `AbortSignal`) and hands the status and the body bytes back. Shared by
-//! every provider: Duffel, and later Stripe, Resend and Upstash.
+//! every provider: Duffel, Stripe, Upstash (and Resend).
+//!
+//! A request holds no credential and no base URL: it names the [`Service`] it is for, and the
+//! executor adds that service's base URL and `Authorization` header from the function's
+//! environment. Provider secrets therefore never enter the core (nor the wasm module's memory),
+//! and a request can be logged or compared in tests as it is. The wire format (method, path,
+//! query, version headers, idempotency keys, body) stays the core's.
 
 use std::fmt;
 
@@ -10,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 /// HTTP method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Method {
     /// `GET`
@@ -37,21 +44,52 @@ impl Method {
     }
 }
 
+/// The service a request is for: which base URL and credential the executor adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "snake_case")]
+pub enum Service {
+    /// Duffel (`DUFFEL_API_URL`, `Authorization: Bearer $DUFFEL_ACCESS_TOKEN`).
+    Duffel,
+    /// Stripe (`STRIPE_API_URL`, `Authorization: Bearer $STRIPE_SECRET_KEY`).
+    Stripe,
+    /// Upstash Redis REST (`UPSTASH_REDIS_REST_URL`, `Bearer $UPSTASH_REDIS_REST_TOKEN`).
+    Upstash,
+    /// Resend (`RESEND_API_URL`, `Authorization: Bearer $RESEND_API_KEY`).
+    Resend,
+}
+
+impl Service {
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Duffel => "duffel",
+            Self::Stripe => "stripe",
+            Self::Upstash => "upstash",
+            Self::Resend => "resend",
+        }
+    }
+}
+
 /// A request for the shim to perform.
 ///
 /// Serialises as
-/// `{"method":"POST","url":"…","headers":[["Authorization","Bearer …"],…],"body":"…"|null,"timeout_ms":30000}`;
-/// headers are an ordered array of `[name, value]` pairs so repeated headers survive.
+/// `{"service":"stripe","method":"POST","path":"/v1/…?…","headers":[["Idempotency-Key","…"],…],"body":"…"|null,"timeout_ms":30000}`;
+/// headers are an ordered array of `[name, value]` pairs so repeated headers survive. There is
+/// never an `Authorization` header: the executor adds the [`Service`]'s credential.
 ///
-/// `Debug` redacts the values of credential headers (`Authorization`, `Proxy-Authorization`,
-/// `Cookie`, anything containing `token` or `key`) so a request can be logged safely.
+/// `Debug` still redacts the values of sensitive-looking headers (`Idempotency-Key`, anything
+/// containing `token`, `key` or `secret`), so a request can be logged safely.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HttpRequest {
+    /// Which service: the executor prefixes its base URL and adds its credential.
+    pub service: Service,
     /// HTTP method.
     pub method: Method,
-    /// Absolute URL including the query string.
-    pub url: String,
-    /// Header name/value pairs in sending order.
+    /// Path from the service's base URL, starting with `/`, including the query string.
+    pub path: String,
+    /// Header name/value pairs in sending order (never a credential).
     pub headers: Vec<(String, String)>,
     /// Body text (JSON or form-encoded), if any.
     pub body: Option<String>,
@@ -60,6 +98,18 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// A request to `service` with no headers yet.
+    pub fn new(service: Service, method: Method, path: String, timeout_ms: u32) -> Self {
+        Self {
+            service,
+            method,
+            path,
+            headers: Vec::new(),
+            body: None,
+            timeout_ms,
+        }
+    }
+
     /// The value of the first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -95,8 +145,9 @@ impl fmt::Debug for HttpRequest {
             })
             .collect();
         f.debug_struct("HttpRequest")
+            .field("service", &self.service)
             .field("method", &self.method)
-            .field("url", &self.url)
+            .field("path", &self.path)
             .field("headers", &headers)
             .field("body_len", &self.body.as_ref().map(String::len))
             .field("timeout_ms", &self.timeout_ms)
@@ -110,10 +161,11 @@ mod tests {
 
     fn sample() -> HttpRequest {
         HttpRequest {
+            service: Service::Stripe,
             method: Method::Post,
-            url: "https://api.example.test/x?a=1".into(),
+            path: "/x?a=1".into(),
             headers: vec![
-                ("Authorization".into(), "Bearer secret_token_value".into()),
+                ("Idempotency-Key".into(), "secret_token_value".into()),
                 ("Accept".into(), "application/json".into()),
             ],
             body: Some("{}".into()),
@@ -127,9 +179,10 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({
+                "service": "stripe",
                 "method": "POST",
-                "url": "https://api.example.test/x?a=1",
-                "headers": [["Authorization", "Bearer secret_token_value"], ["Accept", "application/json"]],
+                "path": "/x?a=1",
+                "headers": [["Idempotency-Key", "secret_token_value"], ["Accept", "application/json"]],
                 "body": "{}",
                 "timeout_ms": 1500
             })

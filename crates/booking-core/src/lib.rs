@@ -14,9 +14,13 @@
 //! | build a Duffel search, parse offers | [`duffel`] |
 //! | pick the best offer | [`select`] |
 //! | the search stage as one step | [`search`] |
+//! | the one drive API every function uses | [`engine`] |
+//! | the monitor: decide, and the per-trip driver | [`monitor`] |
+//! | the booking saga (private steps, driven through the monitor) | [`saga`] |
 
 pub mod auth;
 pub mod duffel;
+pub mod engine;
 pub mod error;
 pub mod http;
 pub mod iata;
@@ -31,4 +35,5 @@ pub mod service;
 pub mod stripe;
 pub mod time;
 pub mod trip;
+pub mod trip_search;
 pub mod upstash;

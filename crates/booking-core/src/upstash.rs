@@ -4,18 +4,17 @@
 //! The lock is the one `@upstash/lock` uses: acquire with `SET <key> <token> NX PX <lease>`
 //! (`{"result":"OK"}` when taken, `{"result":null}` when someone else holds it), release with a
 //! compare-and-delete script, so a run whose lease already expired never deletes the lock a later
-//! run took. Requests are body-style `POST <url>` with a JSON command array and a Bearer token; no
+//! run took. Requests are body-style `POST /` (from the REST URL) with a JSON command array; the
+//! executor adds the URL and the Bearer token ([`Service::Upstash`]). No
 //! `Upstash-Encoding` header is sent, so results come back as plain JSON.
 //!
 //! The lock only keeps monitors off each other's work. Money safety does not depend on it: the
 //! database's compare-and-set guards do (see [`crate::saga`]).
 
-use std::fmt;
-
 use serde_json::{json, Value};
 use thiserror::Error;
 
-use crate::http::{HttpRequest, Method};
+use crate::http::{HttpRequest, Method, Service};
 
 /// How long the shim waits for Upstash (a lock call is tiny; a slow one is as good as none).
 pub const TIMEOUT_MS: u32 = 5_000;
@@ -27,63 +26,12 @@ pub const RELEASE_SCRIPT: &str =
 /// Longest error text kept from an `{"error"}` envelope.
 const MAX_ERROR_CHARS: usize = 200;
 
-/// How to reach Upstash. `Debug` never shows the token.
-#[derive(Clone, PartialEq, Eq)]
-pub struct UpstashConfig {
-    url: String,
-    token: String,
-}
-
-impl UpstashConfig {
-    /// Validates `UPSTASH_REDIS_REST_URL` (http or https, no query) and the token (non-empty,
-    /// header-safe). A trailing `/` on the URL is dropped.
-    pub fn new(url: &str, token: &str) -> Result<Self, UpstashError> {
-        let base = url.trim_end_matches('/');
-        let rest = base
-            .strip_prefix("https://")
-            .or_else(|| base.strip_prefix("http://"))
-            .ok_or(UpstashError::InvalidConfig)?;
-        let url_ok = !rest.is_empty()
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && !b"?#".contains(&b));
-        let token_ok =
-            !token.is_empty() && token.len() <= 1024 && token.bytes().all(|b| b.is_ascii_graphic());
-        if !url_ok || !token_ok {
-            return Err(UpstashError::InvalidConfig);
-        }
-        Ok(Self {
-            url: base.to_owned(),
-            token: token.to_owned(),
-        })
-    }
-
-    /// The REST URL without a trailing slash.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    fn command(&self, command: &Value) -> HttpRequest {
-        HttpRequest {
-            method: Method::Post,
-            url: self.url.clone(),
-            headers: vec![
-                ("Authorization".into(), format!("Bearer {}", self.token)),
-                ("Content-Type".into(), "application/json".into()),
-            ],
-            body: Some(command.to_string()),
-            timeout_ms: TIMEOUT_MS,
-        }
-    }
-}
-
-impl fmt::Debug for UpstashConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UpstashConfig")
-            .field("url", &self.url)
-            .field("token", &"<redacted>")
-            .finish()
-    }
+fn command(command: &Value) -> HttpRequest {
+    let mut req = HttpRequest::new(Service::Upstash, Method::Post, "/".to_owned(), TIMEOUT_MS);
+    req.headers
+        .push(("Content-Type".into(), "application/json".into()));
+    req.body = Some(command.to_string());
+    req
 }
 
 /// The lock key of a trip: `lock:trip:<trip id>`.
@@ -92,13 +40,13 @@ pub fn trip_lock_key(trip_id: &str) -> String {
 }
 
 /// `SET <key> <token> NX PX <lease_ms>`: take the lock for `lease_ms` unless someone holds it.
-pub fn lock_request(config: &UpstashConfig, key: &str, token: &str, lease_ms: u32) -> HttpRequest {
-    config.command(&json!(["SET", key, token, "NX", "PX", lease_ms]))
+pub fn lock_request(key: &str, token: &str, lease_ms: u32) -> HttpRequest {
+    command(&json!(["SET", key, token, "NX", "PX", lease_ms]))
 }
 
 /// `EVAL <compare-and-delete> 1 <key> <token>`: release the lock only if `token` still holds it.
-pub fn unlock_request(config: &UpstashConfig, key: &str, token: &str) -> HttpRequest {
-    config.command(&json!(["EVAL", RELEASE_SCRIPT, 1, key, token]))
+pub fn unlock_request(key: &str, token: &str) -> HttpRequest {
+    command(&json!(["EVAL", RELEASE_SCRIPT, 1, key, token]))
 }
 
 /// Reads a single-command envelope: `{"result": …}` on 200, `{"error": "…"}` otherwise.
@@ -147,9 +95,6 @@ pub fn parse_unlock(status: u16, body: &[u8]) -> Result<bool, UpstashError> {
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum UpstashError {
-    /// The URL or token cannot be used.
-    #[error("UPSTASH_REDIS_REST_URL must be an http(s) URL and the token header-safe")]
-    InvalidConfig,
     /// 401: the token was refused.
     #[error("Upstash refused the token")]
     Unauthorized,
@@ -168,7 +113,6 @@ impl UpstashError {
     /// Stable code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidConfig => "invalid_config",
             Self::Unauthorized => "upstash_unauthorized",
             Self::Command(_) => "upstash_command_failed",
             Self::Unavailable(_) => "upstash_unavailable",
@@ -183,20 +127,20 @@ crate::error::impl_error_code!(UpstashError);
 mod tests {
     use super::*;
 
-    fn config() -> UpstashConfig {
-        UpstashConfig::new("http://127.0.0.1:54380/", "tok_secret").unwrap()
-    }
-
     fn body(request: &HttpRequest) -> Value {
         serde_json::from_str(request.body.as_deref().unwrap()).unwrap()
     }
 
     #[test]
     fn lock_is_set_nx_px_with_the_token() {
-        let r = lock_request(&config(), &trip_lock_key("t-1"), "run-token", 30_000);
+        let r = lock_request(&trip_lock_key("t-1"), "run-token", 30_000);
         assert_eq!(r.method, Method::Post);
-        assert_eq!(r.url, "http://127.0.0.1:54380");
-        assert_eq!(r.header("authorization"), Some("Bearer tok_secret"));
+        assert_eq!((r.service, r.path.as_str()), (Service::Upstash, "/"));
+        assert_eq!(
+            r.header("authorization"),
+            None,
+            "the executor adds the token"
+        );
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(
             body(&r),
@@ -207,7 +151,7 @@ mod tests {
 
     #[test]
     fn unlock_is_a_compare_and_delete_eval() {
-        let r = unlock_request(&config(), "lock:trip:t-1", "run-token");
+        let r = unlock_request("lock:trip:t-1", "run-token");
         let b = body(&r);
         assert_eq!(b[0], "EVAL");
         assert_eq!(b[2], 1);
@@ -215,25 +159,6 @@ mod tests {
         assert_eq!(b[4], "run-token");
         let script = b[1].as_str().unwrap();
         assert!(script.contains("KEYS[1]") && script.contains("ARGV[1]") && script.contains("del"));
-    }
-
-    #[test]
-    fn debug_hides_the_token() {
-        let text = format!("{:?}", config());
-        assert!(!text.contains("tok_secret"), "{text}");
-        let text = format!("{:?}", lock_request(&config(), "k", "v", 1));
-        assert!(!text.contains("tok_secret"), "{text}");
-    }
-
-    #[test]
-    fn config_is_validated() {
-        assert_eq!(
-            UpstashConfig::new("redis://x", "t"),
-            Err(UpstashError::InvalidConfig)
-        );
-        assert!(UpstashConfig::new("https://x.upstash.io?a=1", "t").is_err());
-        assert!(UpstashConfig::new("https://x.upstash.io", "").is_err());
-        assert!(UpstashConfig::new("https://x.upstash.io", "a b").is_err());
     }
 
     #[test]

@@ -21,10 +21,8 @@ fn validated_request_round_trips_through_the_row_into_a_search() {
     let stored = trip(input.clone());
     assert_eq!(stored.child_ages, vec![1, 10]);
 
-    let config: DuffelConfig = serde_json::from_value(
-        json!({"base_url":"http://127.0.0.1:54391","access_token":"duffel_test_local"}),
-    )
-    .unwrap();
+    let config: DuffelConfig =
+        serde_json::from_value(json!({"supplier_timeout_ms": 20000})).unwrap();
     let request = build_offer_request(&config, &stored);
     let sent: Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
     assert_eq!(
@@ -37,7 +35,8 @@ fn validated_request_round_trips_through_the_row_into_a_search() {
     );
     let wire = serde_json::to_value(&request).unwrap();
     assert_eq!(wire["method"], "POST");
-    assert_eq!(wire["headers"][1], json!(["Duffel-Version", "v2"]));
+    assert_eq!(wire["service"], "duffel");
+    assert_eq!(wire["headers"][0], json!(["Duffel-Version", "v2"]));
 }
 
 #[test]

@@ -1,37 +1,113 @@
-//! The monitor's per-trip driver for the `auto-book-monitor` shim (`docs/contracts.md`, "The
-//! monitor"): a thin wrapper around [`booking_core::monitor::driver::TripDriver`].
+//! The drivers for the shims' one executor (`docs/contracts.md`, "The drive API"): thin wrappers
+//! around the core's [`booking_core::engine::Driver`]s.
 //!
-//! The shim constructs one `TripDriver` per claimed trip, then loops: `poll(now_ms)` returns the
-//! command as a plain object (`{kind:"http",request}`, `{kind:"sql",function,args}` or
-//! `{kind:"done",outcome,reason}`); the outcome goes back through `handle_http`,
-//! `handle_transport`, `handle_sql` or `handle_sql_error`, each returning `{ok:true}` or
+//! Each class has the same surface: `poll(now_ms)` returns the next command as a plain object
+//! (`{kind:"http",id,request}`, `{kind:"sql",id,function,role,args}` or `{kind:"done",result}`);
+//! the outcome of command `id` goes back through `handle_http(now_ms, id, status, body)`,
+//! `handle_transport(now_ms, id, kind)`, `handle_sql(now_ms, id, result_json)` or
+//! `handle_sql_error(now_ms, id, sqlstate)`, each returning `{ok:true}` or
 //! `{ok:false,error:{code,message}}`. Nothing here throws; a driver that cannot be built polls
-//! `done` with outcome `stopped` and the error's code as the reason.
+//! `done` with a stopped/500 result naming the error's code.
 
 use booking_core::auth;
-use booking_core::error::{ErrorCode, TransportFailure};
+use booking_core::duffel::DuffelConfig;
+use booking_core::engine::{Command, Driver, Input, SqlFunction};
+use booking_core::error::TransportFailure;
 use booking_core::monitor::driver::{
-    Claim, DriverCommand, DriverConfig, DriverError, DriverOutcome, TripDriver as CoreDriver,
+    Claim, DriverConfig, DriverError, DriverOutcome, TripDone, TripDriver as CoreTripDriver,
 };
 use booking_core::monitor::{self, MonitorSettings};
+use booking_core::trip::parse_trip_body;
+use booking_core::trip_search::{SearchDone, SearchDriver as CoreSearchDriver};
+use serde::Serialize;
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 
 use crate::{timestamp, to_js};
 
-/// One claimed trip's state machine. Call `free()` when done with it.
+/// Feeds `input` to `driver` and reports `{ok}` or `{ok:false,error}`.
+fn feed<D: Driver>(driver: &mut D, now_ms: f64, id: u32, input: Input<'_>) -> JsValue {
+    to_js(&match driver.handle(timestamp(now_ms), id, input) {
+        Ok(()) => json!({"ok": true}),
+        Err(error) => {
+            json!({"ok": false, "error": {"code": error.code(), "message": error.to_string()}})
+        }
+    })
+}
+
+fn transport(kind: &str) -> Result<TransportFailure, JsValue> {
+    TransportFailure::from_code(kind).ok_or_else(|| {
+        to_js(&json!({"ok": false, "error": {
+            "code": "invalid_transport_kind",
+            "message": "transport failure kind must be timeout or network"}}))
+    })
+}
+
+/// The same `poll`/`handle_*` methods on a wasm class wrapping `Result<CoreDriver, Done>`: a
+/// driver that could not be built is done at once with `$refused`.
+macro_rules! driver_methods {
+    ($class:ident) => {
+        #[wasm_bindgen]
+        impl $class {
+            /// The next command, as a plain JSON-compatible object.
+            pub fn poll(&mut self, now_ms: f64) -> JsValue {
+                match &mut self.inner {
+                    Ok(driver) => to_js(&driver.poll(timestamp(now_ms))),
+                    Err(done) => to_js(&Command::Done {
+                        result: done.clone(),
+                    }),
+                }
+            }
+
+            /// Feeds an HTTP answer (status and the raw body bytes) to command `id`.
+            pub fn handle_http(&mut self, now_ms: f64, id: u32, status: u16, body: &[u8]) -> JsValue {
+                self.handle(now_ms, id, Input::Http { status, body })
+            }
+
+            /// Reports that request `id` got no answer: `kind` is `timeout` or `network`.
+            pub fn handle_transport(&mut self, now_ms: f64, id: u32, kind: &str) -> JsValue {
+                match transport(kind) {
+                    Ok(failure) => self.handle(now_ms, id, Input::Transport(failure)),
+                    Err(error) => error,
+                }
+            }
+
+            /// Feeds the JSON text SQL command `id` returned.
+            pub fn handle_sql(&mut self, now_ms: f64, id: u32, result_json: &str) -> JsValue {
+                self.handle(now_ms, id, Input::Sql(result_json))
+            }
+
+            /// Reports that SQL command `id` failed with `sqlstate`.
+            pub fn handle_sql_error(&mut self, now_ms: f64, id: u32, sqlstate: &str) -> JsValue {
+                self.handle(now_ms, id, Input::SqlError(sqlstate))
+            }
+        }
+
+        impl $class {
+            fn handle(&mut self, now_ms: f64, id: u32, input: Input<'_>) -> JsValue {
+                match &mut self.inner {
+                    Ok(driver) => feed(driver, now_ms, id, input),
+                    Err(_) => to_js(&json!({"ok": false, "error": {
+                        "code": "driver_not_waiting", "message": "the driver is done"}})),
+                }
+            }
+        }
+    };
+}
+
+/// One claimed trip's state machine (the monitor). Call `free()` when done with it.
 #[wasm_bindgen]
 pub struct TripDriver {
-    inner: Result<CoreDriver, DriverError>,
+    inner: Result<CoreTripDriver, TripDone>,
 }
 
 #[wasm_bindgen]
 impl TripDriver {
     /// Builds the driver from the claim JSON (one element of `monitor_claim`'s `trips`), the
-    /// config JSON (`{duffel:{base_url,access_token}, stripe:{base_url,secret_key},
-    /// upstash:{url,token}, lock_lease_ms, max_provider_calls?}`), the shim's clock, a fresh
-    /// attempt id (UUID), a random seed as two u32 halves (high, low; only 53 bits are kept) and a random lock
-    /// token. Invalid input does not throw: the driver then polls `done`/`stopped`.
+    /// config JSON (`{lock_lease_ms, max_provider_calls?, duffel?: {supplier_timeout_ms}}`: no
+    /// credential, unknown keys refused), the shim's clock, a fresh attempt id (UUID), a random
+    /// seed as two u32 halves (high, low; only 53 bits are kept) and a random lock token.
+    /// Invalid input does not throw: the driver then polls `done`/`stopped`.
     #[wasm_bindgen(constructor)]
     pub fn new(
         claim_json: &str,
@@ -45,66 +121,75 @@ impl TripDriver {
         // 53 bits: the seed travels in the attempt state as a JSON number, and JavaScript (the
         // shim parses claims) keeps integers exact only up to 2^53.
         let seed = ((u64::from(seed_high) & 0x1F_FFFF) << 32) | u64::from(seed_low);
-        let inner = Claim::from_json(claim_json).and_then(|claim| {
-            let config = DriverConfig::from_json(config_json)?;
-            CoreDriver::new(
-                claim,
-                config,
-                timestamp(now_ms),
-                attempt_id,
-                seed,
-                lock_token,
-            )
-        });
-        Self { inner }
-    }
-
-    /// The next command, as a plain JSON-compatible object.
-    pub fn poll(&mut self, now_ms: f64) -> JsValue {
-        match &mut self.inner {
-            Ok(driver) => to_js(&driver.poll(timestamp(now_ms))),
-            Err(error) => to_js(&DriverCommand::Done {
+        let inner = Claim::from_json(claim_json)
+            .and_then(|claim| {
+                let config = DriverConfig::from_json(config_json)?;
+                CoreTripDriver::new(
+                    claim,
+                    config,
+                    timestamp(now_ms),
+                    attempt_id,
+                    seed,
+                    lock_token,
+                )
+            })
+            .map_err(|error: DriverError| TripDone {
                 outcome: DriverOutcome::Stopped,
                 reason: error.code().to_owned(),
-            }),
-        }
+            });
+        Self { inner }
     }
+}
 
-    /// Feeds an HTTP answer (status and the raw body bytes).
-    pub fn handle_http(&mut self, now_ms: f64, status: u16, body: &[u8]) -> JsValue {
-        self.feed(|d| d.handle_http(timestamp(now_ms), status, body))
+driver_methods!(TripDriver);
+
+/// One `trip-search` request's state machine. Call `free()` when done with it.
+#[wasm_bindgen]
+pub struct SearchDriver {
+    inner: Result<CoreSearchDriver, SearchDone>,
+}
+
+#[wasm_bindgen]
+impl SearchDriver {
+    /// Builds the driver from the request body bytes (validated here: a bad body makes the
+    /// driver done at once with the 400 answer) and the shim's clock.
+    #[wasm_bindgen(constructor)]
+    pub fn new(body: &[u8], now_ms: f64) -> Self {
+        let inner = parse_trip_body(body, timestamp(now_ms))
+            .map(|body| CoreSearchDriver::new(body, DuffelConfig::default()))
+            .map_err(|error| SearchDone {
+                status: 400,
+                body: serde_json::to_value(error.to_body()).unwrap_or_default(),
+                trigger_monitor: None,
+                trip_id: None,
+                outcome: error.code().to_owned(),
+            });
+        Self { inner }
     }
+}
 
-    /// Reports an HTTP request that got no answer: `kind` is `timeout` or `network`.
-    pub fn handle_transport(&mut self, now_ms: f64, kind: &str) -> JsValue {
-        let Some(failure) = TransportFailure::from_code(kind) else {
-            return to_js(&json!({"ok": false, "error": {
-                "code": "invalid_transport_kind",
-                "message": "transport failure kind must be timeout or network"}}));
-        };
-        self.feed(|d| d.handle_transport(timestamp(now_ms), failure))
-    }
+driver_methods!(SearchDriver);
 
-    /// Feeds the JSON text a `sql` command's function returned.
-    pub fn handle_sql(&mut self, now_ms: f64, result_json: &str) -> JsValue {
-        self.feed(|d| d.handle_sql(timestamp(now_ms), result_json))
-    }
+#[derive(Serialize)]
+struct SqlEntry {
+    function: SqlFunction,
+    name: &'static str,
+    role: booking_core::engine::SqlRole,
+}
 
-    /// Reports that a `sql` command failed with `code` (the SQLSTATE).
-    pub fn handle_sql_error(&mut self, now_ms: f64, code: &str) -> JsValue {
-        self.feed(|d| d.handle_sql_error(timestamp(now_ms), code))
-    }
-
-    fn feed(&mut self, f: impl FnOnce(&mut CoreDriver) -> Result<(), DriverError>) -> JsValue {
-        let result = match &mut self.inner {
-            Ok(driver) => f(driver),
-            Err(_) => Err(DriverError::NotWaiting),
-        };
-        to_js(&match result {
-            Ok(()) => json!({"ok": true}),
-            Err(error) => json!({"ok": false, "error": error.to_body()}),
+/// The SQL API the executor may call: `[{function, name, role}]`, the core's own list.
+#[wasm_bindgen]
+#[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
+pub fn sql_api() -> JsValue {
+    let list: Vec<SqlEntry> = SqlFunction::ALL
+        .iter()
+        .map(|&function| SqlEntry {
+            function,
+            name: function.name(),
+            role: function.role(),
         })
-    }
+        .collect();
+    to_js(&list)
 }
 
 /// How many due trips one monitor run may claim, from the `settings` object `monitor_claim`

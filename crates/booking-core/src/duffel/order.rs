@@ -72,28 +72,22 @@ pub fn create_order_request(
         }],
         "metadata": {"attempt_id": attempt_id, "source": "autobook"},
     }});
-    HttpRequest {
-        method: Method::Post,
-        url: format!("{}/air/orders", config.base_url()),
-        headers: config.headers(true),
-        body: Some(body.to_string()),
-        timeout_ms: ORDER_TIMEOUT_MS,
-    }
+    config.request(
+        Method::Post,
+        "/air/orders".to_owned(),
+        Some(body.to_string()),
+        ORDER_TIMEOUT_MS,
+    )
 }
 
 /// `GET /air/orders?offer_id=…`: the orders made from one offer, for reconciliation.
 pub fn find_orders_request(config: &DuffelConfig, offer_id: &str) -> HttpRequest {
-    HttpRequest {
-        method: Method::Get,
-        url: format!(
-            "{}/air/orders?offer_id={}",
-            config.base_url(),
-            segment(offer_id)
-        ),
-        headers: config.headers(false),
-        body: None,
-        timeout_ms: SHORT_CALL_TIMEOUT_MS,
-    }
+    config.request(
+        Method::Get,
+        format!("/air/orders?offer_id={}", segment(offer_id)),
+        None,
+        SHORT_CALL_TIMEOUT_MS,
+    )
 }
 
 /// The fields of a re-priced offer that booking needs.
@@ -336,7 +330,7 @@ mod tests {
     }
 
     fn config() -> DuffelConfig {
-        DuffelConfig::new("http://127.0.0.1:54391", "duffel_test_x", 20_000).unwrap()
+        DuffelConfig::default()
     }
 
     fn body_json(req: &HttpRequest) -> serde_json::Value {
@@ -359,7 +353,7 @@ mod tests {
                 "att_1",
             );
             assert_eq!(req.method, Method::Post);
-            assert_eq!(req.url, "http://127.0.0.1:54391/air/orders");
+            assert_eq!(req.path, "/air/orders");
             assert_eq!(req.header("Duffel-Version"), Some("v2"));
             assert_eq!(req.header("Content-Type"), Some("application/json"));
             let body = body_json(&req);
@@ -398,10 +392,7 @@ mod tests {
     #[test]
     fn lookups_escape_ids() {
         let req = find_orders_request(&config(), "off_1&x=1");
-        assert_eq!(
-            req.url,
-            "http://127.0.0.1:54391/air/orders?offer_id=off_1%26x%3D1"
-        );
+        assert_eq!(req.path, "/air/orders?offer_id=off_1%26x%3D1");
         assert_eq!(req.method, Method::Get);
         assert!(req.body.is_none());
     }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::Money;
 use crate::saga::retry::mix;
 use crate::time::Timestamp;
+use crate::trip::TripStatus;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
@@ -27,8 +28,8 @@ pub const MIN_LEAD_MS: i64 = 3 * HOUR_MS;
 /// What the monitor knows about a due trip.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TripView {
-    /// Trip status (`docs/contracts.md`).
-    pub status: String,
+    /// Trip status.
+    pub status: TripStatus,
     /// Whether the traveller allowed booking on their behalf.
     pub auto_book: bool,
     /// Departure instant: the first segment's departure, or when only the date is known its
@@ -90,7 +91,7 @@ pub enum Decision {
 
 /// Decides for one due `trip` given the fresh `quote` of its selected offer.
 pub fn decide(trip: &TripView, quote: Quote, now: Timestamp, seed: u64) -> Decision {
-    if trip.status != "watching" {
+    if trip.status != TripStatus::Watching {
         return Decision::Skip {
             reason: "not_watching",
         };

@@ -9,7 +9,7 @@ fn gbp(minor: i64) -> Money {
 
 fn trip(days_out: i64) -> TripView {
     TripView {
-        status: "watching".into(),
+        status: TripStatus::Watching,
         auto_book: true,
         departs_at: NOW.plus_ms(days_out * DAY_MS),
         max_total: gbp(40_000),
@@ -98,7 +98,7 @@ fn expires_near_departure_and_skips_other_statuses() {
         }
     );
     let mut booked = trip(30);
-    booked.status = "booked".into();
+    booked.status = TripStatus::Booked;
     assert!(matches!(
         decide(&booked, priced(1), NOW, 1),
         Decision::Skip { .. }

@@ -51,7 +51,7 @@ pub const fn reconcile_spacing_ms(misses: u32) -> i64 {
 }
 
 /// The state to persist after `mark`'s request ended with `outcome`.
-pub fn apply(
+pub(crate) fn apply(
     mark: &AttemptState,
     now: Timestamp,
     outcome: Outcome,

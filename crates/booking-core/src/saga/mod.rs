@@ -3,37 +3,11 @@
 //!
 //! # Driving it
 //!
-//! The shim owns every `await`; the core decides. One loop, the same for every run:
-//!
-//! ```no_run
-//! # use booking_core::saga::{self, Command, Context, Outcome, AttemptState};
-//! # use booking_core::time::Timestamp;
-//! # fn load() -> AttemptState { unimplemented!() }
-//! # fn persist(_prev: &AttemptState, _next: &AttemptState, _effects: &[saga::Effect]) {}
-//! # fn send(_r: &booking_core::http::HttpRequest) -> Outcome { unimplemented!() }
-//! # fn now() -> Timestamp { unimplemented!() }
-//! # fn ctx() -> Context<'static> { unimplemented!() }
-//! let ctx = ctx(); // configs, and the travellers from `travelers` (never stored in the state)
-//! let mut state = load();
-//! loop {
-//!     match saga::next(&state, now(), &ctx) {
-//!         Command::Send { mark, request } => {
-//!             persist(&state, &mark, &[]); // durable "may be on the wire" before sending
-//!             let outcome = send(&request);
-//!             let after = saga::apply(&mark, now(), outcome).expect("mark is in flight");
-//!             persist(&mark, &after, &[]);
-//!             state = after;
-//!         }
-//!         Command::Write { state: next, effects } => {
-//!             persist(&state, &next, &effects); // one transaction
-//!             state = next;
-//!         }
-//!         Command::WaitUntil(_at) => break, // schedule the next run
-//!         Command::Done(_end) => break,
-//!         _ => break,
-//!     }
-//! }
-//! ```
+//! The saga's steps (`next`, `apply`) are private to the crate: functions drive it only through
+//! the monitor's [`TripDriver`](crate::monitor::driver::TripDriver) and the one drive API
+//! ([`crate::engine`]). Inside, one loop, the same for every run: `next(state)` says *send*
+//! (persist the mark, send the request, `apply` the outcome, persist the result), *write*
+//! (persist the state and its effects in one transaction), *wait until* (reschedule) or *done*.
 //!
 //! `persist` is a compare-and-set on [`AttemptState::version`]: if it fails another runner moved
 //! the attempt, and this run stops. Because the *mark* (the state with `in_flight` set) is durable
@@ -52,8 +26,8 @@
 //! | `reconcile` | `GET /air/orders?offer_id=` | our order (`metadata.attempt_id`) → `capture` (same alerts); none, 10 times with spacing 30 s doubling to 5 min (≥ 32 min) → `release(fail)` with reason `order_outcome_unknown`, never `search_again`; errors → retry forever |
 //! | `capture` | `POST …/{pi}/capture` (`<a>-capture`, the authorized amount) | ok → `finish(booked)` (reason: the alert, else `captured`); refused → `finish(booked)` with reason `capture_failed` (ticketed: operators follow up); 409/429/5xx/no answer → retry forever, every 4th failure retrieving the intent first (see below) |
 //! | `release(end)` | `POST …/{pi}/cancel` (`<a>-cancel`) | canceled (or already) → `finish(end)`; errors → retry forever, with the same retrieve rule |
-//! | `finish(end)` | none: a durable [`Command::Write`] of the trip status, booking, notification and decision log | → `closed(end)` |
-//! | `closed(end)` | none | [`Command::Done`] |
+//! | `finish(end)` | none: a durable write of the trip status, booking, notification and decision log | → `closed(end)` |
+//! | `closed(end)` | none | done |
 //!
 //! Reasons are stable codes in the database's `booking_attempts_reason_format`: provider error
 //! codes go through [`reason_code`]; once an end is decided (`find_intent`, `release`), retries
@@ -78,11 +52,12 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use apply::apply;
 pub use apply::{
-    apply, reconcile_spacing_ms, INTENT_SEARCH_MISSES, INTENT_SEARCH_SPACING_MS,
+    reconcile_spacing_ms, INTENT_SEARCH_MISSES, INTENT_SEARCH_SPACING_MS,
     RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES, RECONCILE_WINDOW_MS,
 };
-pub use next::next;
+pub(crate) use next::next;
 pub use state::{
     reason_code, AttemptState, End, OrderRecord, Phase, REASON_MAX_LEN, SCHEMA_VERSION,
     UNKNOWN_BOOKING_REFERENCE,
@@ -95,13 +70,13 @@ use crate::duffel::order::OrderPassenger;
 use crate::duffel::DuffelConfig;
 use crate::http::HttpRequest;
 use crate::money::Money;
-use crate::stripe::StripeConfig;
 use crate::time::Timestamp;
+use crate::trip::TripStatus;
 
 /// What the shim must do next.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Command {
+pub(crate) enum Command {
     /// Persist `mark` (compare-and-set on the previous version), then send `request` to
     /// `provider`, then feed the outcome to [`apply`] together with `mark`.
     Send {
@@ -123,19 +98,18 @@ pub enum Command {
     Done(End),
 }
 
-/// What [`next`] reads besides the state: provider configuration and the travellers. None of it
-/// is stored in the state (the travellers are personal data, the configs hold secrets).
+/// What [`next`] reads besides the state: the Duffel settings and the travellers. None of it
+/// is stored in the state (the travellers are personal data). No credential: requests name
+/// their service and the executor adds it.
 #[derive(Clone, Copy, Debug)]
-pub struct Context<'a> {
-    /// Duffel base URL and token.
+pub(crate) struct Context<'a> {
+    /// Duffel settings (supplier timeout).
     pub duffel: &'a DuffelConfig,
-    /// Stripe base URL and secret key.
-    pub stripe: &'a StripeConfig,
     /// The passengers to ticket, in the order of the offer's passengers.
     pub travellers: &'a [OrderPassenger],
 }
 
-/// What came back from a [`Command::Send`].
+/// What came back from a request the saga sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -154,7 +128,30 @@ pub enum Outcome {
     Lost,
 }
 
-/// A durable write the shim performs with a [`Command::Write`], in the same transaction.
+/// The traveller notifications the booking saga enqueues (the outbox's `template` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Template {
+    /// The booking is confirmed and paid.
+    Booked,
+    /// The card was declined or needs authentication: the traveller must act.
+    PaymentNeedsAttention,
+    /// The booking could not be made; nothing was charged.
+    CouldNotBook,
+}
+
+impl Template {
+    /// The snake_case name stored in the outbox.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::PaymentNeedsAttention => "payment_needs_attention",
+            Self::CouldNotBook => "could_not_book",
+        }
+    }
+}
+
+/// A durable write made with the attempt state, in the same transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -164,7 +161,7 @@ pub enum Effect {
         /// Trip id.
         trip_id: String,
         /// New status (`booked`, `needs_traveller`, `watching`, `failed`).
-        to: &'static str,
+        to: TripStatus,
         /// Stable reason code.
         reason: String,
     },
@@ -185,8 +182,8 @@ pub enum Effect {
     Notify {
         /// Trip id.
         trip_id: String,
-        /// `booked`, `payment_needs_attention` or `could_not_book`.
-        template: &'static str,
+        /// Which email.
+        template: Template,
         /// `<attempt>-<template>`: enqueuing twice is a no-op.
         dedupe_key: String,
     },
@@ -205,7 +202,7 @@ pub enum Effect {
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SagaError {
-    /// [`apply`] was given a state that has no request in flight.
+    /// `apply` was given a state that has no request in flight.
     #[error("no request is in flight for this attempt state")]
     NotInFlight,
     /// A stored snapshot could not be read.

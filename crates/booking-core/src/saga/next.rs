@@ -16,7 +16,7 @@ use crate::time::Timestamp;
 /// travellers went missing mid-attempt) the attempt ends `fail` with `traveller_mismatch`, but
 /// only after releasing any hold: a known intent is cancelled, and an authorize that may have
 /// been sent without a known intent is first searched for (`find_intent`).
-pub fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> Command {
+pub(crate) fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> Command {
     if state.in_flight {
         // The run that sent this phase's request died before recording the answer.
         return write(resolve(state, now, Outcome::Lost));
@@ -66,9 +66,9 @@ fn request(state: &AttemptState, ctx: &Context<'_>) -> Result<HttpRequest, (End,
                 customer: &state.customer,
                 payment_method: &state.payment_method,
             };
-            stripe::authorize_request(ctx.stripe, &params).map_err(|e| (End::Fail, e.code()))?
+            stripe::authorize_request(&params).map_err(|e| (End::Fail, e.code()))?
         }
-        Phase::FindIntent { .. } => stripe::search_by_attempt_request(ctx.stripe, attempt),
+        Phase::FindIntent { .. } => stripe::search_by_attempt_request(attempt),
         Phase::Order => {
             if travellers.len() != state.passenger_ids.len() {
                 return Err((End::Fail, "traveller_mismatch"));
@@ -91,19 +91,13 @@ fn request(state: &AttemptState, ctx: &Context<'_>) -> Result<HttpRequest, (End,
         }
         Phase::Reconcile => order::find_orders_request(ctx.duffel, &state.offer_id),
         Phase::Capture | Phase::Release { .. } if state.check_intent => {
-            stripe::retrieve_request(ctx.stripe, intent()?)
+            stripe::retrieve_request(intent()?)
         }
-        Phase::Capture => stripe::capture_request(
-            ctx.stripe,
-            attempt,
-            intent()?,
-            amount()?,
-            state.key_generation,
-        )
-        .map_err(|e| (End::Fail, e.code()))?,
-        Phase::Release { .. } => {
-            stripe::cancel_request(ctx.stripe, attempt, intent()?, state.key_generation)
+        Phase::Capture => {
+            stripe::capture_request(attempt, intent()?, amount()?, state.key_generation)
+                .map_err(|e| (End::Fail, e.code()))?
         }
+        Phase::Release { .. } => stripe::cancel_request(attempt, intent()?, state.key_generation),
         Phase::Finish { .. } | Phase::Closed { .. } => return Err((End::Fail, "saga_invariant")),
     })
 }
@@ -133,17 +127,11 @@ fn finish(state: &AttemptState, now: Timestamp, end: End) -> Command {
             amount,
         });
     }
-    let template = match end {
-        End::Booked => Some("booked"),
-        End::NeedsTraveller => Some("payment_needs_attention"),
-        End::Fail => Some("could_not_book"),
-        End::SearchAgain => None,
-    };
-    if let Some(template) = template {
+    if let Some(template) = end.template() {
         effects.push(Effect::Notify {
             trip_id: trip_id.clone(),
             template,
-            dedupe_key: format!("{}-{template}", state.attempt_id),
+            dedupe_key: format!("{}-{}", state.attempt_id, template.as_str()),
         });
     }
     effects.push(Effect::LogDecision {

@@ -2,15 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::SagaError;
+use super::{SagaError, Template};
 use crate::money::Money;
 use crate::time::Timestamp;
+use crate::trip::TripStatus;
 
 /// The schema version written into every snapshot. Bump it (and migrate) when the shape changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything the saga knows about one booking attempt. It holds no personal data: travellers
-/// are passed to [`super::next`] when needed and never stored here.
+/// are passed to the saga's steps when needed and never stored here.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptState {
@@ -147,12 +148,22 @@ fn search_again() -> End {
 
 impl End {
     /// The trip status this end leaves (`docs/contracts.md` trip statuses).
-    pub fn trip_status(self) -> &'static str {
+    pub fn trip_status(self) -> TripStatus {
         match self {
-            Self::Booked => "booked",
-            Self::NeedsTraveller => "needs_traveller",
-            Self::SearchAgain => "watching",
-            Self::Fail => "failed",
+            Self::Booked => TripStatus::Booked,
+            Self::NeedsTraveller => TripStatus::NeedsTraveller,
+            Self::SearchAgain => TripStatus::Watching,
+            Self::Fail => TripStatus::Failed,
+        }
+    }
+
+    /// The notification this end sends the traveller, if any.
+    pub fn template(self) -> Option<Template> {
+        match self {
+            Self::Booked => Some(Template::Booked),
+            Self::NeedsTraveller => Some(Template::PaymentNeedsAttention),
+            Self::Fail => Some(Template::CouldNotBook),
+            Self::SearchAgain => None,
         }
     }
 }

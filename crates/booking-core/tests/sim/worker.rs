@@ -9,15 +9,14 @@
 use std::collections::VecDeque;
 
 use booking_core::duffel::DuffelConfig;
+use booking_core::engine::{Command, Input};
 use booking_core::error::TransportFailure;
-use booking_core::monitor::driver::{Claim, DriverCommand, DriverConfig, TripDriver};
+use booking_core::monitor::driver::{Claim, DriverConfig, TripDone, TripDriver};
 use booking_core::saga::Outcome;
-use booking_core::stripe::StripeConfig;
 use booking_core::time::Timestamp;
-use booking_core::upstash::UpstashConfig;
 use serde_json::Value;
 
-use super::world::{World, DUFFEL_URL, STRIPE_URL, UPSTASH_TOKEN, UPSTASH_URL};
+use super::world::World;
 
 /// Redis lock lease: shorter than a run's wall clock in the real system.
 pub(crate) const LOCK_MS: u32 = 30_000;
@@ -29,9 +28,7 @@ pub(crate) const BATCH: usize = 10;
 /// The configuration every driver gets.
 pub(crate) fn config() -> DriverConfig {
     DriverConfig {
-        duffel: DuffelConfig::new(DUFFEL_URL, "duffel_test_sim", 20_000).unwrap(),
-        stripe: StripeConfig::new(STRIPE_URL, "sk_test_sim").unwrap(),
-        upstash: UpstashConfig::new(UPSTASH_URL, UPSTASH_TOKEN).unwrap(),
+        duffel: DuffelConfig::default(),
         lock_lease_ms: LOCK_MS,
         max_provider_calls: booking_core::monitor::CALLS_PER_TRIP,
     }
@@ -57,7 +54,7 @@ enum Stage {
     Claim,
     Next,
     Execute,
-    Feed(Executed),
+    Feed(u32, Executed),
     Finished,
 }
 
@@ -115,7 +112,7 @@ impl Worker {
             }
             Stage::Next => self.start_next(w),
             Stage::Execute => self.execute(w),
-            Stage::Feed(executed) => self.feed(w, executed),
+            Stage::Feed(id, executed) => self.feed(w, id, executed),
         };
     }
 
@@ -156,11 +153,13 @@ impl Worker {
             return Stage::Next;
         };
         match driver.poll(ts(w)) {
-            DriverCommand::Http { request } => Stage::Feed(Executed::Http(w.http(&request))),
-            DriverCommand::Sql { function, args } => {
-                Stage::Feed(Executed::Sql(w.db.call(function, &args, w.now)))
-            }
-            DriverCommand::Done { outcome, reason } => {
+            Command::Http { id, request } => Stage::Feed(id, Executed::Http(w.http(&request))),
+            Command::Sql {
+                id, function, args, ..
+            } => Stage::Feed(id, Executed::Sql(w.db.call(function.name(), &args, w.now))),
+            Command::Done {
+                result: TripDone { outcome, reason },
+            } => {
                 if matches!(
                     reason.as_str(),
                     "invalid_sql_result" | "driver_invariant" | "booking_without_attempt"
@@ -178,22 +177,28 @@ impl Worker {
     }
 
     /// Feeds an executed command's outcome to the driver.
-    fn feed(&mut self, w: &mut World, executed: Executed) -> Stage {
+    fn feed(&mut self, w: &mut World, id: u32, executed: Executed) -> Stage {
         let Some(driver) = self.driver.as_mut() else {
             return Stage::Next;
         };
         let now = ts(w);
-        let fed = match executed {
-            Executed::Http(Outcome::Response { status, body }) => {
-                driver.handle_http(now, status, &body)
-            }
+        let text;
+        let input = match &executed {
+            Executed::Http(Outcome::Response { status, body }) => Input::Http {
+                status: *status,
+                body,
+            },
             Executed::Http(Outcome::Timeout | Outcome::Lost) => {
-                driver.handle_transport(now, TransportFailure::Timeout)
+                Input::Transport(TransportFailure::Timeout)
             }
-            Executed::Http(_) => driver.handle_transport(now, TransportFailure::Network),
-            Executed::Sql(Ok(result)) => driver.handle_sql(now, &result.to_string()),
-            Executed::Sql(Err(sqlstate)) => driver.handle_sql_error(now, sqlstate),
+            Executed::Http(_) => Input::Transport(TransportFailure::Network),
+            Executed::Sql(Ok(result)) => {
+                text = result.to_string();
+                Input::Sql(&text)
+            }
+            Executed::Sql(Err(sqlstate)) => Input::SqlError(sqlstate),
         };
+        let fed = driver.handle(now, id, input);
         if let Err(e) = fed {
             w.violations.push(format!("driver misuse: {e}"));
             self.driver = None;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use booking_core::http::HttpRequest;
+use booking_core::http::{HttpRequest, Service};
 use booking_core::saga::Outcome;
 
 use super::db_fake::Db;
@@ -12,9 +12,6 @@ use super::stripe_fake::StripeFake;
 use super::upstash_fake::Upstash;
 use super::Rng;
 
-pub(crate) const DUFFEL_URL: &str = "http://duffel.sim";
-pub(crate) const STRIPE_URL: &str = "http://stripe.sim";
-pub(crate) const UPSTASH_URL: &str = "http://upstash.sim";
 pub(crate) const UPSTASH_TOKEN: &str = "upstash_sim";
 /// A late confirmation the saga's reconcile window still catches (10 minutes).
 pub(crate) const LATE_IN_WINDOW_MS: i64 = 10 * 60_000;
@@ -108,10 +105,27 @@ impl World {
         format!("00000000-0000-4000-8000-{:012x}", self.ids)
     }
 
-    /// Executes a request against the fakes, applying the fault plan.
-    pub(crate) fn http(&mut self, request: &HttpRequest) -> Outcome {
+    /// Executes a request against the fakes, applying the fault plan. Like the shim's executor,
+    /// it adds the service's credential; the core must never have set one.
+    pub(crate) fn http(&mut self, core_request: &HttpRequest) -> Outcome {
         let now = self.now;
-        if let Some(rest) = request.url.strip_prefix(DUFFEL_URL) {
+        if core_request.header("Authorization").is_some() {
+            self.violations
+                .push(format!("the core set a credential: {core_request:?}"));
+        }
+        let mut request = core_request.clone();
+        let token = match request.service {
+            Service::Duffel => "duffel_test_sim",
+            Service::Stripe => "sk_test_sim",
+            Service::Upstash => UPSTASH_TOKEN,
+            Service::Resend => "re_sim",
+        };
+        request
+            .headers
+            .push(("Authorization".into(), format!("Bearer {token}")));
+        let request = &request;
+        let rest = request.path.as_str();
+        if request.service == Service::Duffel {
             let endpoint = self.duffel_endpoint(request, rest);
             let fault = self.fault(endpoint);
             let stripe = &self.stripe;
@@ -123,19 +137,19 @@ impl World {
                     });
             self.violations.extend(seen);
             out
-        } else if let Some(rest) = request.url.strip_prefix(STRIPE_URL) {
+        } else if request.service == Service::Stripe {
             let endpoint = StripeFake::endpoint(request, rest);
             let fault = self.fault(endpoint);
             let mut seen = Vec::new();
             let out = self.stripe.handle(request, rest, now, fault, &mut seen);
             self.violations.extend(seen);
             out
-        } else if request.url == UPSTASH_URL {
+        } else if request.service == Service::Upstash && rest == "/" {
             let fault = self.fault(Endpoint::Lock);
             self.upstash.handle(request, now, fault)
         } else {
             self.violations
-                .push(format!("request to an unknown host: {}", request.url));
+                .push(format!("request to an unknown service: {request:?}"));
             Outcome::Network
         }
     }

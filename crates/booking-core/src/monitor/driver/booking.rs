@@ -8,6 +8,7 @@ use super::claim::{to_order_passenger, PassengersResult};
 use super::feed::flag;
 use super::state::{invalid_result, Await, HttpResult, Ready, Step};
 use super::{DriverCommand, DriverOutcome, TripDriver};
+use crate::engine::SqlFunction;
 use crate::error::TransportFailure;
 use crate::http::HttpRequest;
 use crate::saga::{self, AttemptState, Begin, Command, Context, Outcome, Phase};
@@ -44,7 +45,7 @@ impl TripDriver {
             now,
         );
         Self::sql(
-            "monitor_begin_attempt",
+            SqlFunction::MonitorBeginAttempt,
             json!({"trip_id": self.trip_id(), "trip_version": self.trip.version, "state": state}),
             Await::Begin(Box::new(state)),
         )
@@ -53,7 +54,6 @@ impl TripDriver {
     pub(super) fn saga(&mut self, state: AttemptState, now: Timestamp) -> Step {
         let ctx = Context {
             duffel: &self.config.duffel,
-            stripe: &self.config.stripe,
             travellers: &self.travellers,
         };
         match saga::next(&state, now, &ctx) {

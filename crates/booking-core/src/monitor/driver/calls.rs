@@ -5,13 +5,14 @@ use serde_json::{json, Value};
 
 use super::state::{Await, Step};
 use super::{DriverCommand, DriverOutcome, TripDriver};
+use crate::engine::SqlFunction;
 use crate::http::HttpRequest;
 use crate::saga::{self, AttemptState};
 use crate::time::Timestamp;
 
 impl TripDriver {
     /// Waits on `app.<function>(args)`.
-    pub(super) fn sql(function: &'static str, args: Value, on: Await) -> Step {
+    pub(super) fn sql(function: SqlFunction, args: Value, on: Await) -> Step {
         Step::Wait(DriverCommand::Sql { function, args }, on)
     }
 
@@ -33,7 +34,7 @@ impl TripDriver {
         outcome: DriverOutcome,
     ) -> Step {
         Self::sql(
-            "monitor_reschedule",
+            SqlFunction::MonitorReschedule,
             json!({"trip_id": self.trip_id(), "next_check_at": at,
                 "decision": decision, "reason": reason}),
             Await::Reschedule(outcome, reason.to_owned()),
@@ -43,7 +44,7 @@ impl TripDriver {
     /// `monitor_expire` with `reason`.
     pub(super) fn expire(&self, reason: &str) -> Step {
         Self::sql(
-            "monitor_expire",
+            SqlFunction::MonitorExpire,
             json!({"trip_id": self.trip_id(), "reason": reason}),
             Await::Expire(reason.to_owned()),
         )
@@ -52,7 +53,7 @@ impl TripDriver {
     /// `monitor_passengers`; `resume` is the open attempt to go on with once they are read.
     pub(super) fn passengers(&self, resume: Option<Box<AttemptState>>) -> Step {
         Self::sql(
-            "monitor_passengers",
+            SqlFunction::MonitorPassengers,
             json!({"trip_id": self.trip_id()}),
             Await::Passengers(resume),
         )
@@ -66,7 +67,7 @@ impl TripDriver {
         on: Await,
     ) -> Step {
         Self::sql(
-            "monitor_save_attempt",
+            SqlFunction::MonitorSaveAttempt,
             json!({"attempt_id": next.attempt_id, "expected_version": expected.version,
                 "state": next, "effects": effects}),
             on,

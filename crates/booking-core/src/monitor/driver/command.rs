@@ -1,16 +1,27 @@
-//! What the driver asks the shim to do next ([`DriverCommand`]) and how a trip's turn ended
-//! ([`DriverOutcome`]).
+//! The driver's pending command ([`DriverCommand`], numbered and made public as an
+//! [`crate::engine::Command`] by `poll`) and how a trip's turn ended ([`TripDone`],
+//! [`DriverOutcome`]).
 
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::engine::SqlFunction;
 use crate::http::HttpRequest;
 use crate::saga::End;
 
-/// What the shim must do next for this trip.
+/// The driver's result: how the trip's turn ended, with a stable reason code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum DriverCommand {
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct TripDone {
+    /// How the trip's turn ended.
+    pub outcome: DriverOutcome,
+    /// Stable reason code.
+    pub reason: String,
+}
+
+/// What the shim must do next for this trip (before it is numbered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DriverCommand {
     /// Perform the request (Duffel, Stripe or the Upstash lock), then feed the response with
     /// [`TripDriver::handle_http`] or the failure with [`TripDriver::handle_transport`].
     ///
@@ -28,7 +39,7 @@ pub enum DriverCommand {
     /// [`TripDriver::handle_sql_error`]: super::TripDriver::handle_sql_error
     Sql {
         /// One of the `monitor_*` functions of the contract.
-        function: &'static str,
+        function: SqlFunction,
         /// The function's argument.
         args: Value,
     },
@@ -43,6 +54,7 @@ pub enum DriverCommand {
 
 /// How a trip's turn in a monitor run ended (the run's summary counts these).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum DriverOutcome {
     /// The attempt closed booked.

@@ -1,5 +1,5 @@
-//! Feeding outcomes back: the public `handle_*` calls check that an outcome of the right kind is
-//! awaited, then hand it to the step that asked for it (in `route` or `booking`).
+//! Feeding outcomes back: [`TripDriver::handle`] checks the command id, then the `handle_*`
+//! calls here hand the outcome to the step that asked for it (in `route` or `booking`).
 
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ use crate::time::Timestamp;
 
 impl TripDriver {
     /// Feeds the HTTP response to the waiting `http` command.
-    pub fn handle_http(
+    pub(super) fn feed_http(
         &mut self,
         now: Timestamp,
         status: u16,
@@ -24,7 +24,7 @@ impl TripDriver {
     }
 
     /// Reports that the waiting `http` command got no answer (timeout or network failure).
-    pub fn handle_transport(
+    pub(super) fn feed_transport(
         &mut self,
         now: Timestamp,
         failure: TransportFailure,
@@ -36,7 +36,11 @@ impl TripDriver {
     }
 
     /// Feeds the JSON result of the waiting `sql` command.
-    pub fn handle_sql(&mut self, now: Timestamp, result_json: &str) -> Result<(), DriverError> {
+    pub(super) fn feed_sql(
+        &mut self,
+        now: Timestamp,
+        result_json: &str,
+    ) -> Result<(), DriverError> {
         let on = self.take_waiting("sql")?;
         let step = match serde_json::from_str::<Value>(result_json) {
             Ok(result) => self.on_sql(on, now, &result),
@@ -53,7 +57,11 @@ impl TripDriver {
     /// attempt that may hold money (an intent is known, an authorization may have been sent, or
     /// the attempt is ordering), the saga goes on without them, so it releases the hold and ends
     /// the attempt instead of leaving the funds held until the travellers can be read again.
-    pub fn handle_sql_error(&mut self, _now: Timestamp, sqlstate: &str) -> Result<(), DriverError> {
+    pub(super) fn feed_sql_error(
+        &mut self,
+        _now: Timestamp,
+        sqlstate: &str,
+    ) -> Result<(), DriverError> {
         let on = self.take_waiting("sql")?;
         let step = match on {
             // The unique open-attempt index refused a second attempt.

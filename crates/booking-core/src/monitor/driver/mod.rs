@@ -1,11 +1,10 @@
 //! The monitor's per-trip driver: one claimed trip, from taking its lock to releasing it, as a
 //! pure state machine (`docs/contracts.md`, "The monitor").
 //!
-//! The shim (or the simulation harness) loops: [`TripDriver::poll`] returns a
-//! [`DriverCommand`]; the shim executes it and feeds the outcome back with exactly one of
-//! [`TripDriver::handle_http`], [`TripDriver::handle_transport`] (for `http`),
-//! [`TripDriver::handle_sql`] or [`TripDriver::handle_sql_error`] (for `sql`), until the command
-//! is `done`. Polling again before feeding an outcome returns the same command.
+//! A [`crate::engine::Driver`]: the shim's executor (or the simulation harness) loops:
+//! [`TripDriver::poll`] returns a [`crate::engine::Command`]; the executor performs it and feeds the outcome
+//! back with [`TripDriver::handle`] and the command's id, until the command is `done` (with a
+//! [`TripDone`]). Polling again before feeding an outcome returns the same command.
 //!
 //! # Flow
 //!
@@ -15,7 +14,7 @@
 //!    the lock (the database's compare-and-set guards do), but without it two runs would waste
 //!    provider calls on each other's work.
 //! 2. An open attempt in the claim: drive the saga from its stored state (a state left in flight
-//!    resolves as [`crate::saga::Outcome::Lost`] inside [`saga::next`]). The travellers are read
+//!    resolves as [`crate::saga::Outcome::Lost`]). The travellers are read
 //!    first (`monitor_passengers`) when a later phase may need them. If that read fails (a SQL
 //!    error, e.g. the Vault key is missing) and the attempt may hold money (an intent is known,
 //!    an authorize may have been sent, or the order phase), the saga goes on with no travellers:
@@ -38,10 +37,10 @@
 //!      `monitor_begin_attempt` → the saga loop. Not started: `attempt_limit` (the database
 //!      failed the trip, too many attempts in 24 hours) → done `failed`; `monitor_disabled` (the
 //!      kill switch is off), `trip_changed`, `attempt_open` → done `skipped`.
-//! 4. The saga loop: [`Command::Send`] → `monitor_save_attempt` of the mark (not saved → done
-//!    `stopped`) → the request → [`saga::apply`] → `monitor_save_attempt`;
-//!    [`Command::Write`] → `monitor_save_attempt` with its effects; [`Command::WaitUntil`] →
-//!    `monitor_reschedule` (trip stays `booking`) → done `waiting`; [`Command::Done`] → done with
+//! 4. The saga loop: `Command::Send` → `monitor_save_attempt` of the mark (not saved → done
+//!    `stopped`) → the request → `saga::apply` → `monitor_save_attempt`;
+//!    `Command::Write` → `monitor_save_attempt` with its effects; `Command::WaitUntil` →
+//!    `monitor_reschedule` (trip stays `booking`) → done `waiting`; `Command::Done` → done with
 //!    the end's outcome.
 //! 5. Before `done`, the lock is released (compare-and-delete `EVAL`) when it was taken.
 //!
@@ -55,7 +54,7 @@
 //!
 //! One file per role, all private; the public items are re-exported here.
 //!
-//! - `command`: [`DriverCommand`] and [`DriverOutcome`], what the shim sees;
+//! - `command`: the pending command, [`TripDone`] and [`DriverOutcome`];
 //! - `config`, `claim`, `error`: the inputs ([`DriverConfig`], [`Claim`] and the travellers)
 //!   and [`DriverError`];
 //! - `state`: the internal stages; `feed`: taking each outcome back;
@@ -65,17 +64,12 @@
 //!
 //! [`decide`]: crate::monitor::decide
 //! [`saga::begin`]: crate::saga::begin
-//! [`saga::next`]: crate::saga::next
-//! [`saga::apply`]: crate::saga::apply
-//! [`Command::Send`]: crate::saga::Command::Send
-//! [`Command::Write`]: crate::saga::Command::Write
-//! [`Command::WaitUntil`]: crate::saga::Command::WaitUntil
-//! [`Command::Done`]: crate::saga::Command::Done
 
 use std::fmt;
 
 use super::{departure_lower_bound, TripView};
 use crate::duffel::order::OrderPassenger;
+use crate::engine::{Command, DriveError, Driver, Input, Sequencer};
 use crate::id::Uuid;
 use crate::money::Money;
 use crate::saga::AttemptState;
@@ -94,7 +88,8 @@ mod route;
 mod state;
 
 pub use claim::{Claim, ClaimedAttempt, PaymentProfile, SelectedOffer};
-pub use command::{DriverCommand, DriverOutcome};
+pub(crate) use command::DriverCommand;
+pub use command::{DriverOutcome, TripDone};
 pub use config::DriverConfig;
 pub use error::DriverError;
 
@@ -115,6 +110,7 @@ pub struct TripDriver {
     provider_calls: u32,
     travellers: Vec<OrderPassenger>,
     stage: Stage,
+    seq: Sequencer,
 }
 
 impl fmt::Debug for TripDriver {
@@ -167,11 +163,12 @@ impl TripDriver {
             provider_calls: 0,
             travellers: Vec::new(),
             stage: Stage::Ready(Ready::Lock),
+            seq: Sequencer::default(),
         })
     }
 
-    /// The next command. Repeats the waiting command until its outcome is fed.
-    pub fn poll(&mut self, now: Timestamp) -> DriverCommand {
+    /// The next command, unnumbered. Repeats the waiting command until its outcome is fed.
+    fn next_command(&mut self, now: Timestamp) -> DriverCommand {
         loop {
             let ready = match std::mem::replace(&mut self.stage, Stage::Ready(Ready::Route)) {
                 Stage::Ready(ready) => ready,
@@ -190,11 +187,7 @@ impl TripDriver {
                 }
                 Step::Ready(Ready::Finish(outcome, reason)) => {
                     self.lock_taken = false;
-                    let request = upstash::unlock_request(
-                        &self.config.upstash,
-                        &self.lock_key,
-                        &self.lock_token,
-                    );
+                    let request = upstash::unlock_request(&self.lock_key, &self.lock_token);
                     Stage::Waiting(
                         DriverCommand::Http { request },
                         Await::Unlock(outcome, reason),
@@ -205,13 +198,48 @@ impl TripDriver {
             };
         }
         match &self.stage {
-            Stage::Waiting(command, _) => command.clone(),
+            Stage::Waiting(command, _) => {
+                // A command not numbered yet (feeding an outcome clears the number).
+                if self.seq.waiting().is_none() {
+                    self.seq.issue(match command {
+                        DriverCommand::Http { .. } => "http",
+                        _ => "sql",
+                    });
+                }
+                command.clone()
+            }
             Stage::Done(outcome, reason) => DriverCommand::Done {
                 outcome: *outcome,
                 reason: reason.clone(),
             },
             Stage::Ready(_) => unreachable_ready(),
         }
+    }
+
+    /// The next command (see [`Driver`]).
+    pub fn poll(&mut self, now: Timestamp) -> Command<TripDone> {
+        let command = self.next_command(now);
+        let id = self.seq.waiting().unwrap_or(0);
+        match command {
+            DriverCommand::Http { request } => Command::Http { id, request },
+            DriverCommand::Sql { function, args } => Command::sql(id, function, args),
+            DriverCommand::Done { outcome, reason } => Command::Done {
+                result: TripDone { outcome, reason },
+            },
+        }
+    }
+
+    /// Feeds the outcome of command `id` (see [`Driver`]).
+    pub fn handle(&mut self, now: Timestamp, id: u32, input: Input<'_>) -> Result<(), DriveError> {
+        self.seq.accept(id, &input)?;
+        let fed = match input {
+            Input::Http { status, body } => self.feed_http(now, status, body),
+            Input::Transport(failure) => self.feed_transport(now, failure),
+            Input::Sql(result) => self.feed_sql(now, result),
+            Input::SqlError(sqlstate) => self.feed_sql_error(now, sqlstate),
+        };
+        // The sequencer matched the waiting command, so the stage is waiting for this kind.
+        fed.map_err(|_| DriveError::NotWaiting)
     }
 
     /// Whether the driver has finished (its next poll returns `done`).
@@ -229,12 +257,8 @@ impl TripDriver {
     }
 
     fn view(&self) -> TripView {
-        let status = serde_json::to_value(self.trip.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
         TripView {
-            status,
+            status: self.trip.status,
             auto_book: self.trip.auto_book,
             departs_at: departure_lower_bound(
                 self.trip.departure_date,
@@ -250,6 +274,18 @@ impl TripDriver {
             amount_minor: self.trip.max_total_minor,
             currency: self.trip.currency,
         }
+    }
+}
+
+impl Driver for TripDriver {
+    type Done = TripDone;
+
+    fn poll(&mut self, now: Timestamp) -> Command<TripDone> {
+        Self::poll(self, now)
+    }
+
+    fn handle(&mut self, now: Timestamp, id: u32, input: Input<'_>) -> Result<(), DriveError> {
+        Self::handle(self, now, id, input)
     }
 }
 

@@ -9,6 +9,7 @@ use super::state::{Await, HttpResult, Ready, Step};
 use super::{DriverCommand, DriverOutcome, SelectedOffer, TripDriver};
 use crate::duffel;
 use crate::duffel::order::{classify_offer, Reply};
+use crate::engine::SqlFunction;
 use crate::error::ProviderError;
 use crate::money::Money;
 use crate::saga::Phase;
@@ -26,7 +27,6 @@ impl TripDriver {
             Ready::Lock => Step::Wait(
                 DriverCommand::Http {
                     request: upstash::lock_request(
-                        &self.config.upstash,
                         &self.lock_key,
                         &self.lock_token,
                         self.config.lock_lease_ms,
@@ -158,13 +158,13 @@ impl TripDriver {
                     Await::RecordSearch(reason)
                 };
                 Self::sql(
-                    "monitor_record_search",
+                    SqlFunction::MonitorRecordSearch,
                     json!({"trip_id": self.trip_id(), "result": result}),
                     on,
                 )
             }
             Err(error) => Self::sql(
-                "monitor_record_search_failure",
+                SqlFunction::MonitorRecordSearchFailure,
                 json!({"trip_id": self.trip_id(), "error_code": error.code(),
                     "next_check_at": search::search_failure_next_check(now)}),
                 Await::RecordSearch(error.code().to_owned()),

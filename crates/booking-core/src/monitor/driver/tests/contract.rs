@@ -38,25 +38,29 @@ fn debug_shows_no_personal_data_or_secrets() {
 
 #[test]
 fn commands_serialise_to_the_contract() {
-    let c = DriverCommand::Done {
-        outcome: DriverOutcome::NeedsTraveller,
-        reason: "card_declined".into(),
+    let c: Command<TripDone> = Command::Done {
+        result: TripDone {
+            outcome: DriverOutcome::NeedsTraveller,
+            reason: "card_declined".into(),
+        },
     };
     assert_eq!(
         serde_json::to_value(c).unwrap(),
-        json!({"kind":"done","outcome":"needs_traveller","reason":"card_declined"})
+        json!({"kind":"done","result":{"outcome":"needs_traveller","reason":"card_declined"}})
     );
-    let c = DriverCommand::Sql {
-        function: "monitor_expire",
-        args: json!({"trip_id": TRIP}),
-    };
+    let c: Command<TripDone> =
+        Command::sql(7, SqlFunction::MonitorExpire, json!({"trip_id": TRIP}));
     assert_eq!(
         serde_json::to_value(c).unwrap(),
-        json!({"kind":"sql","function":"monitor_expire","args":{"trip_id": TRIP}})
+        json!({"kind":"sql","id":7,"function":"monitor_expire","role":"service",
+            "args":{"trip_id": TRIP}})
     );
     let mut d = driver(claim("watching", None, None));
     let v = serde_json::to_value(d.poll(NOW)).unwrap();
     assert_eq!(v["kind"], "http");
+    assert_eq!(v["id"], 1);
+    assert_eq!(v["request"]["service"], "upstash");
+    assert!(v["request"].get("url").is_none(), "no base URL in the core");
     assert_eq!(v["request"]["method"], "POST");
     assert_eq!(v["request"]["timeout_ms"], 5000);
     assert_eq!(DriverOutcome::Stopped.as_str(), "stopped");

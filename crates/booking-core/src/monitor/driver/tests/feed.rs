@@ -25,12 +25,12 @@ fn misuse_is_an_error_never_a_panic() {
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
     assert_eq!(
         d.handle_http(NOW, 200, b"{}"),
-        Err(DriverError::NotWaiting),
+        Err(DriveError::NotWaiting),
         "before the first poll"
     );
     http(&mut d);
     let err = d.handle_sql(NOW, "{}").unwrap_err();
-    assert_eq!(err, DriverError::WrongOutcome { expected: "http" });
+    assert_eq!(err, DriveError::WrongOutcome { expected: "http" });
     assert_eq!(err.code(), "driver_wrong_outcome");
     // The waiting command survives the misuse and repeats on poll.
     assert_eq!(body(&http(&mut d))[0], "SET");
@@ -38,7 +38,7 @@ fn misuse_is_an_error_never_a_panic() {
     done(&mut d);
     assert_eq!(
         d.handle_transport(NOW, TransportFailure::Timeout),
-        Err(DriverError::NotWaiting)
+        Err(DriveError::NotWaiting)
     );
     assert_eq!(
         d.handle_sql_error(NOW, "40001").unwrap_err().code(),

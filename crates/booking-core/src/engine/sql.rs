@@ -1,0 +1,107 @@
+//! The SQL API the executor may call: the core's own list. Each entry is a function
+//! `app.<name>(jsonb) returns jsonb` in `supabase/migrations/`; `tests/e2e/sql_api_test.ts`
+//! checks every entry exists with that signature and the grants its role implies, and the
+//! executor refuses any name not on this list.
+
+use serde::{Deserialize, Serialize};
+
+/// Whose rights a SQL call runs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "snake_case")]
+pub enum SqlRole {
+    /// The signed-in caller (`authenticated` with the caller's JWT claims): RLS applies.
+    User,
+    /// The pipeline (`service_role`): service-only functions.
+    Service,
+}
+
+macro_rules! sql_functions {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $role:ident;)*) => {
+        /// A function of the SQL API (`app.<name>(jsonb)`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+        #[serde(rename_all = "snake_case")]
+        pub enum SqlFunction {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl SqlFunction {
+            /// Every function of the API.
+            pub const ALL: &'static [SqlFunction] = &[$(Self::$variant,)*];
+
+            /// The SQL name (in schema `app`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+
+            /// Whose rights it runs with.
+            pub fn role(self) -> SqlRole {
+                match self {
+                    $(Self::$variant => SqlRole::$role,)*
+                }
+            }
+        }
+    };
+}
+
+sql_functions! {
+    /// trip-search: create the caller's trip request, or load one of theirs by id.
+    SearchOpen = "search_open", User;
+    /// trip-search: store a successful search (offers, selection, next check).
+    SearchRecord = "search_record", User;
+    /// trip-search: record a failed search and when to try again.
+    SearchRecordFailure = "search_record_failure", User;
+    /// Monitor: lease the due trips (the executor's own call, before any driver runs).
+    MonitorClaim = "monitor_claim", Service;
+    /// Monitor: the run's heartbeat and summary (the executor's own call, at the end).
+    MonitorHeartbeat = "monitor_heartbeat", Service;
+    /// Monitor: the next check time, with a decision-log row.
+    MonitorReschedule = "monitor_reschedule", Service;
+    /// Monitor: expire a trip.
+    MonitorExpire = "monitor_expire", Service;
+    /// Monitor: move the trip to `booking` and create the attempt row, compare-and-set.
+    MonitorBeginAttempt = "monitor_begin_attempt", Service;
+    /// Monitor: save the attempt state (compare-and-set) with its effects.
+    MonitorSaveAttempt = "monitor_save_attempt", Service;
+    /// Monitor: the trip's travellers, decrypted, for the order.
+    MonitorPassengers = "monitor_passengers", Service;
+    /// Monitor: store a search the monitor made.
+    MonitorRecordSearch = "monitor_record_search", Service;
+    /// Monitor: record a failed search the monitor made.
+    MonitorRecordSearchFailure = "monitor_record_search_failure", Service;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_snake_case_and_match_serde() {
+        let mut seen = std::collections::HashSet::new();
+        for f in SqlFunction::ALL {
+            assert!(seen.insert(f.name()), "{} twice", f.name());
+            assert!(f
+                .name()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
+            let back: SqlFunction = serde_json::from_value(f.name().into()).unwrap();
+            assert_eq!(back, *f);
+        }
+    }
+
+    #[test]
+    fn only_trip_search_runs_as_the_user() {
+        for f in SqlFunction::ALL {
+            assert_eq!(
+                f.role() == SqlRole::User,
+                f.name().starts_with("search_"),
+                "{}",
+                f.name()
+            );
+        }
+    }
+}
