@@ -16,8 +16,25 @@ if [ "$have" != "$want" ]; then
 fi
 cargo build --quiet --release --target wasm32-unknown-unknown -p booking-wasm
 mkdir -p "$out.tmp"
-wasm-bindgen --target web --experimental-reset-state-function --out-dir "$out.tmp" --out-name booking_wasm \
+wasm-bindgen --target web --out-dir "$out.tmp" --out-name booking_wasm \
   target/wasm32-unknown-unknown/release/booking_wasm.wasm
+# Re-instantiation after a trap (wasm-bindgen's own reset flag needs --target module, which the
+# edge runtime cannot load): initSync() only instantiates while `wasm` is unset, and its finalize
+# step resets the glue's cached memory views, so unsetting it and calling initSync again is a reset.
+grep -q '^let wasm;$' "$out.tmp/booking_wasm.js" || { echo "build-wasm: glue has no 'let wasm;'" >&2; exit 1; }
+cat >> "$out.tmp/booking_wasm.js" <<'JS'
+
+/** Re-instantiates the module after a trap (appended by scripts/build-wasm.sh). */
+export function __wbg_reinit(module) {
+  wasm = undefined;
+  return initSync({ module });
+}
+JS
+cat >> "$out.tmp/booking_wasm.d.ts" <<'TS'
+
+/** Re-instantiates the module after a trap (appended by scripts/build-wasm.sh). */
+export function __wbg_reinit(module: WebAssembly.Module): InitOutput;
+TS
 node_modules/.bin/wasm-opt -Oz --enable-reference-types --enable-bulk-memory \
   --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
   "$out.tmp/booking_wasm_bg.wasm" -o "$out.tmp/booking_wasm_bg.wasm"

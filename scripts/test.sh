@@ -38,6 +38,27 @@ pure_core() { # the core's dependency tree holds no JS bindings, randomness or I
 }
 run "pure core" pure_core
 run "cargo doc" env RUSTDOCFLAGS=-Dwarnings cargo doc --quiet --workspace --no-deps
+ts_types() { # the TypeScript types of the wasm boundary are the ones the Rust types generate
+  local dir=supabase/functions/_shared/types
+  rm -rf "$dir"
+  cargo test --quiet -p booking-core --features ts --lib export_bindings >/dev/null || return 1
+  if [ -n "$(git status --porcelain -- "$dir")" ]; then
+    git status --short -- "$dir"
+    echo "generated types differ from the committed ones: commit $dir"
+    return 1
+  fi
+  echo "generated TypeScript types are current ($(ls "$dir" | wc -l) files)"
+}
+run "ts types" ts_types
+no_secrets_in_core() { # no provider credential is named in the core, the binding or core.ts
+  local hits
+  hits=$(grep -rnE 'access_token|secret_key|duffelToken|upstashToken|stripeKey|_ACCESS_TOKEN|_SECRET_KEY|REST_TOKEN' \
+    crates/booking-core/src crates/booking-wasm/src supabase/functions/_shared/core.ts |
+    grep -v 'is_err()' || true)
+  [ -z "$hits" ] || { echo "credentials named in the core: $hits"; return 1; }
+  echo "no provider credential reaches the wasm module"
+}
+run "no secrets in core" no_secrets_in_core
 run "cargo test" counted cargo test --quiet --workspace -- --skip money_safety_holds_under
 # The deterministic simulation separately, so its summary line shows in the output.
 run "simulation" counted cargo test --quiet -p booking-core --test simulation -- --nocapture

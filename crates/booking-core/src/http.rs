@@ -49,13 +49,13 @@ impl Method {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum Service {
-    /// Duffel (`DUFFEL_API_URL`, `Authorization: Bearer $DUFFEL_ACCESS_TOKEN`).
+    /// Duffel (the executor adds `DUFFEL_API_URL` and the Duffel token).
     Duffel,
-    /// Stripe (`STRIPE_API_URL`, `Authorization: Bearer $STRIPE_SECRET_KEY`).
+    /// Stripe (the executor adds `STRIPE_API_URL` and the Stripe key).
     Stripe,
-    /// Upstash Redis REST (`UPSTASH_REDIS_REST_URL`, `Bearer $UPSTASH_REDIS_REST_TOKEN`).
+    /// Upstash Redis REST (the executor adds `UPSTASH_REDIS_REST_URL` and its token).
     Upstash,
-    /// Resend (`RESEND_API_URL`, `Authorization: Bearer $RESEND_API_KEY`).
+    /// Resend (the executor adds `RESEND_API_URL` and the Resend key).
     Resend,
 }
 

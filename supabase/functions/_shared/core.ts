@@ -1,119 +1,125 @@
 /**
- * The core, compiled to WebAssembly, loaded once per isolate at module load with `initSync`
- * (the portable recipe: works on old and new edge runtimes and in plain Deno). Every export of
- * the binding returns `{ ok: true, ... }` or `{ ok: false, error: { code, message } }` and never
- * throws for bad input; this module turns the error half into `HttpError`s.
+ * The core, compiled to WebAssembly, loaded once per isolate at module load with `initSync`.
+ * Every value that crosses the boundary has a TypeScript type generated from the Rust type
+ * (`./types/`, ts-rs). Nothing here decides anything.
+ *
+ * A wasm trap (a panic, `unreachable`) leaves the instance unusable: it is logged, the module is
+ * re-instantiated (`__wbg_reinit`, appended to the glue by scripts/build-wasm.sh) before the
+ * next use, and every driver made on the old
+ * instance refuses further calls (its trip resumes from the database on the next run).
  */
 import * as wasm from "./wasm/booking_wasm.js";
-import type { CoreHttpRequest } from "./fetcher.ts";
+import type { Command } from "./types/Command.ts";
+import type { SearchDone } from "./types/SearchDone.ts";
+import type { SqlFunction } from "./types/SqlFunction.ts";
+import type { SqlRole } from "./types/SqlRole.ts";
+import type { TripDone } from "./types/TripDone.ts";
 import { HttpError } from "./http.ts";
 
-wasm.initSync({
-  module: Deno.readFileSync(new URL("./wasm/booking_wasm_bg.wasm", import.meta.url)),
-});
+const compiled = new WebAssembly.Module(
+  Deno.readFileSync(new URL("./wasm/booking_wasm_bg.wasm", import.meta.url)),
+);
+wasm.initSync({ module: compiled });
 
-/** An error the core reports: a stable code, a message, and per-field details for validation. */
+/** Incremented at every re-instantiation; drivers remember the generation they were made in. */
+let generation = 0;
+
+/** Runs a call into the module; a trap resets the module and becomes a 500 `core_trap`. */
+export function guarded<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    if (!(err instanceof WebAssembly.RuntimeError)) throw err;
+    console.log(JSON.stringify({
+      ts: new Date().toISOString(),
+      level: "error",
+      msg: "wasm trap; re-instantiating the core",
+      error: err.name,
+    }));
+    generation++;
+    wasm.__wbg_reinit(compiled);
+    throw new HttpError(500, "core_trap", "internal error in the core; nothing was completed");
+  }
+}
+
+/** An error the core reports: a stable code and a message. */
 export interface CoreError {
   code: string;
   message: string;
-  fields?: { field: string; code: string; message: string }[];
-  provider_code?: string | null;
 }
 
-type Result<T> = ({ ok: true } & T) | { ok: false; error: CoreError };
+/** The outcome of a command, fed back to the driver with the command's id. */
+export type Input =
+  | { kind: "http"; status: number; body: Uint8Array }
+  | { kind: "transport"; failure: "timeout" | "network" }
+  | { kind: "sql"; result: string }
+  | { kind: "sql_error"; sqlstate: string };
 
-function unwrap<T>(r: Result<T>, status: number): T {
-  if (r.ok) return r;
-  const { code, message, ...extra } = r.error;
-  throw new HttpError(status, code, message, extra);
+/** What the executor drives (docs/contracts.md "The drive API"). */
+export interface CoreDriver<D> {
+  poll(nowMs: number): Command<D>;
+  handle(nowMs: number, id: number, input: Input): void;
+  free(): void;
 }
 
-/** A validated new trip request (docs/contracts.md "Trip request"). */
-export type NewTrip = Record<string, unknown>;
+type WasmDriver = {
+  __destroy_into_raw?: () => void;
+  poll(now: number): unknown;
+  handle_http(now: number, id: number, status: number, body: Uint8Array): unknown;
+  handle_transport(now: number, id: number, kind: string): unknown;
+  handle_sql(now: number, id: number, result: string): unknown;
+  handle_sql_error(now: number, id: number, sqlstate: string): unknown;
+  free(): void;
+};
 
-/** What a trip-search body asks for: a new request, or searching one of the caller's again. */
-export type TripInput = { kind: "new"; trip: NewTrip } | { kind: "ref"; trip_id: string };
+class Wrapped<D> implements CoreDriver<D> {
+  readonly #made = generation;
+  constructor(readonly inner: WasmDriver) {}
 
-/** Validates a trip-search body; throws 400 (`invalid_json` / `validation_failed`). */
-export function parseTripInput(body: Uint8Array, nowMs: number): TripInput {
-  return unwrap(wasm.parse_trip_input(body, nowMs) as Result<TripInput>, 400);
+  #live(): WasmDriver {
+    if (this.#made !== generation) {
+      throw new HttpError(500, "core_reset", "the core was re-instantiated; driver lost");
+    }
+    return this.inner;
+  }
+
+  poll(nowMs: number): Command<D> {
+    return guarded(() => this.#live().poll(nowMs)) as Command<D>;
+  }
+
+  handle(nowMs: number, id: number, input: Input): void {
+    const d = this.#live();
+    const r = guarded(() => {
+      switch (input.kind) {
+        case "http":
+          return d.handle_http(nowMs, id, input.status, input.body);
+        case "transport":
+          return d.handle_transport(nowMs, id, input.failure);
+        case "sql":
+          return d.handle_sql(nowMs, id, input.result);
+        case "sql_error":
+          return d.handle_sql_error(nowMs, id, input.sqlstate);
+      }
+    }) as { ok: boolean; error?: CoreError };
+    if (!r.ok) throw new HttpError(500, r.error?.code ?? "internal", r.error?.message ?? "driver");
+  }
+
+  /** Frees the driver; one of an old instance is only detached (its memory is gone). */
+  free(): void {
+    if (this.#made === generation) this.inner.free();
+    else (this.inner as { __destroy_into_raw?: () => void }).__destroy_into_raw?.();
+  }
 }
 
-/** The Duffel offer request for a stored trip. */
-export function buildSearchRequest(
-  tripJson: string,
-  duffel: { base_url: string; access_token: string },
-): CoreHttpRequest {
-  const r = wasm.build_search_request(tripJson, JSON.stringify(duffel)) as Result<
-    { request: CoreHttpRequest }
-  >;
-  return unwrap(r, 500).request;
-}
-
-/** Summary of a processed search; `result_json` goes to `app.record_search` untouched. */
-export interface SearchSummary {
-  result_json: string;
-  decision: string;
-  offers_seen: number;
-  offers_stored: number;
-  selected_provider_offer_id: string | null;
-  rejections: Record<string, number>;
-}
-
-/** Normalizes and selects from a provider answer, or reports a 502-class provider error. */
-export function processSearchResponse(
-  tripJson: string,
-  status: number,
-  body: Uint8Array,
+/** The monitor's state machine for one claimed trip. */
+export function tripDriver(
+  claim: unknown,
+  config: DriverConfig,
   nowMs: number,
-): Result<SearchSummary> {
-  return wasm.process_search_response(tripJson, status, body, nowMs) as Result<SearchSummary>;
-}
-
-/** The provider error for a request that timed out or never connected, and when to retry. */
-export function transportFailure(
-  kind: "timeout" | "network",
-  nowMs: number,
-): { error: CoreError; next_check_at: string } {
-  return wasm.transport_failure(kind, nowMs) as { error: CoreError; next_check_at: string };
-}
-
-/** When to look again after a failed search. */
-export function failureNextCheck(nowMs: number): string {
-  return wasm.failure_next_check(nowMs) as string;
-}
-
-/** Constant-time comparison of a presented secret with the expected one (in the core). */
-export function secretMatches(given: string, expected: string): boolean {
-  return wasm.secret_matches(given, expected);
-}
-
-/** How many due trips one monitor run may claim, from the `pipeline_settings` row. */
-export function claimLimit(settings: unknown): number {
-  return wasm.claim_limit(JSON.stringify(settings));
-}
-
-/** A command of the core's per-trip driver (docs/contracts.md "The monitor"). */
-export type DriverCommand =
-  | { kind: "http"; request: CoreHttpRequest }
-  | { kind: "sql"; function: string; args: unknown }
-  | { kind: "done"; outcome: string; reason: string | null };
-
-/** Settings the driver needs to build provider and lock requests. */
-export interface DriverConfig {
-  duffel: { base_url: string; access_token: string };
-  stripe: { base_url: string; secret_key: string };
-  upstash: { url: string; token: string };
-  lock_lease_ms: number;
-}
-
-/** The core's state machine for one claimed trip; `free()` it when done. */
-export class TripDriver {
-  #inner: wasm.TripDriver;
-
-  constructor(claim: unknown, config: DriverConfig, nowMs: number) {
-    const seed = crypto.getRandomValues(new Uint32Array(2));
-    this.#inner = new wasm.TripDriver(
+): CoreDriver<TripDone> {
+  const seed = crypto.getRandomValues(new Uint32Array(2));
+  return new Wrapped(guarded(() =>
+    new wasm.TripDriver(
       JSON.stringify(claim),
       JSON.stringify(config),
       nowMs,
@@ -121,40 +127,41 @@ export class TripDriver {
       seed[0],
       seed[1],
       crypto.randomUUID(),
-    );
-  }
-
-  poll(nowMs: number): DriverCommand {
-    const cmd = this.#inner.poll(nowMs) as DriverCommand | null;
-    return cmd ?? { kind: "done", outcome: "stopped", reason: "driver_unserialisable" };
-  }
-
-  handleHttp(nowMs: number, status: number, body: Uint8Array): void {
-    check(this.#inner.handle_http(nowMs, status, body));
-  }
-
-  handleTransport(nowMs: number, kind: "timeout" | "network"): void {
-    check(this.#inner.handle_transport(nowMs, kind));
-  }
-
-  handleSql(nowMs: number, resultJson: string): void {
-    check(this.#inner.handle_sql(nowMs, resultJson));
-  }
-
-  handleSqlError(nowMs: number, sqlstate: string): void {
-    check(this.#inner.handle_sql_error(nowMs, sqlstate));
-  }
-
-  free(): void {
-    this.#inner.free();
-  }
+    )
+  ));
 }
 
-function check(r: { ok: boolean; error?: CoreError }): void {
-  if (!r.ok) throw new HttpError(500, r.error?.code ?? "internal", r.error?.message ?? "driver");
+/** trip-search's state machine for one request body (a bad body is done at once with a 400). */
+export function searchDriver(body: Uint8Array, nowMs: number): CoreDriver<SearchDone> {
+  return new Wrapped(guarded(() => new wasm.SearchDriver(body, nowMs)));
+}
+
+/** Driver settings: no credential (the executor adds those). */
+export interface DriverConfig {
+  lock_lease_ms: number;
+  max_provider_calls?: number;
+}
+
+/** The SQL API the executor may call, from the core's own list. */
+export function sqlApi(): { function: SqlFunction; name: string; role: SqlRole }[] {
+  return guarded(() => wasm.sql_api()) as { function: SqlFunction; name: string; role: SqlRole }[];
+}
+
+/** Constant-time comparison of a presented secret with the expected one (in the core). */
+export function secretMatches(given: string, expected: string): boolean {
+  return guarded(() => wasm.secret_matches(given, expected));
+}
+
+/** How many due trips one monitor run may claim, from the `pipeline_settings` row. */
+export function claimLimit(settings: unknown): number {
+  return guarded(() => wasm.claim_limit(JSON.stringify(settings)));
 }
 
 /** Validates a monitor request body; throws 400 with a stable code. */
 export function parseMonitorRequest(body: Uint8Array): { trip_id: string | null } {
-  return unwrap(wasm.parse_monitor_request(body) as Result<{ trip_id: string | null }>, 400);
+  const r = guarded(() => wasm.parse_monitor_request(body)) as
+    | { ok: true; trip_id: string | null }
+    | { ok: false; error: CoreError };
+  if (r.ok) return r;
+  throw new HttpError(400, r.error.code, r.error.message);
 }

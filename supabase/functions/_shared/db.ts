@@ -6,7 +6,6 @@
  */
 import { postgres } from "./deps.ts";
 import type { Sql, TransactionSql } from "./deps.ts";
-import { HttpError } from "./http.ts";
 
 let client: Sql | undefined;
 
@@ -22,49 +21,37 @@ export function db(url: string): Sql {
   return client;
 }
 
-/** Runs `work` in one transaction as the signed-in user (role `authenticated`, claims set). */
+/** The claims of a signed-in caller, as PostgREST would set them. */
+export type Claims = { sub: string; role: string };
+
+/**
+ * Runs `work` in one transaction as the signed-in user (role `authenticated`, claims set), with
+ * `app.correlation_id` set so the decision log can be tied to this invocation's log lines.
+ */
 export function asUser<T>(
   sql: Sql,
-  claims: { sub: string; role: string },
+  claims: Claims,
   work: (tx: TransactionSql) => Promise<T>,
+  correlationId = "",
 ): Promise<T> {
   return sql.begin(async (tx) => {
     await tx`select set_config('role', 'authenticated', true),
-                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                    set_config('app.correlation_id', ${correlationId}, true)`;
     return await work(tx);
   }) as Promise<T>;
 }
 
 /** Runs `work` in one transaction as `service_role` (pipeline work not done for a caller). */
-export function asService<T>(sql: Sql, work: (tx: TransactionSql) => Promise<T>): Promise<T> {
+export function asService<T>(
+  sql: Sql,
+  work: (tx: TransactionSql) => Promise<T>,
+  correlationId = "",
+): Promise<T> {
   return sql.begin(async (tx) => {
     await tx`select set_config('role', 'service_role', true),
-                    set_config('request.jwt.claims', '{"role":"service_role"}', true)`;
+                    set_config('request.jwt.claims', '{"role":"service_role"}', true),
+                    set_config('app.correlation_id', ${correlationId}, true)`;
     return await work(tx);
   }) as Promise<T>;
-}
-
-/**
- * Maps a database error raised by the `app` SQL API to an HTTP error: "not found" and "not yours"
- * both become 404 so no caller learns whether another user's row exists; constraint violations
- * become 400. Anything else is rethrown (a real 500).
- */
-export function mapDbError(err: unknown): never {
-  const code = (err as { code?: string }).code;
-  if (code === "P0002" || code === "42501") {
-    throw new HttpError(404, "not_found", "no such trip request");
-  }
-  if (code === "28000") {
-    throw new HttpError(401, "unauthorized", "a signed-in user is required");
-  }
-  if (code === "55000") {
-    throw new HttpError(409, "trip_busy", "the trip is not in a state that allows this right now");
-  }
-  if (code && /^(23|22)/.test(code)) {
-    throw new HttpError(400, "validation_failed", "the request violates a data rule", {
-      fields: [],
-      db_code: code,
-    });
-  }
-  throw err;
 }

@@ -9,34 +9,22 @@
  */
 import { parseMonitorRequest } from "../_shared/core.ts";
 import { env } from "../_shared/env.ts";
-import { fail, HttpError, json, readBody } from "../_shared/http.ts";
-import { correlationId, errorFields, Logger } from "../_shared/log.ts";
+import { HttpError, json, readBody } from "../_shared/http.ts";
 import { runMonitor } from "../_shared/monitor.ts";
+import { serve } from "../_shared/serve.ts";
 import { requireService } from "../_shared/service.ts";
 
-export default {
-  async fetch(req: Request): Promise<Response> {
-    const log = new Logger("auto-book-monitor", correlationId(req));
-    try {
-      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
-      const e = env();
-      requireService(req, e);
-      const { trip_id } = parseMonitorRequest(await readBody(req, 4096));
-      const summary = await runMonitor(e, trip_id, log);
-      log.info("run finished", {
-        run_id: summary.run_id,
-        claimed: summary.claimed,
-        left: summary.left_for_next_run,
-        duration_ms: summary.duration_ms,
-      });
-      return json(200, summary);
-    } catch (err) {
-      if (err instanceof HttpError) {
-        if (err.status >= 500) log.error("run failed", { code: err.code });
-        return err.toResponse();
-      }
-      log.error("unexpected error", errorFields(err));
-      return fail(500, "internal", "internal error; the run did not complete");
-    }
-  },
-};
+export default serve("auto-book-monitor", async (req, log) => {
+  if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+  const e = env();
+  requireService(req, e);
+  const { trip_id } = parseMonitorRequest(await readBody(req, 4096));
+  const summary = await runMonitor(e, trip_id, log);
+  log.info("run finished", {
+    run_id: summary.run_id,
+    claimed: summary.claimed,
+    left: summary.left_for_next_run,
+    duration_ms: summary.duration_ms,
+  });
+  return json(200, summary);
+}, { cors: false });

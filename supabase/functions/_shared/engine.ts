@@ -1,0 +1,130 @@
+/**
+ * The one executor every function uses to drive the core (docs/contracts.md "The drive API"):
+ * poll the driver, perform its command, feed the outcome back with the command's id, until it is
+ * done. HTTP requests get their service's base URL and credential here (the core never holds
+ * either); SQL calls must be on the core's own list (`sql_api()`) with the role it names, and run
+ * as `select app.<fn>($1::text::jsonb)` in their own transaction, as the caller (RLS) or as
+ * `service_role`, with the invocation's correlation id set for the decision log.
+ */
+import type { Command } from "./types/Command.ts";
+import type { HttpRequest } from "./types/HttpRequest.ts";
+import type { SqlFunction } from "./types/SqlFunction.ts";
+import type { SqlRole } from "./types/SqlRole.ts";
+import { type CoreDriver, sqlApi } from "./core.ts";
+import { asService, asUser, type Claims } from "./db.ts";
+import type { Sql, TransactionSql } from "./deps.ts";
+import { execute, type FetchOutcome } from "./fetcher.ts";
+import type { Logger } from "./log.ts";
+import type { Env } from "./env.ts";
+
+/** Base URL and bearer credential per service, from the function's environment. */
+export type Services = Record<HttpRequest["service"], { baseUrl: string; token: string }>;
+
+/** What the executor needs besides the driver. */
+export interface ExecContext {
+  sql: Sql;
+  services: Partial<Services>;
+  log: Logger;
+  /** The signed-in caller, for `user` SQL calls; absent for service-only work. */
+  user?: Claims;
+  /** Upper bound on commands for one driver: a runaway driver cannot spin the isolate. */
+  maxSteps?: number;
+  /**
+   * Runs once before the driver's first I/O (not at all when it is done at once, e.g. a body
+   * the core refused): trip-search's per-user rate limit, so invalid requests are not counted.
+   */
+  beforeIo?: () => Promise<void>;
+}
+
+/** The services the environment configures (a missing secret leaves its service out). */
+export function services(e: Env): Partial<Services> {
+  const out: Partial<Services> = {
+    duffel: { baseUrl: e.duffelUrl, token: e.duffelToken },
+    upstash: { baseUrl: e.upstashUrl, token: e.upstashToken },
+  };
+  if (e.stripeKey) out.stripe = { baseUrl: e.stripeUrl, token: e.stripeKey };
+  return out;
+}
+
+/** The core's SQL API: name -> role. Built once per isolate from the wasm module. */
+let api: Map<SqlFunction, SqlRole> | undefined;
+function sqlRole(fn: SqlFunction): SqlRole | undefined {
+  api ??= new Map(sqlApi().map((e) => [e.function, e.role]));
+  return api.get(fn);
+}
+
+/** Performs `req` against its service, adding the base URL and the credential. */
+export function send(req: HttpRequest, svc: Partial<Services>): Promise<FetchOutcome> {
+  const target = svc[req.service];
+  if (!target) return Promise.resolve({ kind: "network", durationMs: 0 });
+  const headers = req.headers.filter(([name]) => name.toLowerCase() !== "authorization");
+  headers.push(["Authorization", `Bearer ${target.token}`]);
+  return execute({ ...req, url: target.baseUrl.replace(/\/$/, "") + req.path, headers });
+}
+
+/** Runs one SQL API call with the role the core's list names; resolves to the JSON text. */
+export async function callSql(
+  ctx: ExecContext,
+  fn: SqlFunction,
+  role: SqlRole,
+  args: unknown,
+): Promise<string> {
+  const allowed = sqlRole(fn);
+  if (allowed === undefined || allowed !== role || (role === "user" && !ctx.user)) {
+    // Refused like a missing function, so the driver still winds down through its error path.
+    throw Object.assign(new Error("not in the SQL API"), { code: "42883" });
+  }
+  const run = (tx: TransactionSql) =>
+    tx.unsafe(`select app.${fn}($1::text::jsonb) as r`, [JSON.stringify(args)]);
+  const rows = role === "user"
+    ? await asUser(ctx.sql, ctx.user!, run, ctx.log.correlationId)
+    : await asService(ctx.sql, run, ctx.log.correlationId);
+  return JSON.stringify(rows[0].r);
+}
+
+/** Drives `driver` to its result. The driver is freed afterwards. */
+export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise<D> {
+  try {
+    for (let step = 0; step < (ctx.maxSteps ?? 200); step++) {
+      const cmd: Command<D> = driver.poll(Date.now());
+      if (cmd.kind === "done") return cmd.result;
+      if (step === 0) await ctx.beforeIo?.();
+      if (cmd.kind === "http") {
+        const out = await send(cmd.request, ctx.services);
+        ctx.log.info("provider call", {
+          service: cmd.request.service,
+          method: cmd.request.method,
+          path: cmd.request.path.split("?")[0],
+          outcome: out.kind,
+          status: out.kind === "response" ? out.status : null,
+          duration_ms: out.durationMs,
+        });
+        driver.handle(
+          Date.now(),
+          cmd.id,
+          out.kind === "response"
+            ? { kind: "http", status: out.status, body: out.body }
+            : { kind: "transport", failure: out.kind },
+        );
+        continue;
+      }
+      let result: string | undefined;
+      let sqlstate = "";
+      try {
+        result = await callSql(ctx, cmd.function, cmd.role, cmd.args);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        sqlstate = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : "08006";
+        ctx.log.warn("sql call failed", { fn: cmd.function, sqlstate });
+      }
+      driver.handle(
+        Date.now(),
+        cmd.id,
+        result !== undefined ? { kind: "sql", result } : { kind: "sql_error", sqlstate },
+      );
+    }
+    throw Object.assign(new Error("driver exceeded its step limit"), { code: "step_limit" });
+  } finally {
+    driver.free();
+  }
+}

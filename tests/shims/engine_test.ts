@@ -1,0 +1,114 @@
+/**
+ * The shared executor and the wasm boundary, without the stack: credentials are added by the
+ * executor (never by the core), SQL calls outside the core's list are refused, and a wasm trap
+ * re-instantiates the module while drivers of the old instance refuse further use.
+ */
+import assert from "node:assert/strict";
+import {
+  guarded,
+  searchDriver,
+  sqlApi,
+  tripDriver,
+} from "../../supabase/functions/_shared/core.ts";
+import { callSql, drive, send } from "../../supabase/functions/_shared/engine.ts";
+import { HttpError } from "../../supabase/functions/_shared/http.ts";
+import { Logger } from "../../supabase/functions/_shared/log.ts";
+import type { Sql } from "../../supabase/functions/_shared/deps.ts";
+import type { SqlFunction } from "../../supabase/functions/_shared/types/SqlFunction.ts";
+import type { SqlRole } from "../../supabase/functions/_shared/types/SqlRole.ts";
+
+const quiet = () => {
+  const original = console.log;
+  console.log = () => {};
+  return () => (console.log = original);
+};
+
+Deno.test("the executor adds base URL and credential; a core Authorization is replaced", async () => {
+  const seen: { path: string; headers: Headers }[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+    seen.push({ path: new URL(req.url).pathname, headers: req.headers });
+    return new Response("{}", { status: 200 });
+  });
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}/base/`;
+    const out = await send({
+      service: "stripe",
+      method: "GET",
+      path: "/v1/payment_intents/pi_1",
+      headers: [["Stripe-Version", "2025-09-30.clover"], ["Authorization", "Bearer injected"]],
+      body: null,
+      timeout_ms: 2000,
+    }, { stripe: { baseUrl: base, token: "sk_test_exec" } });
+    assert.equal(out.kind, "response");
+    assert.equal(seen[0].path, "/base/v1/payment_intents/pi_1");
+    assert.equal(seen[0].headers.get("authorization"), "Bearer sk_test_exec");
+    assert.equal(seen[0].headers.get("stripe-version"), "2025-09-30.clover");
+    const missing = await send({
+      service: "resend",
+      method: "GET",
+      path: "/",
+      headers: [],
+      body: null,
+      timeout_ms: 2000,
+    }, {});
+    assert.equal(missing.kind, "network", "an unconfigured service is never called");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("the SQL API comes from the core; anything else is refused before the database", async () => {
+  const names = sqlApi().map((e) => e.name);
+  assert.ok(names.includes("monitor_save_attempt") && names.includes("search_open"));
+  let queried = 0;
+  const sql = { begin: () => (queried++, Promise.resolve([{ r: null }])) } as unknown as Sql;
+  const ctx = { sql, services: {}, log: new Logger("test", "corr-12345678") };
+  const calls: [string, SqlRole][] = [
+    ["pg_sleep", "service"],
+    ["monitor_claim", "user"],
+    ["search_open", "user"],
+  ];
+  for (const [fn, role] of calls) {
+    await assert.rejects(
+      callSql(ctx, fn as SqlFunction, role, {}),
+      (e: { code?: string }) => e.code === "42883",
+    );
+  }
+  assert.equal(queried, 0, "user calls need a signed-in caller; unknown names never run");
+});
+
+Deno.test("a bad trip-search body is answered 400 by the core without any I/O", async () => {
+  const sql = {} as Sql;
+  const done = await drive(searchDriver(new TextEncoder().encode('{"origin":1}'), Date.now()), {
+    sql,
+    services: {},
+    log: new Logger("test", "corr-12345678"),
+  });
+  assert.equal(done.status, 400);
+  assert.equal((done.body as { code: string }).code, "validation_failed");
+});
+
+Deno.test("a wasm trap re-instantiates the module; drivers of the old instance refuse", () => {
+  const restore = quiet();
+  try {
+    const old = tripDriver({ trip: { id: "x" } }, { lock_lease_ms: 30_000 }, Date.now());
+    assert.throws(
+      () =>
+        guarded(() => {
+          throw new WebAssembly.RuntimeError("unreachable");
+        }),
+      (e: unknown) => e instanceof HttpError && e.code === "core_trap",
+    );
+    assert.throws(
+      () => old.poll(Date.now()),
+      (e: unknown) => e instanceof HttpError && e.code === "core_reset",
+    );
+    old.free();
+    const fresh = searchDriver(new TextEncoder().encode("{}"), Date.now());
+    assert.equal(fresh.poll(Date.now()).kind, "done", "the new instance serves");
+    fresh.free();
+    assert.ok(sqlApi().length > 0);
+  } finally {
+    restore();
+  }
+});
