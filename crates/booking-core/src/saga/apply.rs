@@ -3,7 +3,7 @@
 use super::retry::{backoff_ms, policy};
 use super::state::{AttemptState, End, OrderRecord, Phase, UNKNOWN_BOOKING_REFERENCE};
 use super::{Outcome, SagaError};
-use crate::duffel::order::{self, is_valid_booking_reference, Order, Reply};
+use crate::duffel::order::{self, is_valid_booking_reference, Order, PricedOffer, Reply};
 use crate::stripe::{self, IntentStatus, PaymentIntent, StripeReply};
 use crate::time::Timestamp;
 
@@ -96,6 +96,16 @@ fn on_reprice(state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> 
         }
         Err(e) => return retry(state, now, e.code()),
     };
+    accept_offer(state, now, offer)
+}
+
+/// The rules a fresh price must pass before anything is authorized (same currency, not expired,
+/// within the maximum, passengers known): `authorize` with the amount, else the attempt ends.
+pub(crate) fn accept_offer(
+    state: AttemptState,
+    now: Timestamp,
+    offer: PricedOffer,
+) -> AttemptState {
     let max = state.max_total;
     if offer.total.currency != max.currency {
         return state.end(End::SearchAgain, "currency_mismatch");

@@ -66,7 +66,7 @@ pub use state::{
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::duffel::order::OrderPassenger;
+use crate::duffel::order::{OrderPassenger, PricedOffer};
 use crate::duffel::DuffelConfig;
 use crate::http::HttpRequest;
 use crate::money::Money;
@@ -237,6 +237,24 @@ pub struct Begin {
     pub payment_method: String,
     /// Jitter seed.
     pub seed: u64,
+}
+
+/// The first state of an attempt whose offer the monitor re-priced moments ago, in the same run:
+/// the quote passes the same checks as the saga's own re-price, so the attempt starts at
+/// `authorize` and the offer is priced once before authorization (not twice). A quote for
+/// another offer, or one the checks refuse, leaves the attempt at `reprice` (the saga prices
+/// again itself; `decide` only books quotes within the maximum, so this is a guard).
+pub fn begin_priced(params: Begin, quote: PricedOffer, now: Timestamp) -> AttemptState {
+    let state = begin(params, now);
+    if quote.id != state.offer_id {
+        return state;
+    }
+    let priced = apply::accept_offer(state.clone(), now, quote);
+    if priced.phase == Phase::Authorize {
+        priced
+    } else {
+        state
+    }
 }
 
 /// The first state of an attempt. The shim inserts it in the same transaction that moves the trip

@@ -1,7 +1,7 @@
 //! One test (or more) per transition of the table in the module docs.
 
 use super::*;
-use crate::duffel::order::OrderPassenger;
+use crate::duffel::order::{OrderPassenger, PricedOffer};
 use crate::http::Method;
 use crate::money::Currency;
 use crate::trip::TripStatus;
@@ -787,4 +787,61 @@ fn snapshots_written_before_find_intent_carried_an_end_still_read() {
     s.alert = Some("order_total_mismatch".into());
     let json = s.to_snapshot();
     assert_eq!(AttemptState::from_snapshot(&json).unwrap(), s);
+}
+
+fn quote(id: &str, minor: i64, passengers: &[&str]) -> PricedOffer {
+    PricedOffer {
+        id: id.into(),
+        total: gbp(minor),
+        expires_at: Some(Timestamp::from_unix_ms(T0.unix_ms() + 3_600_000)),
+        passenger_ids: passengers.iter().map(|p| (*p).to_owned()).collect(),
+    }
+}
+
+fn begin_with(q: PricedOffer) -> AttemptState {
+    let fresh = start(gbp(40_000));
+    let params = Begin {
+        attempt_id: fresh.attempt_id.clone(),
+        trip_id: fresh.trip_id.clone(),
+        offer_id: fresh.offer_id.clone(),
+        max_total: fresh.max_total,
+        customer: fresh.customer.clone(),
+        payment_method: fresh.payment_method.clone(),
+        seed: 42,
+    };
+    begin_priced(params, q, T0)
+}
+
+#[test]
+fn a_fresh_quote_starts_the_attempt_at_authorize_with_its_amount() {
+    let s = begin_with(quote("off_1", 30_000, &["pas_1"]));
+    assert_eq!(s.phase, Phase::Authorize);
+    assert_eq!(s.amount, Some(gbp(30_000)));
+    assert_eq!(s.passenger_ids, vec!["pas_1".to_owned()]);
+    assert_eq!(s.version, 1, "still the first state");
+    let ctx_fixture = Fixture::new();
+    match next(&s, T0, &ctx_fixture.ctx()) {
+        Command::Send { request, .. } => {
+            assert_eq!(request.path, "/v1/payment_intents", "no second re-price")
+        }
+        other => panic!("expected the authorization, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_quote_the_checks_refuse_leaves_the_attempt_to_price_again() {
+    for q in [
+        quote("off_other", 30_000, &["pas_1"]),
+        quote("off_1", 40_001, &["pas_1"]),
+        quote("off_1", 30_000, &[]),
+        PricedOffer {
+            expires_at: Some(T0),
+            ..quote("off_1", 30_000, &["pas_1"])
+        },
+    ] {
+        let s = begin_with(q.clone());
+        assert_eq!(s.phase, Phase::Reprice, "{q:?}");
+        assert_eq!(s.amount, None);
+        assert!(s.is_open());
+    }
 }

@@ -32,18 +32,20 @@ impl TripDriver {
         let (Some(payment), Some(offer)) = (&self.payment, &self.selected_offer) else {
             return self.blocked(now, "payment_profile_missing");
         };
-        let state = saga::begin(
-            Begin {
-                attempt_id: self.attempt_id.clone(),
-                trip_id: self.trip_id().to_owned(),
-                offer_id: offer.provider_offer_id.clone(),
-                max_total: self.max_total(),
-                customer: payment.customer.clone(),
-                payment_method: payment.payment_method.clone(),
-                seed: self.seed,
-            },
-            now,
-        );
+        let params = Begin {
+            attempt_id: self.attempt_id.clone(),
+            trip_id: self.trip_id().to_owned(),
+            offer_id: offer.provider_offer_id.clone(),
+            max_total: self.max_total(),
+            customer: payment.customer.clone(),
+            payment_method: payment.payment_method.clone(),
+            seed: self.seed,
+        };
+        // A quote from this run's re-price is fresh: the saga starts at authorize from it.
+        let state = match self.fresh_quote.take() {
+            Some(quote) => saga::begin_priced(params, quote, now),
+            None => saga::begin(params, now),
+        };
         Self::sql(
             SqlFunction::MonitorBeginAttempt,
             json!({"trip_id": self.trip_id(), "trip_version": self.trip.version, "state": state}),

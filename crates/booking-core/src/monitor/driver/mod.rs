@@ -68,7 +68,7 @@
 use std::fmt;
 
 use super::{departure_lower_bound, TripView};
-use crate::duffel::order::OrderPassenger;
+use crate::duffel::order::{OrderPassenger, PricedOffer};
 use crate::engine::{Command, DriveError, Driver, Input, Sequencer};
 use crate::id::Uuid;
 use crate::money::Money;
@@ -111,6 +111,8 @@ pub struct TripDriver {
     travellers: Vec<OrderPassenger>,
     stage: Stage,
     seq: Sequencer,
+    /// The offer as this run's re-price found it: the attempt starts from it (priced once).
+    fresh_quote: Option<PricedOffer>,
 }
 
 impl fmt::Debug for TripDriver {
@@ -164,6 +166,7 @@ impl TripDriver {
             travellers: Vec::new(),
             stage: Stage::Ready(Ready::Lock),
             seq: Sequencer::default(),
+            fresh_quote: None,
         })
     }
 

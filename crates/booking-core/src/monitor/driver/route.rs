@@ -127,10 +127,14 @@ impl TripDriver {
     pub(super) fn repriced(&mut self, now: Timestamp, result: HttpResult<'_>) -> Step {
         let quote = match result {
             HttpResult::Response(status, body) => match classify_offer(status, body) {
-                Ok(Reply::Ok(offer)) => Quote::Priced {
-                    total: offer.total,
-                    expires_at: offer.expires_at,
-                },
+                Ok(Reply::Ok(offer)) => {
+                    let quote = Quote::Priced {
+                        total: offer.total,
+                        expires_at: offer.expires_at,
+                    };
+                    self.fresh_quote = Some(offer);
+                    quote
+                }
                 Ok(Reply::Refused(_)) => Quote::Gone,
                 _ => Quote::Unavailable,
             },

@@ -222,6 +222,11 @@ fn start_booking(d: &mut TripDriver) {
     assert_eq!(args["trip_version"], 4);
     assert_eq!(args["state"]["attempt_id"], ATTEMPT);
     assert_eq!(args["state"]["offer_id"], "off_1");
+    assert_eq!(
+        args["state"]["phase"]["name"], "authorize",
+        "priced once: the run's re-price stands"
+    );
+    assert_eq!(args["state"]["amount"]["amount_minor"], 30000);
     assert_eq!(args["state"]["customer"], "cus_1");
     assert!(!mentions_personal_data(&args.to_string()));
 }
