@@ -112,6 +112,7 @@ fn on_reprice(state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> 
     let mut state = state.enter(Phase::Authorize);
     state.amount = Some(offer.total);
     state.passenger_ids = offer.passenger_ids;
+    state.offer_rules = Some(offer.rules);
     state
 }
 

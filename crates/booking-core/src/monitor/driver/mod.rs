@@ -93,7 +93,7 @@ mod feed;
 mod route;
 mod state;
 
-pub use claim::{Claim, ClaimedAttempt, PaymentProfile, SelectedOffer};
+pub use claim::{Claim, ClaimedAttempt, OfferFacts, PaymentProfile, SelectedOffer};
 pub use command::{DriverCommand, DriverOutcome};
 pub use config::DriverConfig;
 pub use error::DriverError;
