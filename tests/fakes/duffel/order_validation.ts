@@ -1,7 +1,11 @@
 /**
  * Validation of an instant order body for the fake Duffel: every offer passenger present and
  * well-formed (title, gender, names, birth date matching the searched age, email, E.164 phone),
- * metadata within Duffel's limits, and exactly one balance payment of the current total.
+ * every infant (`infant_without_seat`) carried by exactly one adult through
+ * `infant_passenger_id` (one infant per adult), one valid unexpired identity document per
+ * passenger when the offer says `passenger_identity_documents_required` (none when the offer
+ * supports no type), metadata within Duffel's limits, and exactly one balance payment of the
+ * current total.
  * Problems are added to a {@link Validation}; nothing here logs or keeps passenger data.
  *
  * @module
@@ -117,6 +121,91 @@ export function checkPassengers(
     }
   }
   return given;
+}
+
+/**
+ * Infants: each offer passenger of type `infant_without_seat` is named by exactly one adult's
+ * `infant_passenger_id`; only adults carry one, and only an infant of the offer.
+ */
+export function checkInfants(
+  v: Validation,
+  given: GivenPassengers,
+  offerPax: OfferPassenger[],
+): void {
+  const typeOf = new Map(offerPax.map((op) => [op.id, op.type]));
+  const carriers = new Map<string, number>();
+  for (const [id, { p, i }] of given) {
+    const link = p.infant_passenger_id;
+    if (link === undefined || link === null) continue;
+    const at = `/passengers/${i}/infant_passenger_id`;
+    if (typeOf.get(id) !== "adult") {
+      v.add("validation_format", at, "only an adult can carry an infant");
+    } else if (typeof link !== "string" || typeOf.get(link) !== "infant_without_seat") {
+      v.add("validation_format", at, "infant_passenger_id must be an infant of the offer");
+    } else carriers.set(link, (carriers.get(link) ?? 0) + 1);
+  }
+  for (const op of offerPax) {
+    if (op.type !== "infant_without_seat") continue;
+    const n = carriers.get(op.id) ?? 0;
+    if (n === 0) {
+      v.add(
+        "validation_required",
+        "/passengers",
+        `infant ${op.id} must be linked to an adult with infant_passenger_id`,
+      );
+    } else if (n > 1) {
+      v.add("validation_format", "/passengers", `infant ${op.id} is linked to more than one adult`);
+    }
+  }
+}
+
+/**
+ * Identity documents: when `required`, one per passenger of a `supported` type, with a number, an
+ * ISO 3166-1 alpha-2 issuing country and an expiry not before `lastDate`. When the offer supports
+ * no type, none may be sent.
+ */
+export function checkDocuments(
+  v: Validation,
+  given: GivenPassengers,
+  required: boolean,
+  supported: string[],
+  lastDate: string,
+): void {
+  for (const { p, i } of given.values()) {
+    const at = `/passengers/${i}/identity_documents`;
+    const docs = p.identity_documents;
+    if (docs === undefined || docs === null || (Array.isArray(docs) && docs.length === 0)) {
+      if (required) v.add("validation_required", at, "identity_documents is required");
+      continue;
+    }
+    if (!Array.isArray(docs) || docs.length !== 1) {
+      v.add("validation_format", at, "identity_documents must hold one document");
+      continue;
+    }
+    if (supported.length === 0) {
+      v.add("validation_format", at, "this offer accepts no identity documents");
+      continue;
+    }
+    const d = isObject(docs[0]) ? docs[0] : {};
+    if (!supported.includes(d.type as string)) {
+      v.add("validation_inclusion", `${at}/0/type`, `type must be one of ${supported.join(", ")}`);
+    }
+    if (typeof d.unique_identifier !== "string" || d.unique_identifier.trim() === "") {
+      v.add("validation_required", `${at}/0/unique_identifier`, "unique_identifier is required");
+    }
+    if (typeof d.issuing_country_code !== "string" || !/^[A-Z]{2}$/.test(d.issuing_country_code)) {
+      v.add(
+        "validation_format",
+        `${at}/0/issuing_country_code`,
+        "issuing_country_code must be an ISO 3166-1 alpha-2 code",
+      );
+    }
+    if (!validDate(d.expires_on)) {
+      v.add("validation_format", `${at}/0/expires_on`, "expires_on must be an ISO date");
+    } else if (d.expires_on < lastDate) {
+      v.add("validation_format", `${at}/0/expires_on`, "the document expires before travel");
+    }
+  }
 }
 
 /** Metadata: at most 50 string pairs, keys ≤40 of `[A-Za-z0-9_-]`, values ≤500 characters. */

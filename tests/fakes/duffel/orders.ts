@@ -11,6 +11,8 @@ import { droppedBodyResponse, formatMinor, jsonResponse, sleep } from "../_share
 import { ApiError, faultError, notFound } from "./errors.ts";
 import { currentMinor, liveOffer } from "./offers.ts";
 import {
+  checkDocuments,
+  checkInfants,
   checkMetadata,
   checkPassengers,
   checkPayments,
@@ -135,6 +137,14 @@ export async function createOrder(s: DuffelState, body: unknown): Promise<Respon
     .segments[0].departing_at.slice(0, 10);
   const offerPax = st.offer.passengers as OfferPassenger[];
   const given = checkPassengers(v, d.passengers as unknown[], offerPax, lastDate);
+  checkInfants(v, given, offerPax);
+  checkDocuments(
+    v,
+    given,
+    st.offer.passenger_identity_documents_required === true,
+    (st.offer.supported_passenger_identity_document_types as string[] | undefined) ?? [],
+    lastDate,
+  );
   checkMetadata(v, d.metadata);
   const total = currentMinor(st);
   const currency = st.offer.total_currency as string;

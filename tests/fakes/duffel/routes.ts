@@ -86,6 +86,10 @@ export function checkScript(s: unknown): string | null {
   if (s.reprice_step !== undefined && !/^\d+(\.\d+)?$/.test(String(s.reprice_step))) {
     return "reprice_step must be a decimal string";
   }
+  if (
+    s.identity_documents_required !== undefined &&
+    typeof s.identity_documents_required !== "boolean"
+  ) return "identity_documents_required must be a boolean";
   for (const k of ["search", "order"] as const) {
     if (s[k] !== undefined && !isObject(s[k])) return `${k} must be an object`;
   }

@@ -185,6 +185,7 @@ export async function createOfferRequest(
   const step = script?.reprice_step;
   const built = specs.map(({ r, spec }) => {
     const offer = buildOffer(r, ctx, s.ids);
+    if (script?.identity_documents_required) offer.passenger_identity_documents_required = true;
     const state: OfferState = {
       offer,
       requestId: orqId,

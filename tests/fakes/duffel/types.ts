@@ -52,6 +52,9 @@ export interface RouteScript {
   offer_gone?: boolean;
   /** Order fault. */
   order?: FaultScript;
+  /** Offers say `passenger_identity_documents_required: true` (default false): an order must
+   * then carry one valid, unexpired identity document per passenger. */
+  identity_documents_required?: boolean;
 }
 
 /** Options of `createDuffelFake`. */

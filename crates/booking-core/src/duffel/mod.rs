@@ -19,6 +19,7 @@ mod duration;
 mod errors;
 mod offers;
 pub mod order;
+pub mod passengers;
 mod request;
 
 pub use duration::parse_iso_duration_minutes;

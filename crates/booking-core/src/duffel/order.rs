@@ -14,14 +14,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use thiserror::Error;
 
+use super::passengers::{IdentityDocument, OfferPassenger, OfferRules};
 use super::{DuffelConfig, SHORT_CALL_TIMEOUT_MS};
 use crate::http::{HttpRequest, Method};
 use crate::money::{Currency, Money};
 use crate::time::Timestamp;
 
 /// One traveller as the order needs them. Holds personal data: its `Debug` shows only the offer
-/// passenger id, and it is never stored in the saga state.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// passenger id, the infant link and how many documents it carries, and it is never stored in
+/// the saga state. [`super::passengers::assign`] pairs travellers with the offer's passengers.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderPassenger {
     /// The offer's passenger id (`pas_…`).
     pub id: String,
@@ -39,12 +41,24 @@ pub struct OrderPassenger {
     pub email: String,
     /// E.164 phone number.
     pub phone_number: String,
+    /// On an adult: the offer passenger id of the infant on their lap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infant_passenger_id: Option<String>,
+    /// Identity documents (at most one). A traveller read from the database carries their
+    /// stored document here; the order body keeps it only when the offer requires documents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_documents: Vec<IdentityDocument>,
+    /// The age the trip searched for (children and infants); `None` for adults. Never sent.
+    #[serde(skip)]
+    pub searched_age: Option<u8>,
 }
 
 impl fmt::Debug for OrderPassenger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OrderPassenger")
             .field("id", &self.id)
+            .field("infant_passenger_id", &self.infant_passenger_id)
+            .field("identity_documents", &self.identity_documents.len())
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +115,9 @@ pub struct PricedOffer {
     pub expires_at: Option<Timestamp>,
     /// The offer's passenger ids, in order.
     pub passenger_ids: Vec<String>,
+    /// The offer's passengers (types, ages), whether it requires identity documents, and the
+    /// date of its last flight.
+    pub rules: OfferRules,
 }
 
 /// A Duffel order as the saga sees it.
@@ -202,11 +219,23 @@ fn parse_offer(body: &[u8]) -> Result<PricedOffer, OrderError> {
         total_currency: String,
         expires_at: Option<String>,
         #[serde(default)]
-        passengers: Vec<RawPassenger>,
+        passengers: Vec<OfferPassenger>,
+        #[serde(default)]
+        passenger_identity_documents_required: Option<bool>,
+        #[serde(default)]
+        supported_passenger_identity_document_types: Option<Vec<String>>,
+        #[serde(default)]
+        slices: Vec<RawSlice>,
     }
     #[derive(Deserialize)]
-    struct RawPassenger {
-        id: String,
+    struct RawSlice {
+        #[serde(default)]
+        segments: Vec<RawSegment>,
+    }
+    #[derive(Deserialize)]
+    struct RawSegment {
+        #[serde(default)]
+        departing_at: Option<String>,
     }
     let raw: RawOffer = parse_data(body)?;
     let total = money(&raw.total_amount, &raw.total_currency)?;
@@ -216,11 +245,27 @@ fn parse_offer(body: &[u8]) -> Result<PricedOffer, OrderError> {
         }
         None => None,
     };
+    // The latest local departure date of any segment (`YYYY-MM-DDTHH:MM:SS`).
+    let last_travel_date = raw
+        .slices
+        .iter()
+        .flat_map(|s| &s.segments)
+        .filter_map(|s| s.departing_at.as_deref())
+        .filter_map(|t| chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())
+        .max();
     Ok(PricedOffer {
         id: raw.id,
         total,
         expires_at,
-        passenger_ids: raw.passengers.into_iter().map(|p| p.id).collect(),
+        passenger_ids: raw.passengers.iter().map(|p| p.id.clone()).collect(),
+        rules: OfferRules {
+            passengers: raw.passengers,
+            documents_required: raw.passenger_identity_documents_required.unwrap_or(false),
+            document_types: raw
+                .supported_passenger_identity_document_types
+                .unwrap_or_default(),
+            last_travel_date,
+        },
     })
 }
 
@@ -326,6 +371,7 @@ mod tests {
             born_on: "1990-12-10".into(),
             email: "ada@example.com".into(),
             phone_number: "+442080160509".into(),
+            ..OrderPassenger::default()
         }
     }
 
@@ -380,6 +426,88 @@ mod tests {
         assert_eq!(data["passengers"][0]["id"], "pas_1");
         assert_eq!(data["passengers"][0]["born_on"], "1990-12-10");
         assert!(data["passengers"][0].get("type").is_none());
+    }
+
+    const FAMILY_OFFER: &str = r#"{"data":{"id":"off_f","total_amount":"900.00",
+        "total_currency":"GBP","expires_at":null,
+        "passenger_identity_documents_required":true,
+        "supported_passenger_identity_document_types":["passport"],
+        "passengers":[{"id":"pas_a","type":"adult","age":null},
+                      {"id":"pas_i","type":"infant_without_seat","age":1}],
+        "slices":[{"segments":[{"departing_at":"2030-01-02T09:00:00"}]},
+                  {"segments":[{"departing_at":"2030-01-09T21:00:00"},
+                               {"departing_at":"2030-01-10T07:00:00"}]}]}}"#;
+
+    #[test]
+    fn a_family_order_links_the_infant_and_sends_documents() {
+        use crate::duffel::passengers::{assign, IdentityDocument};
+        let Reply::Ok(offer) = classify_offer(200, FAMILY_OFFER.as_bytes()).unwrap() else {
+            panic!("expected an offer");
+        };
+        assert!(offer.rules.documents_required);
+        assert_eq!(offer.rules.document_types, ["passport"]);
+        assert_eq!(
+            offer
+                .rules
+                .last_travel_date
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("2030-01-10")
+        );
+        let doc = |number: &str| IdentityDocument {
+            kind: "passport".into(),
+            unique_identifier: number.into(),
+            issuing_country_code: "GB".into(),
+            expires_on: chrono::NaiveDate::from_ymd_opt(2031, 4, 25).unwrap(),
+        };
+        let adult = OrderPassenger {
+            identity_documents: vec![doc("19KL56147")],
+            ..passenger()
+        };
+        let infant = OrderPassenger {
+            given_name: "Baby".into(),
+            born_on: "2029-03-01".into(),
+            identity_documents: vec![doc("20XX00001")],
+            searched_age: Some(1),
+            ..passenger()
+        };
+        let passengers = assign(&[adult, infant], &offer.rules).unwrap();
+        let req = create_order_request(
+            &config(),
+            "off_f",
+            &passengers,
+            money(90000, "GBP"),
+            "att_1",
+        );
+        let data = &body_json(&req)["data"];
+        assert_eq!(data["passengers"][0]["id"], "pas_a");
+        assert_eq!(data["passengers"][0]["infant_passenger_id"], "pas_i");
+        assert_eq!(
+            data["passengers"][0]["identity_documents"],
+            json!([{"type": "passport", "unique_identifier": "19KL56147",
+                "issuing_country_code": "GB", "expires_on": "2031-04-25"}])
+        );
+        assert_eq!(data["passengers"][1]["id"], "pas_i");
+        assert_eq!(data["passengers"][1]["given_name"], "Baby");
+        assert!(data["passengers"][1].get("infant_passenger_id").is_none());
+        assert_eq!(
+            data["passengers"][1]["identity_documents"][0]["unique_identifier"],
+            "20XX00001"
+        );
+        assert!(data["passengers"][1].get("searched_age").is_none());
+        // The stored document stays out of an order that does not require it, and a single
+        // adult carries no infant link.
+        let req = create_order_request(
+            &config(),
+            "off_1",
+            &[passenger()],
+            money(100, "GBP"),
+            "att_1",
+        );
+        let p = &body_json(&req)["data"]["passengers"][0];
+        assert!(p.get("identity_documents").is_none() && p.get("infant_passenger_id").is_none());
+        let text = format!("{:?}", passengers[0]);
+        assert!(!text.contains("19KL") && !text.contains("2031"));
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub(crate) fn accept_offer(
     let mut state = state.enter(Phase::Authorize);
     state.amount = Some(offer.total);
     state.passenger_ids = offer.passenger_ids;
+    state.offer_rules = Some(offer.rules);
     state
 }
 

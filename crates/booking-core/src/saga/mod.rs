@@ -277,6 +277,7 @@ pub fn begin(params: Begin, now: Timestamp) -> AttemptState {
         not_before: None,
         amount: None,
         passenger_ids: Vec::new(),
+        offer_rules: None,
         payment_intent: None,
         order: None,
         check_intent: false,

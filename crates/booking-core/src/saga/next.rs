@@ -5,14 +5,18 @@ use super::state::{AttemptState, End, Phase};
 use super::{Command, Context, Effect, Outcome};
 use crate::duffel::build_get_offer_request;
 use crate::duffel::order::{self, OrderPassenger};
+use crate::duffel::passengers;
 use crate::http::HttpRequest;
 use crate::stripe::{self, Authorize};
 use crate::time::Timestamp;
 
 /// The next command for `state` at `now`.
 ///
-/// `ctx.travellers` are only read in the `authorize` phase (count check, before any money moves)
-/// and the `order` phase, and never copied into the state. When they no longer match (the
+/// `ctx.travellers` are only read in the `authorize` phase (the passenger check of
+/// [`passengers::assign`]: count, types and ages, infants, identity documents; before any money
+/// moves) and the `order` phase, and never copied into the state. A traveller problem found
+/// before the first authorize ends the attempt `needs_traveller` with its code
+/// (`too_many_infants`, `identity_document_missing`, `_expired`, `_unsupported`). When they no longer match (the
 /// travellers went missing mid-attempt) the attempt ends `fail` with `traveller_mismatch`, but
 /// only after releasing any hold: a known intent is cancelled, and an authorize that may have
 /// been sent without a known intent is first searched for (`find_intent`).
@@ -56,9 +60,8 @@ fn request(state: &AttemptState, ctx: &Context<'_>) -> Result<HttpRequest, (End,
         Phase::Reprice => build_get_offer_request(ctx.duffel, &state.offer_id)
             .map_err(|_| (End::Fail, "invalid_offer_id"))?,
         Phase::Authorize => {
-            if travellers.len() != state.passenger_ids.len() {
-                return Err((End::Fail, "traveller_mismatch"));
-            }
+            // Infants, documents and the count are checked before any money moves.
+            order_passengers(state, travellers)?;
             let params = Authorize {
                 attempt_id: attempt,
                 trip_id: &state.trip_id,
@@ -70,17 +73,7 @@ fn request(state: &AttemptState, ctx: &Context<'_>) -> Result<HttpRequest, (End,
         }
         Phase::FindIntent { .. } => stripe::search_by_attempt_request(attempt),
         Phase::Order => {
-            if travellers.len() != state.passenger_ids.len() {
-                return Err((End::Fail, "traveller_mismatch"));
-            }
-            let passengers: Vec<OrderPassenger> = travellers
-                .iter()
-                .zip(&state.passenger_ids)
-                .map(|(t, id)| OrderPassenger {
-                    id: id.clone(),
-                    ..t.clone()
-                })
-                .collect();
+            let passengers = order_passengers(state, travellers)?;
             order::create_order_request(
                 ctx.duffel,
                 &state.offer_id,
@@ -100,6 +93,40 @@ fn request(state: &AttemptState, ctx: &Context<'_>) -> Result<HttpRequest, (End,
         Phase::Release { .. } => stripe::cancel_request(attempt, intent()?, state.key_generation),
         Phase::Finish { .. } | Phase::Closed { .. } => return Err((End::Fail, "saga_invariant")),
     })
+}
+
+/// The order's passengers: the travellers paired with the re-priced offer's passengers
+/// ([`passengers::assign`]: infants linked to adults, documents when required). A traveller
+/// problem only the traveller can fix (documents, infants) ends `needs_traveller`; a mismatch
+/// with the offer ends `fail` (`traveller_mismatch`). Snapshots from before `offer_rules` pair
+/// them in order.
+fn order_passengers(
+    state: &AttemptState,
+    travellers: &[OrderPassenger],
+) -> Result<Vec<OrderPassenger>, (End, &'static str)> {
+    if travellers.len() != state.passenger_ids.len() {
+        return Err((End::Fail, "traveller_mismatch"));
+    }
+    match &state.offer_rules {
+        Some(rules) => passengers::assign(travellers, rules).map_err(|e| {
+            let end = if e.needs_traveller() {
+                End::NeedsTraveller
+            } else {
+                End::Fail
+            };
+            (end, e.code())
+        }),
+        None => Ok(travellers
+            .iter()
+            .zip(&state.passenger_ids)
+            .map(|(t, id)| OrderPassenger {
+                id: id.clone(),
+                infant_passenger_id: None,
+                identity_documents: Vec::new(),
+                ..t.clone()
+            })
+            .collect()),
+    }
 }
 
 fn write(state: AttemptState) -> Command {

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{SagaError, Template};
+use crate::duffel::passengers::OfferRules;
 use crate::money::Money;
 use crate::time::Timestamp;
 use crate::trip::TripStatus;
@@ -46,6 +47,12 @@ pub struct AttemptState {
     pub amount: Option<Money>,
     /// The offer's passenger ids, from the re-price, in order.
     pub passenger_ids: Vec<String>,
+    /// What the re-priced offer says about its passengers (types, ages, identity documents
+    /// required, last travel date; no personal data): the authorize check and the order body
+    /// follow it. Absent from snapshots written before it existed: the order then pairs
+    /// travellers with `passenger_ids` in order, as it did then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_rules: Option<OfferRules>,
     /// The PaymentIntent, once Stripe named one.
     pub payment_intent: Option<String>,
     /// The Duffel order, once one is known to exist.

@@ -39,6 +39,7 @@ fn traveller() -> OrderPassenger {
         born_on: "1986-12-09".into(),
         email: "g@example.com".into(),
         phone_number: "+15555550100".into(),
+        ..OrderPassenger::default()
     }
 }
 
@@ -516,6 +517,105 @@ fn travellers_must_match_the_offer_before_money_moves() {
     assert_eq!(state.reason.as_deref(), Some("traveller_mismatch"));
 }
 
+/// An offer for one adult and an infant, requiring passports, last flight on 2030-01-10.
+fn family_offer() -> Outcome {
+    resp(
+        200,
+        r#"{"data":{"id":"off_1","total_amount":"200.00","total_currency":"GBP",
+        "expires_at":"2026-09-22T14:00:00Z","passenger_identity_documents_required":true,
+        "supported_passenger_identity_document_types":["passport"],
+        "passengers":[{"id":"pas_i","type":"infant_without_seat","age":0},
+                      {"id":"pas_a","type":"adult","age":null}],
+        "slices":[{"segments":[{"departing_at":"2030-01-10T09:00:00"}]}]}}"#,
+    )
+}
+
+fn family(passport_expires: Option<(i32, u32, u32)>) -> Fixture {
+    use crate::duffel::passengers::IdentityDocument;
+    let doc = |number: &str| {
+        passport_expires.map(|(y, m, d)| IdentityDocument {
+            kind: "passport".into(),
+            unique_identifier: number.into(),
+            issuing_country_code: "GB".into(),
+            expires_on: chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap(),
+        })
+    };
+    let adult = OrderPassenger {
+        identity_documents: doc("P1").into_iter().collect(),
+        ..traveller()
+    };
+    let infant = OrderPassenger {
+        given_name: "Baby".into(),
+        identity_documents: doc("P2").into_iter().collect(),
+        searched_age: Some(0),
+        ..traveller()
+    };
+    Fixture {
+        travellers: vec![adult, infant],
+        ..Fixture::new()
+    }
+}
+
+#[test]
+fn missing_or_expired_documents_end_needs_traveller_before_any_authorize() {
+    for (fx, reason) in [
+        (family(None), "identity_document_missing"),
+        (family(Some((2030, 1, 9))), "identity_document_expired"),
+    ] {
+        let (_, s) = step(&fx, &start(gbp(25_000)), family_offer());
+        assert_eq!(s.phase, Phase::Authorize);
+        let Command::Write { state, .. } = next(&s, T0, &fx.ctx()) else {
+            panic!("expected an ending write, not an authorize");
+        };
+        assert_eq!(
+            state.phase,
+            Phase::Finish {
+                end: End::NeedsTraveller
+            }
+        );
+        assert_eq!(state.reason.as_deref(), Some(reason));
+        assert!(state.payment_intent.is_none());
+    }
+}
+
+#[test]
+fn a_family_order_carries_the_infant_link_and_the_documents() {
+    let fx = family(Some((2031, 4, 25)));
+    let (_, s) = step(&fx, &start(gbp(25_000)), family_offer());
+    let (req, s) = step(&fx, &s, intent("requires_capture", 20_000));
+    assert!(req.path.contains("payment_intents"));
+    assert_eq!(s.phase, Phase::Order);
+    let Command::Send { request, .. } = next(&s, T0, &fx.ctx()) else {
+        panic!("expected the order");
+    };
+    let body: serde_json::Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
+    let pax = &body["data"]["passengers"];
+    assert_eq!(pax[0]["id"], "pas_i");
+    assert_eq!(pax[0]["given_name"], "Baby");
+    assert_eq!(pax[1]["id"], "pas_a");
+    assert_eq!(pax[1]["infant_passenger_id"], "pas_i");
+    assert_eq!(pax[1]["identity_documents"][0]["unique_identifier"], "P1");
+    assert_eq!(pax[0]["identity_documents"][0]["expires_on"], "2031-04-25");
+    // The rules live in the state (no personal data there), so any run builds the same body.
+    let snapshot = s.to_snapshot();
+    assert!(snapshot.contains("infant_without_seat") && !snapshot.contains("P1"));
+    assert_eq!(AttemptState::from_snapshot(&snapshot).unwrap(), s);
+}
+
+#[test]
+fn snapshots_without_offer_rules_still_order_in_offer_order() {
+    let fx = Fixture::new();
+    let s = authorized(&fx);
+    let mut json: serde_json::Value = serde_json::from_str(&s.to_snapshot()).unwrap();
+    json.as_object_mut().unwrap().remove("offer_rules");
+    let old = AttemptState::from_snapshot(&json.to_string()).unwrap();
+    assert_eq!(old.offer_rules, None);
+    let Command::Send { request, .. } = next(&old, T0, &fx.ctx()) else {
+        panic!("expected the order");
+    };
+    assert!(request.body.unwrap().contains(r#""id":"pas_1""#));
+}
+
 #[test]
 fn travellers_missing_after_an_unanswered_authorize_release_the_hold_first() {
     let fx = Fixture::new();
@@ -795,6 +895,17 @@ fn quote(id: &str, minor: i64, passengers: &[&str]) -> PricedOffer {
         total: gbp(minor),
         expires_at: Some(Timestamp::from_unix_ms(T0.unix_ms() + 3_600_000)),
         passenger_ids: passengers.iter().map(|p| (*p).to_owned()).collect(),
+        rules: crate::duffel::passengers::OfferRules {
+            passengers: passengers
+                .iter()
+                .map(|p| crate::duffel::passengers::OfferPassenger {
+                    id: (*p).to_owned(),
+                    kind: Some("adult".into()),
+                    age: None,
+                })
+                .collect(),
+            ..Default::default()
+        },
     }
 }
 

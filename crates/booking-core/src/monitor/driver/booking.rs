@@ -8,6 +8,7 @@ use super::claim::{to_order_passenger, PassengersResult};
 use super::feed::flag;
 use super::state::{invalid_result, Await, HttpResult, Ready, Step};
 use super::{DriverCommand, DriverOutcome, TripDriver};
+use crate::duffel::passengers::{self, OfferRules, PassengerError};
 use crate::engine::SqlFunction;
 use crate::error::TransportFailure;
 use crate::http::HttpRequest;
@@ -98,9 +99,21 @@ impl TripDriver {
                 passengers: Some(rows),
             }) => {
                 self.travellers = rows.into_iter().map(to_order_passenger).collect();
+                // Positions 1..adults are the adults, then the children in child_ages order.
+                let adults = usize::from(self.trip.adults);
+                for (i, traveller) in self.travellers.iter_mut().enumerate() {
+                    traveller.searched_age = i
+                        .checked_sub(adults)
+                        .and_then(|c| self.trip.child_ages.get(c).copied());
+                }
                 match resume {
                     Some(state) => Step::Ready(Ready::Saga(state)),
-                    None => self.begin(now),
+                    None => match self.passenger_check() {
+                        Ok(()) => self.begin(now),
+                        // Nothing authorized, no attempt: the trip keeps watching until the
+                        // traveller fixes their details.
+                        Err(e) => self.blocked(now, e.code()),
+                    },
                 }
             }
             Ok(PassengersResult { passengers: None }) => match resume {
@@ -111,6 +124,29 @@ impl TripDriver {
             },
             Err(_) => invalid_result(),
         }
+    }
+
+    /// The passengers check of [`passengers::assign`] against the selected offer as stored
+    /// (its raw offer's passengers and `passenger_identity_documents_required`), with the trip's
+    /// last date as the travel date, before any attempt begins. Without a stored raw offer there
+    /// is nothing to check here: the saga checks the re-priced offer before it authorizes.
+    fn passenger_check(&self) -> Result<(), PassengerError> {
+        let Some(facts) = self.selected_offer.as_ref().and_then(|o| o.raw.as_ref()) else {
+            return Ok(());
+        };
+        if facts.passengers.is_empty() {
+            return Ok(());
+        }
+        let rules = OfferRules {
+            passengers: facts.passengers.clone(),
+            documents_required: facts.passenger_identity_documents_required == Some(true),
+            document_types: facts
+                .supported_passenger_identity_document_types
+                .clone()
+                .unwrap_or_default(),
+            last_travel_date: Some(self.trip.return_date.unwrap_or(self.trip.departure_date)),
+        };
+        passengers::assign(&self.travellers, &rules).map(drop)
     }
 
     /// `monitor_begin_attempt`'s answer: started → the saga loop; `attempt_limit` (the database

@@ -1,10 +1,11 @@
 //! The rows the driver works from: one claimed trip as `monitor_claim` returns it, and the
 //! travellers `monitor_passengers` returns (personal data: kept in memory only, never logged).
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::DriverError;
 use crate::duffel::order::OrderPassenger;
+use crate::duffel::passengers::{IdentityDocument, OfferPassenger};
 use crate::money::Currency;
 use crate::saga::AttemptState;
 use crate::time::Timestamp;
@@ -53,6 +54,31 @@ pub struct SelectedOffer {
     /// Local departure time of the first segment (no offset).
     #[serde(default)]
     pub departing_at: Option<chrono::NaiveDateTime>,
+    /// What the stored raw offer says about its passengers, when the raw offer was kept (the
+    /// claim sends just these fields of it; a recorded search the whole raw offer). Unreadable
+    /// or absent: `None` (the saga still checks the re-priced offer before authorizing).
+    #[serde(default, deserialize_with = "lenient")]
+    pub raw: Option<OfferFacts>,
+}
+
+/// The passenger facts of a raw Duffel offer (no personal data).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct OfferFacts {
+    /// The offer's passengers: ids, types and searched ages.
+    #[serde(default)]
+    pub passengers: Vec<OfferPassenger>,
+    /// `passenger_identity_documents_required`.
+    #[serde(default)]
+    pub passenger_identity_documents_required: Option<bool>,
+    /// `supported_passenger_identity_document_types`.
+    #[serde(default)]
+    pub supported_passenger_identity_document_types: Option<Vec<String>>,
+}
+
+/// A raw offer that does not read as [`OfferFacts`] is treated as absent, never as a bad claim.
+fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OfferFacts>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 /// The open attempt of a claim.
@@ -81,6 +107,8 @@ pub(super) struct PassengerRow {
     born_on: String,
     email: String,
     phone_number: String,
+    #[serde(default)]
+    identity_document: Option<IdentityDocument>,
 }
 
 /// What `monitor_passengers` returns: `null` when the trip's travellers are incomplete.
@@ -90,9 +118,11 @@ pub(super) struct PassengersResult {
 }
 
 /// The order body's traveller for a `monitor_passengers` row; `id` stays empty (the saga pairs
-/// each traveller with the re-priced offer's passenger id).
+/// each traveller with the re-priced offer's passenger id), and the searched age is set by the
+/// driver from the trip.
 pub(super) fn to_order_passenger(row: PassengerRow) -> OrderPassenger {
     OrderPassenger {
+        identity_documents: row.identity_document.into_iter().collect(),
         id: String::new(),
         title: row.title,
         gender: row.gender,
@@ -101,5 +131,6 @@ pub(super) fn to_order_passenger(row: PassengerRow) -> OrderPassenger {
         born_on: row.born_on,
         email: row.email,
         phone_number: row.phone_number,
+        ..OrderPassenger::default()
     }
 }

@@ -87,7 +87,7 @@ mod feed;
 mod route;
 mod state;
 
-pub use claim::{Claim, ClaimedAttempt, PaymentProfile, SelectedOffer};
+pub use claim::{Claim, ClaimedAttempt, OfferFacts, PaymentProfile, SelectedOffer};
 pub(crate) use command::DriverCommand;
 pub use command::{DriverOutcome, TripDone};
 pub use config::DriverConfig;

@@ -21,6 +21,67 @@ fn missing_travellers_keep_watching_without_an_attempt() {
     rescheduled(&mut d, "travelers_missing");
 }
 
+/// A trip for one adult and an infant whose stored offer requires identity documents.
+fn family_claim(raw: Value) -> Value {
+    let mut c = claim("watching", Some(offer()), Some(payment()));
+    c["trip"]["child_ages"] = json!([1]);
+    c["selected_offer"]["raw"] = raw;
+    c
+}
+
+fn family_raw() -> Value {
+    json!({"passenger_identity_documents_required": true,
+        "supported_passenger_identity_document_types": ["passport"],
+        "passengers": [{"id": "pas_1", "type": "adult", "age": null},
+                       {"id": "pas_2", "type": "infant_without_seat", "age": 1}]})
+}
+
+fn family_passengers(expires_on: Option<&str>) -> Value {
+    let doc = expires_on.map(|e| {
+        json!({"type": "passport", "unique_identifier": "X1234567",
+        "issuing_country_code": "GB", "expires_on": e})
+    });
+    let one = |name: &str, born: &str| {
+        json!({"title":"ms","gender":"f","given_name":name,
+        "family_name":FAMILY,"born_on":born,"email":EMAIL,"phone_number":"+15555550100",
+        "identity_document": doc})
+    };
+    json!({"passengers": [one(GIVEN, "1990-01-01"), one("Baby", "2025-06-01")]})
+}
+
+#[test]
+fn missing_or_expired_documents_keep_watching_without_an_attempt() {
+    // The trip departs 2026-12-12: a passport expiring the day before is no good.
+    for (expires_on, reason) in [
+        (None, "identity_document_missing"),
+        (Some("2026-12-11"), "identity_document_expired"),
+    ] {
+        let mut d = driver(family_claim(family_raw()));
+        reprice_at(&mut d, "300.00");
+        assert_eq!(sql(&mut d).0, "monitor_passengers");
+        answer(&mut d, family_passengers(expires_on));
+        let args = rescheduled(&mut d, reason);
+        assert_eq!(args["decision"], "book_blocked");
+        assert!(!mentions_personal_data(&args.to_string()));
+    }
+}
+
+#[test]
+fn valid_documents_or_an_unknown_raw_offer_begin_the_attempt() {
+    for raw in [
+        family_raw(),
+        Value::Null,
+        json!({"passengers": "unreadable"}),
+    ] {
+        let mut d = driver(family_claim(raw));
+        reprice_at(&mut d, "300.00");
+        assert_eq!(sql(&mut d).0, "monitor_passengers");
+        answer(&mut d, family_passengers(Some("2030-01-01")));
+        assert_eq!(sql(&mut d).0, "monitor_begin_attempt");
+        assert!(!format!("{d:?}").contains("X1234567"));
+    }
+}
+
 #[test]
 fn begin_not_started_is_skipped() {
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
