@@ -19,6 +19,7 @@
 //! | the booking saga (private steps, driven through the monitor) | [`saga`] |
 
 pub mod auth;
+pub mod contract;
 pub mod duffel;
 pub mod engine;
 pub mod error;

@@ -91,6 +91,7 @@ impl Rejection {
 /// Rejected offers per reason: `{"expired":0,"currency_mismatch":0,"over_budget":0,
 /// "cabin_mismatch":0,"too_many_stops":0}`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Rejections {
     /// Expired or about to.
     pub expired: u32,
@@ -132,6 +133,7 @@ impl Rejections {
 
 /// Whether the search found something to book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// An acceptable offer was selected.

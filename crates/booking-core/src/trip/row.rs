@@ -12,6 +12,7 @@ use crate::time::Timestamp;
 
 /// Lifecycle status of a trip request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum TripStatus {
     /// No successful search yet.
