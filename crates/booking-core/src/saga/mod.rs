@@ -80,9 +80,11 @@ mod tests;
 
 pub use apply::{
     apply, reconcile_spacing_ms, INTENT_SEARCH_MISSES, INTENT_SEARCH_SPACING_MS,
-    RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES, RECONCILE_WINDOW_MS,
+    RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_PAGES, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES,
+    RECONCILE_WINDOW_MS,
 };
 pub use next::next;
+pub use next::OUTAGE_RECHECK_MS;
 pub use state::{
     reason_code, AttemptState, End, OrderRecord, Phase, REASON_MAX_LEN, SCHEMA_VERSION,
     UNKNOWN_BOOKING_REFERENCE,
@@ -167,6 +169,20 @@ pub enum Effect {
         to: &'static str,
         /// Stable reason code.
         reason: String,
+        /// Back to `watching` after a provider outage: the next check (absent: at once), so
+        /// attempts that a Stripe or Duffel outage ends are spaced ([`OUTAGE_RECHECK_MS`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_check_at: Option<Timestamp>,
+    },
+    /// The airline said the offer is gone (`offer_no_longer_available` at order time): mark the
+    /// trip's offer dead and, when it is still the trip's selected offer, clear the selection, so
+    /// the next run searches afresh and no later search or run selects it again. Written with the
+    /// closing save (after `set_trip_status`).
+    MarkOfferDead {
+        /// Trip id.
+        trip_id: String,
+        /// The provider offer id (`off_…`).
+        offer_id: String,
     },
     /// Insert the confirmed booking.
     RecordBooking {
@@ -267,6 +283,9 @@ pub fn begin(params: Begin, now: Timestamp) -> AttemptState {
         check_intent: false,
         key_generation: 0,
         lookup_misses: 0,
+        lookup_cursor: None,
+        lookup_pages: 0,
+        offer_gone: false,
         reason: None,
         alert: None,
         started_at: now,
