@@ -56,7 +56,7 @@ $$;
 
 -- An attempt row for `trip` in `phase`, created `age` ago (as the table owner: the API never
 -- backdates). Returns its id.
-create function pg_temp.attempt(trip uuid, phase jsonb, age interval default '1 hour')
+create function pg_temp.attempt(trip uuid, phase jsonb, age interval default '1 hour', intent text default null)
 returns uuid
 language plpgsql
 as $$
@@ -64,7 +64,7 @@ declare
   a uuid := gen_random_uuid();
 begin
   insert into public.booking_attempts (id, trip_id, state, version, open, phase, created_at)
-  values (a, trip, pg_temp.state(a, trip, 1, phase), 1, true, 'reprice', now() - age);
+  values (a, trip, pg_temp.state(a, trip, 1, phase) || jsonb_build_object('payment_intent', intent), 1, true, 'reprice', now() - age);
   return a;
 end
 $$;
@@ -96,8 +96,9 @@ insert into t values
   ('kb_a', pg_temp.attempt((select id from t where k = 'kb'), '{"name": "order"}')),
   ('kf_a', pg_temp.attempt((select id from t where k = 'kf'), '{"name": "capture"}')),
   ('pin_a', pg_temp.attempt((select id from t where k = 'pin'), '{"name": "authorize"}'));
--- Closed attempts: lim and lim2 have 3 in the last 24 h, two has 2, old has 3 but only 2 recent.
-select pg_temp.attempt(x.trip, '{"name": "closed", "end": "search_again"}', x.age)
+-- Closed attempts that held money (a PaymentIntent): lim and lim2 have 3 in the last 24 h, two
+-- has 2, old has 3 but only 2 recent.
+select pg_temp.attempt(x.trip, '{"name": "closed", "end": "search_again"}', x.age, 'pi_test')
 from (values
   ((select id from t where k = 'lim'), interval '1 minute'), ((select id from t where k = 'lim'), interval '5 hours'),
   ((select id from t where k = 'lim'), interval '23 hours 59 minutes'),

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   callSearch,
   closeSql,
+  DUFFEL,
   e2eTest,
   newUser,
   randomRoute,
@@ -296,6 +297,85 @@ e2eTest(
     }
     assert.equal(captures, 50, "one capture per trip, no duplicates");
     await closeSql();
+  },
+);
+
+/** The fake Duffel's `POST /air/offer_requests` for exactly this route. */
+async function offerRequestsFor(route: { origin: string; destination: string }): Promise<number> {
+  const log = await (await fetch(`${DUFFEL}/_fake/requests?path=/air/offer_requests`)).json();
+  const entries = (Array.isArray(log) ? log : log.data) as { method: string; body: unknown }[];
+  return entries.filter((e) => e.method === "POST")
+    .map((e) => (typeof e.body === "string" ? JSON.parse(e.body) : e.body))
+    .filter((b) =>
+      b?.data?.slices?.[0]?.origin === route.origin &&
+      b?.data?.slices?.[0]?.destination === route.destination
+    ).length;
+}
+
+e2eTest(
+  "an offer gone at order time is never authorized again: the hold is released and a fresh search books",
+  async () => {
+    const { tripId, offerId, route } = await watchedTrip({
+      order: { status: 422, code: "offer_no_longer_available", times: 1 },
+    });
+    assert.equal(await offerRequestsFor(route), 1);
+    assert.equal(await driveToEnd(tripId), "booked");
+    assert.equal(await offerRequestsFor(route), 2, "a fresh search after the airline said gone");
+    const [dead] = await sql()`select dead_at is not null as dead from public.flight_offers
+      where trip_id = ${tripId} and provider_offer_id = ${offerId}`;
+    assert.equal(dead.dead, true, "the offer is marked dead");
+    const attempts = await sql()`select state ->> 'offer_id' as offer, payment_intent
+      from public.booking_attempts where trip_id = ${tripId} order by created_at`;
+    assert.equal(attempts.length, 2);
+    assert.equal(attempts[0].offer, offerId);
+    assert.notEqual(attempts[1].offer, offerId, "the second attempt books another offer");
+    const intents = await intentsFor(tripId);
+    assert.equal(intents.length, 2, "one hold on the dead offer, one on the new one");
+    assert.deepEqual(intents.map((pi) => pi.status).sort(), ["canceled", "succeeded"]);
+    assert.equal(intents.reduce((n, pi) => n + pi.captures, 0), 1);
+    assert.equal((await ordersFor([offerId])).length, 0);
+    assert.equal((await ledger(tripId)).bookings, 1);
+  },
+);
+
+e2eTest(
+  "many 'process this trip now' triggers for the same trips do not delay them: all book once",
+  async () => {
+    const trips: { tripId: string; offerId: string }[] = [];
+    for (let i = 0; i < 10; i++) trips.push(await watchedTrip());
+    const ids = trips.map((t) => t.tripId);
+    const [saved] =
+      await sql()`select batch_size, provider_call_budget from public.pipeline_settings`;
+    await sql()`update public.pipeline_settings set batch_size = 100, provider_call_budget = 1000`;
+    try {
+      await sql()`update public.trip_requests set auto_book = true, next_check_at = now()
+        where id = any(${ids}::uuid[])`;
+      // One scheduled run and 4 triggers per trip, all at once: one round.
+      const calls = [runMonitor()];
+      for (let n = 0; n < 4; n++) for (const id of ids) calls.push(runMonitor({ trip_id: id }));
+      const runs = await Promise.all(calls);
+      assert.ok(
+        runs.every((r) => r.status === 200),
+        JSON.stringify(runs.find((r) => r.status !== 200)),
+      );
+    } finally {
+      await sql()`update public.pipeline_settings set batch_size = ${saved.batch_size},
+        provider_call_budget = ${saved.provider_call_budget}`;
+    }
+    const rows = await sql()`select t.status, (select count(*)::int from public.bookings b
+      where b.trip_id = t.id) as bookings from public.trip_requests t where t.id = any(${ids}::uuid[])`;
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ids.map(() => "booked"),
+      "every trip booked in the round the triggers came in",
+    );
+    assert.ok(rows.every((r) => r.bookings === 1), "exactly one booking per trip");
+    for (const t of trips) {
+      const intents = await intentsFor(t.tripId);
+      assert.equal(intents.length, 1, "one authorization per trip");
+      assert.equal(intents[0].captures, 1);
+      assert.equal((await ordersFor([t.offerId])).length, 1, "one order per trip");
+    }
   },
 );
 

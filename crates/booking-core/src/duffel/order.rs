@@ -67,7 +67,8 @@ impl fmt::Debug for OrderPassenger {
 pub const ORDER_TIMEOUT_MS: u32 = 60_000;
 
 /// `POST /air/orders`: an instant order for `offer_id`, paid from balance with exactly `amount`
-/// (the re-priced total), tagged with the attempt id.
+/// (the re-priced total), tagged with the attempt id and the offer id (`metadata.attempt_id`,
+/// `metadata.offer_id`: what a reconciliation matches each listed order on).
 pub fn create_order_request(
     config: &DuffelConfig,
     offer_id: &str,
@@ -84,7 +85,7 @@ pub fn create_order_request(
             "amount": amount.to_decimal_string(),
             "currency": amount.currency.code(),
         }],
-        "metadata": {"attempt_id": attempt_id, "source": "autobook"},
+        "metadata": {"attempt_id": attempt_id, "offer_id": offer_id, "source": "autobook"},
     }});
     config.request(
         Method::Post,
@@ -94,14 +95,39 @@ pub fn create_order_request(
     )
 }
 
-/// `GET /air/orders?offer_id=…`: the orders made from one offer, for reconciliation.
-pub fn find_orders_request(config: &DuffelConfig, offer_id: &str) -> HttpRequest {
-    config.request(
-        Method::Get,
-        format!("/air/orders?offer_id={}", segment(offer_id)),
-        None,
-        SHORT_CALL_TIMEOUT_MS,
-    )
+/// Orders asked for per page of a look-up (Duffel's largest `limit`).
+pub const ORDER_PAGE_LIMIT: u32 = 200;
+
+/// Longest `meta.after` cursor kept (Duffel's are opaque base64 of about 60 characters); a longer
+/// one, or one with other characters than base64's, is not followed.
+pub const MAX_CURSOR_LEN: usize = 512;
+
+/// `GET /air/orders?offer_id=…&limit=200[&after=…]`: one page of the orders made from one offer,
+/// for reconciliation. `after` is the previous page's `meta.after` cursor. Duffel may ignore the
+/// filter: the saga matches every listed order on its metadata, never on the filter.
+pub fn find_orders_request(
+    config: &DuffelConfig,
+    offer_id: &str,
+    after: Option<&str>,
+) -> HttpRequest {
+    let mut path = format!(
+        "/air/orders?offer_id={}&limit={ORDER_PAGE_LIMIT}",
+        segment(offer_id)
+    );
+    if let Some(cursor) = after {
+        path.push_str("&after=");
+        path.push_str(&segment(cursor));
+    }
+    config.request(Method::Get, path, None, SHORT_CALL_TIMEOUT_MS)
+}
+
+/// Whether a `meta.after` cursor can be stored and sent back ([`MAX_CURSOR_LEN`], base64url or
+/// base64 characters).
+pub fn is_usable_cursor(text: &str) -> bool {
+    (1..=MAX_CURSOR_LEN).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'='))
 }
 
 /// The fields of a re-priced offer that booking needs.
@@ -132,6 +158,8 @@ pub struct Order {
     pub total: Money,
     /// `metadata.attempt_id`, when set.
     pub attempt_id: Option<String>,
+    /// `metadata.offer_id`, when set (orders created before it was sent carry none).
+    pub offer_id: Option<String>,
     /// Whether the order was cancelled.
     pub cancelled: bool,
 }
@@ -178,6 +206,37 @@ pub fn classify_create(status: u16, body: &[u8]) -> Reply<Order> {
         _ if error_code(body) == "order_not_created" => Reply::Refused("order_not_created".into()),
         _ => Reply::Unknown(status),
     }
+}
+
+/// One page of `GET /air/orders`: the readable orders and the next page's cursor (`meta.after`,
+/// `None` on the last page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderPage {
+    /// The orders of this page that could be read.
+    pub orders: Vec<Order>,
+    /// `meta.after`: more orders follow when set.
+    pub after: Option<String>,
+}
+
+/// Interprets one page of `GET /air/orders` ([`classify_find`] plus the `meta.after` cursor). A
+/// body without `meta.after` (null or a string) is malformed: only Duffel's own "last page"
+/// (`"after": null`) ends a look-up.
+pub fn classify_find_page(status: u16, body: &[u8]) -> Result<Reply<OrderPage>, OrderError> {
+    let orders = match classify_find(status, body)? {
+        Reply::Ok(orders) => orders,
+        Reply::Refused(code) => return Ok(Reply::Refused(code)),
+        Reply::Retry(status) => return Ok(Reply::Retry(status)),
+        Reply::Unknown(status) => return Ok(Reply::Unknown(status)),
+    };
+    let after = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| match v.get("meta").and_then(|m| m.get("after")) {
+            Some(serde_json::Value::Null) => Some(None),
+            Some(serde_json::Value::String(text)) => Some(Some(text.clone())),
+            _ => None,
+        })
+        .ok_or(OrderError::Malformed("meta.after"))?;
+    Ok(Reply::Ok(OrderPage { orders, after }))
 }
 
 /// Interprets `GET /air/orders?offer_id=…`. An entry that cannot be read (a missing field, a bad
@@ -286,17 +345,21 @@ impl RawOrder {
         if !is_valid_order_id(&self.id) {
             return Err(OrderError::Malformed("id"));
         }
-        let attempt_id = self
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get("attempt_id"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let meta = |key: &str| {
+            self.metadata
+                .as_ref()
+                .and_then(|m| m.get(key))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let attempt_id = meta("attempt_id");
+        let offer_id = meta("offer_id");
         Ok(Order {
             total: money(&self.total_amount, &self.total_currency)?,
             id: self.id,
             booking_reference: self.booking_reference,
             attempt_id,
+            offer_id,
             cancelled: self.cancelled_at.is_some(),
         })
     }
@@ -423,6 +486,7 @@ mod tests {
         assert_eq!(data["type"], "instant");
         assert_eq!(data["selected_offers"], json!(["off_1"]));
         assert_eq!(data["metadata"]["attempt_id"], "att_1");
+        assert_eq!(data["metadata"]["offer_id"], "off_1");
         assert_eq!(data["passengers"][0]["id"], "pas_1");
         assert_eq!(data["passengers"][0]["born_on"], "1990-12-10");
         assert!(data["passengers"][0].get("type").is_none());
@@ -519,10 +583,42 @@ mod tests {
 
     #[test]
     fn lookups_escape_ids() {
-        let req = find_orders_request(&config(), "off_1&x=1");
-        assert_eq!(req.path, "/air/orders?offer_id=off_1%26x%3D1");
+        let req = find_orders_request(&config(), "off_1&x=1", None);
+        assert_eq!(req.path, "/air/orders?offer_id=off_1%26x%3D1&limit=200");
         assert_eq!(req.method, Method::Get);
         assert!(req.body.is_none());
+        let next = find_orders_request(&config(), "off_1", Some("g2w+AA/B="));
+        assert_eq!(
+            next.path,
+            "/air/orders?offer_id=off_1&limit=200&after=g2w%2BAA%2FB%3D"
+        );
+    }
+
+    #[test]
+    fn a_page_of_orders_carries_the_next_cursor() {
+        let page = |meta: &str| format!(r#"{{"data":[{}],{meta}}}"#, &ORDER[8..ORDER.len() - 1]);
+        let Ok(Reply::Ok(last)) =
+            classify_find_page(200, page(r#""meta":{"after":null}"#).as_bytes())
+        else {
+            panic!("expected a page");
+        };
+        assert_eq!(last.after, None);
+        assert_eq!(last.orders.len(), 1);
+        assert_eq!(last.orders[0].offer_id, None);
+        let more = classify_find_page(200, page(r#""meta":{"limit":1,"after":"g2wA"}"#).as_bytes());
+        assert!(matches!(more, Ok(Reply::Ok(OrderPage { after: Some(ref c), .. })) if c == "g2wA"));
+        // Without Duffel's `meta.after` nobody can tell whether more orders follow.
+        assert!(classify_find_page(200, br#"{"data":[]}"#).is_err());
+        assert!(classify_find_page(200, br#"{"data":[],"meta":{"after":7}}"#).is_err());
+        assert_eq!(classify_find_page(503, b"").unwrap(), Reply::Retry(503));
+        assert!(is_usable_cursor(
+            "g2wAAAACbQAAABBBZXJvbWlzdC1LaGFya2l2bQAAAB="
+        ));
+        assert!(
+            !is_usable_cursor("")
+                && !is_usable_cursor("a&b")
+                && !is_usable_cursor(&"a".repeat(513))
+        );
     }
 
     const OFFER: &str = r#"{"data":{"id":"off_1","total_amount":"221.78","total_currency":"GBP",

@@ -35,6 +35,12 @@ pub const RECONCILE_WINDOW_MS: i64 = {
     total
 };
 
+/// Pages one reconcile step reads at most (each [`order::ORDER_PAGE_LIMIT`] orders). A look-up
+/// that needs more stops there: it is not empty (an order may be on a later page), so it goes
+/// on from the stored cursor after [`RECONCILE_FIRST_SPACING_MS`], and only a look-up whose last
+/// page was read counts as a miss.
+pub const RECONCILE_MAX_PAGES: u32 = 5;
+
 /// The wait after the `misses`-th empty order look-up (`misses ≥ 1`).
 pub const fn reconcile_spacing_ms(misses: u32) -> i64 {
     let shift = if misses > 8 {
@@ -220,6 +226,9 @@ fn on_order(state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> At
             learn_order(state, found)
         }
         Reply::Refused(code) => {
+            let mut state = state;
+            // The airline says the offer is gone: it must never be authorized again.
+            state.offer_gone = code == "offer_no_longer_available";
             let end = match code.as_str() {
                 "offer_no_longer_available"
                 | "price_changed"
@@ -257,17 +266,45 @@ fn learn_order(mut state: AttemptState, found: Order) -> AttemptState {
 }
 
 fn on_reconcile(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> AttemptState {
-    let Ok(Reply::Ok(orders)) = order::classify_find(status, body) else {
+    let Ok(Reply::Ok(page)) = order::classify_find_page(status, body) else {
+        // The look-up starts again from its first page (a cursor may have gone stale).
+        state.lookup_cursor = None;
+        state.lookup_pages = 0;
         return retry(state, now, "provider_unavailable");
     };
-    let ours = orders
-        .into_iter()
-        .find(|o| !o.cancelled && o.attempt_id.as_deref() == Some(state.attempt_id.as_str()));
-    match ours {
-        Some(found) => with_reason(learn_order(state, found), "order_reconciled"),
+    // Duffel may ignore the `offer_id` filter: every listed order is matched on its metadata.
+    let ours = page.orders.into_iter().find(|o| {
+        !o.cancelled
+            && o.attempt_id.as_deref() == Some(state.attempt_id.as_str())
+            && o.offer_id.as_deref().is_none_or(|id| id == state.offer_id)
+    });
+    if let Some(found) = ours {
+        return with_reason(learn_order(state, found), "order_reconciled");
+    }
+    state.lookup_pages += 1;
+    match page.after {
+        Some(cursor) if order::is_usable_cursor(&cursor) => {
+            state.lookup_cursor = Some(cursor);
+            if state.lookup_pages >= RECONCILE_MAX_PAGES {
+                // Not "no order": the rest of the list is read in the next step.
+                state.lookup_pages = 0;
+                state.not_before = Some(now.plus_ms(RECONCILE_FIRST_SPACING_MS));
+                state.set_reason("order_lookup_incomplete");
+            }
+            state
+        }
+        Some(_) => {
+            // A cursor that cannot be followed: the look-up is incomplete; start it again.
+            state.lookup_cursor = None;
+            state.lookup_pages = 0;
+            retry(state, now, "provider_bad_response")
+        }
         None => {
-            // Never "nothing happened": the airline may still confirm. Look again, backing off,
-            // and after the window release the hold and fail for operators to follow up.
+            // The whole list was read and our order is not in it. Never "nothing happened": the
+            // airline may still confirm. Look again, backing off, and after the window release
+            // the hold and fail for operators to follow up.
+            state.lookup_cursor = None;
+            state.lookup_pages = 0;
             state.lookup_misses += 1;
             if state.lookup_misses >= RECONCILE_MISSES {
                 return state.end(End::Fail, "order_outcome_unknown");

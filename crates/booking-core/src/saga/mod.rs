@@ -22,11 +22,11 @@
 //! | `reprice` | `GET /air/offers/{id}` | ok, same currency, total ≤ max, not expired → `authorize`; gone, dearer, other currency, expired → `finish(search_again)`; 429/5xx/no answer → retry ×4, then `finish(search_again)` |
 //! | `authorize` | `POST /v1/payment_intents` (`<a>-authorize`) | `requires_capture` for the amount (compared in Stripe units) → `order`; card error (decline, `authentication_required`) → `release(needs_traveller)` if it named an intent, else `finish(needs_traveller)`; other 4xx → `release(fail)`, or `find_intent(fail)` when no intent is named; 409/429/5xx/no answer → retry same key ×6, then `find_intent(search_again)`; travellers no longer match → `finish(fail)` before the first try, `find_intent(fail)` (or `release(fail)` with a known intent) after it |
 //! | `find_intent(end)` | `GET /v1/payment_intents/search` | a hold found → `release(end)`; none, 4 times 60 s apart (Search is eventually consistent) → `finish(end)`; errors → retry forever |
-//! | `order` | `POST /air/orders` (no key: never re-sent) | 201 → `capture` (order total or currency ≠ authorized: alert `order_total_mismatch`; unstorable PNR: alert `booking_reference_invalid`); definite refusal (offer gone, price changed, `order_not_created`) → `release(search_again)`; other refusal → `release(fail)`; 429 → retry ×3, then `release(search_again)`; 5xx, timeout, lost, unreadable → `reconcile` |
-//! | `reconcile` | `GET /air/orders?offer_id=` | our order (`metadata.attempt_id`) → `capture` (same alerts); none, 10 times with spacing 30 s doubling to 5 min (≥ 32 min) → `release(fail)` with reason `order_outcome_unknown`, never `search_again`; errors → retry forever |
+//! | `order` | `POST /air/orders` (no key: never re-sent; `metadata.attempt_id` and `metadata.offer_id`) | 201 → `capture` (order total or currency ≠ authorized: alert `order_total_mismatch`; unstorable PNR: alert `booking_reference_invalid`); definite refusal (offer gone, price changed, `order_not_created`) → `release(search_again)`, and `offer_no_longer_available` also marks the offer dead at the closing save ([`Effect::MarkOfferDead`]); other refusal → `release(fail)`; 429 → retry ×3, then `release(search_again)`; 5xx, timeout, lost, unreadable → `reconcile` |
+//! | `reconcile` | `GET /air/orders?offer_id=…&limit=200[&after=…]` | each listed order matched on `metadata.attempt_id` (and `metadata.offer_id` when present; the filter is not trusted); ours → `capture` (same alerts); more pages (`meta.after`) → the next page at once, up to [`RECONCILE_MAX_PAGES`] per step, then the step stops (`order_lookup_incomplete`, not a miss) and goes on from the cursor 30 s later; a failed page restarts the look-up; none after the last page, 10 times with spacing 30 s doubling to 5 min (≥ 32 min) → `release(fail)` with reason `order_outcome_unknown`, never `search_again`; errors → retry forever |
 //! | `capture` | `POST …/{pi}/capture` (`<a>-capture`, the authorized amount) | ok → `finish(booked)` (reason: the alert, else `captured`); refused → `finish(booked)` with reason `capture_failed` (ticketed: operators follow up); 409/429/5xx/no answer → retry forever, every 4th failure retrieving the intent first (see below) |
 //! | `release(end)` | `POST …/{pi}/cancel` (`<a>-cancel`) | canceled (or already) → `finish(end)`; errors → retry forever, with the same retrieve rule |
-//! | `finish(end)` | none: a durable write of the trip status, booking, notification and decision log | → `closed(end)` |
+//! | `finish(end)` | none: a durable write of the trip status (back to `watching` after a provider outage: next check [`OUTAGE_RECHECK_MS`] later), the dead offer, booking, notification and decision log | → `closed(end)` |
 //! | `closed(end)` | none | done |
 //!
 //! Reasons are stable codes in the database's `booking_attempts_reason_format`: provider error
@@ -55,9 +55,11 @@ mod tests;
 pub(crate) use apply::apply;
 pub use apply::{
     reconcile_spacing_ms, INTENT_SEARCH_MISSES, INTENT_SEARCH_SPACING_MS,
-    RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES, RECONCILE_WINDOW_MS,
+    RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_PAGES, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES,
+    RECONCILE_WINDOW_MS,
 };
 pub(crate) use next::next;
+pub use next::OUTAGE_RECHECK_MS;
 pub use state::{
     reason_code, AttemptState, End, OrderRecord, Phase, REASON_MAX_LEN, SCHEMA_VERSION,
     UNKNOWN_BOOKING_REFERENCE,
@@ -164,6 +166,20 @@ pub enum Effect {
         to: TripStatus,
         /// Stable reason code.
         reason: String,
+        /// Back to `watching` after a provider outage: the next check (absent: at once), so
+        /// attempts that a Stripe or Duffel outage ends are spaced ([`OUTAGE_RECHECK_MS`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_check_at: Option<Timestamp>,
+    },
+    /// The airline said the offer is gone (`offer_no_longer_available` at order time): mark the
+    /// trip's offer dead and, when it is still the trip's selected offer, clear the selection, so
+    /// the next run searches afresh and no later search or run selects it again. Written with the
+    /// closing save (after `set_trip_status`).
+    MarkOfferDead {
+        /// Trip id.
+        trip_id: String,
+        /// The provider offer id (`off_…`).
+        offer_id: String,
     },
     /// Insert the confirmed booking.
     RecordBooking {
@@ -283,6 +299,9 @@ pub fn begin(params: Begin, now: Timestamp) -> AttemptState {
         check_intent: false,
         key_generation: 0,
         lookup_misses: 0,
+        lookup_cursor: None,
+        lookup_pages: 0,
+        offer_gone: false,
         reason: None,
         alert: None,
         started_at: now,

@@ -82,7 +82,9 @@ fn request(state: &AttemptState, ctx: &Context<'_>) -> Result<HttpRequest, (End,
                 attempt,
             )
         }
-        Phase::Reconcile => order::find_orders_request(ctx.duffel, &state.offer_id),
+        Phase::Reconcile => {
+            order::find_orders_request(ctx.duffel, &state.offer_id, state.lookup_cursor.as_deref())
+        }
         Phase::Capture | Phase::Release { .. } if state.check_intent => {
             stripe::retrieve_request(intent()?)
         }
@@ -136,15 +138,32 @@ fn write(state: AttemptState) -> Command {
     }
 }
 
+/// How long a trip waits before its next check when a provider outage ended its attempt
+/// (Stripe or Duffel unavailable through the phase's retries): such attempts do not count
+/// towards the 3-in-24-hours limit, so without this spacing an outage would start a new attempt
+/// every few minutes.
+pub const OUTAGE_RECHECK_MS: i64 = 15 * 60 * 1000;
+
+/// The closing reasons of a search-again end that a provider outage caused.
+const OUTAGE_REASONS: [&str; 2] = ["payment_provider_unavailable", "provider_unavailable"];
+
 /// Closes the attempt and writes everything its end implies, in one transaction.
 fn finish(state: &AttemptState, now: Timestamp, end: End) -> Command {
     let trip_id = state.trip_id.clone();
     let reason = state.reason.clone().unwrap_or_else(|| "none".to_owned());
+    let outage = end == End::SearchAgain && OUTAGE_REASONS.contains(&reason.as_str());
     let mut effects = vec![Effect::SetTripStatus {
         trip_id: trip_id.clone(),
         to: end.trip_status(),
         reason: reason.clone(),
+        next_check_at: outage.then(|| now.plus_ms(OUTAGE_RECHECK_MS)),
     }];
+    if state.offer_gone {
+        effects.push(Effect::MarkOfferDead {
+            trip_id: trip_id.clone(),
+            offer_id: state.offer_id.clone(),
+        });
+    }
     if let (End::Booked, Some(order), Some(amount)) = (end, &state.order, state.amount) {
         effects.push(Effect::RecordBooking {
             trip_id: trip_id.clone(),

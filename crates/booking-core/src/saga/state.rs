@@ -62,8 +62,20 @@ pub struct AttemptState {
     pub check_intent: bool,
     /// Idempotency-key generation for capture/cancel (see [`crate::stripe::step_key`]).
     pub key_generation: u32,
-    /// Successful order look-ups that did not find the order.
+    /// Successful order look-ups that did not find the order (a look-up reads every page).
     pub lookup_misses: u32,
+    /// In `reconcile`: the `meta.after` cursor of the next page of the current look-up (Duffel
+    /// lists orders in pages; a look-up is only empty once its last page was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_cursor: Option<String>,
+    /// In `reconcile`: pages read in the current look-up step (at most
+    /// [`super::RECONCILE_MAX_PAGES`] before the step stops and continues later).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lookup_pages: u32,
+    /// Duffel refused the order because the offer no longer exists (`offer_no_longer_available`):
+    /// the closing save marks the offer dead, so it is never priced or authorized again.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub offer_gone: bool,
     /// Why the attempt ended the way it did, or the last provider error: always a stable code
     /// in the database's `booking_attempts_reason_format` (`^[a-z][a-z0-9_]{0,63}$`), provider
     /// strings pass through [`super::reason_code`]. Once an end is decided (`release`,
@@ -153,6 +165,14 @@ fn search_again() -> End {
     End::SearchAgain
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 impl End {
     /// The trip status this end leaves (`docs/contracts.md` trip statuses).
     pub fn trip_status(self) -> TripStatus {
@@ -212,6 +232,8 @@ impl AttemptState {
         self.tries = 0;
         self.not_before = None;
         self.lookup_misses = 0;
+        self.lookup_cursor = None;
+        self.lookup_pages = 0;
         self.check_intent = false;
         self
     }

@@ -96,6 +96,16 @@ fn order_201() -> Outcome {
 const ORDER: &str = r#"{"id":"ord_1","booking_reference":"ABC123","total_amount":"200.00",
     "total_currency":"GBP","metadata":{"attempt_id":"att_1"}}"#;
 
+/// A last page of `GET /air/orders` listing `orders` (comma-separated order objects).
+fn last_page(orders: &str) -> String {
+    format!(r#"{{"data":[{orders}],"meta":{{"limit":200,"after":null,"before":null}}}}"#)
+}
+
+/// A page of `GET /air/orders` listing `orders`, with more after `cursor`.
+fn page(orders: &str, cursor: &str) -> String {
+    format!(r#"{{"data":[{orders}],"meta":{{"limit":1,"after":"{cursor}","before":null}}}}"#)
+}
+
 fn duffel_error(status: u16, code: &str) -> Outcome {
     resp(status, &format!(r#"{{"errors":[{{"code":"{code}"}}]}}"#))
 }
@@ -360,10 +370,10 @@ fn an_unknown_order_outcome_is_reconciled_never_resent() {
     ] {
         let (_, s) = step(&fx, &authorized(&fx), outcome);
         assert_eq!(s.phase, Phase::Reconcile);
-        let list = format!(r#"{{"data":[{ORDER}]}}"#);
+        let list = last_page(ORDER);
         let (req, s) = step(&fx, &s, resp(200, &list));
         assert_eq!(req.method, Method::Get);
-        assert_eq!(req.path, "/air/orders?offer_id=off_1");
+        assert_eq!(req.path, "/air/orders?offer_id=off_1&limit=200");
         assert_eq!(s.phase, Phase::Capture);
         assert_eq!(s.order.as_ref().unwrap().id, "ord_1");
     }
@@ -391,7 +401,7 @@ fn a_run_that_died_mid_order_resumes_by_looking_it_up() {
 fn reconcile_misses(fx: &Fixture, mut s: AttemptState, misses: u32) -> AttemptState {
     for miss in 1..=misses {
         let other = ORDER.replace("att_1", "att_other");
-        let (_, after) = step(fx, &s, resp(200, &format!(r#"{{"data":[{other}]}}"#)));
+        let (_, after) = step(fx, &s, resp(200, &last_page(&other)));
         if miss < RECONCILE_MISSES {
             assert_eq!(after.phase, Phase::Reconcile, "miss {miss}");
             assert_eq!(
@@ -426,6 +436,7 @@ fn an_order_never_found_fails_the_trip_after_a_long_window_never_searches_again(
         trip_id: "trip_1".into(),
         to: TripStatus::Failed,
         reason: "order_outcome_unknown".into(),
+        next_check_at: None,
     }));
     assert!(effects.iter().any(|e| matches!(
         e,
@@ -452,7 +463,7 @@ fn an_order_confirmed_late_is_found_and_captured() {
     let (_, s) = step(&fx, &authorized(&fx), Outcome::Timeout);
     let s = reconcile_misses(&fx, s, RECONCILE_MISSES - 1);
     assert_eq!(s.phase, Phase::Reconcile);
-    let (_, s) = step(&fx, &s, resp(200, &format!(r#"{{"data":[{ORDER}]}}"#)));
+    let (_, s) = step(&fx, &s, resp(200, &last_page(ORDER)));
     assert_eq!(s.phase, Phase::Capture);
     assert_eq!(s.alert, None);
     let (_, s) = step(&fx, &s, intent("succeeded", 20_000));
@@ -836,7 +847,7 @@ fn a_booking_reference_the_database_would_refuse_is_replaced_and_flagged() {
     // The same check applies to an order found by reconciliation.
     let (_, s) = step(&fx, &authorized(&fx), Outcome::Timeout);
     let order = ORDER.replace("ABC123", "abc 123");
-    let (_, s) = step(&fx, &s, resp(200, &format!(r#"{{"data":[{order}]}}"#)));
+    let (_, s) = step(&fx, &s, resp(200, &last_page(&order)));
     assert_eq!(
         s.order.unwrap().booking_reference,
         UNKNOWN_BOOKING_REFERENCE
@@ -955,4 +966,174 @@ fn a_quote_the_checks_refuse_leaves_the_attempt_to_price_again() {
         assert_eq!(s.amount, None);
         assert!(s.is_open());
     }
+}
+
+#[test]
+fn a_reconcile_reads_every_page_and_matches_each_order_on_its_metadata() {
+    let fx = Fixture::new();
+    let (_, s) = step(&fx, &authorized(&fx), Outcome::Timeout);
+    // Duffel ignored the filter: other attempts' orders come first, one per page.
+    let other = ORDER
+        .replace("att_1", "att_other")
+        .replace("ord_1", "ord_9");
+    let (req, s) = step(&fx, &s, resp(200, &page(&other, "c1")));
+    assert!(
+        req.path.ends_with("offer_id=off_1&limit=200"),
+        "{}",
+        req.path
+    );
+    assert_eq!(
+        (s.phase, s.lookup_pages, s.lookup_misses),
+        (Phase::Reconcile, 1, 0)
+    );
+    assert_eq!(s.not_before, None, "the next page is read at once");
+    let (req, s) = step(&fx, &s, resp(200, &page(&other, "c2")));
+    assert!(req.path.ends_with("&after=c1"), "{}", req.path);
+    // Our attempt id on an order of another offer is not ours.
+    let elsewhere = ORDER.replace(
+        r#""attempt_id":"att_1""#,
+        r#""attempt_id":"att_1","offer_id":"off_2""#,
+    );
+    let (req, s) = step(&fx, &s, resp(200, &page(&elsewhere, "c3")));
+    assert!(req.path.ends_with("&after=c2"), "{}", req.path);
+    assert_eq!(s.phase, Phase::Reconcile);
+    let ours = ORDER.replace(
+        r#""attempt_id":"att_1""#,
+        r#""attempt_id":"att_1","offer_id":"off_1""#,
+    );
+    let (req, s) = step(&fx, &s, resp(200, &last_page(&ours)));
+    assert!(req.path.ends_with("&after=c3"), "{}", req.path);
+    assert_eq!(s.phase, Phase::Capture);
+    assert_eq!(s.order.as_ref().unwrap().id, "ord_1");
+    assert_eq!((s.lookup_cursor.as_deref(), s.lookup_pages), (None, 0));
+}
+
+#[test]
+fn a_reconcile_step_reads_a_bounded_number_of_pages_and_a_bound_is_not_a_miss() {
+    let fx = Fixture::new();
+    let (_, mut s) = step(&fx, &authorized(&fx), Outcome::Timeout);
+    let other = ORDER.replace("att_1", "att_other");
+    for n in 1..=RECONCILE_MAX_PAGES {
+        let (_, after) = step(&fx, &s, resp(200, &page(&other, &format!("c{n}"))));
+        s = after;
+    }
+    // The bound: the look-up is unknown, not empty; it goes on from the cursor later.
+    assert_eq!(s.phase, Phase::Reconcile);
+    assert_eq!(s.lookup_misses, 0);
+    assert_eq!(s.lookup_pages, 0);
+    assert_eq!(s.lookup_cursor.as_deref(), Some("c5"));
+    assert_eq!(s.not_before, Some(T0.plus_ms(RECONCILE_FIRST_SPACING_MS)));
+    assert_eq!(s.reason.as_deref(), Some("order_lookup_incomplete"));
+    assert_eq!(
+        next(&s, T0, &fx.ctx()),
+        Command::WaitUntil(s.not_before.unwrap())
+    );
+    s.not_before = None;
+    let (req, s) = step(&fx, &s, resp(200, &last_page(&other)));
+    assert!(req.path.ends_with("&after=c5"), "{}", req.path);
+    // Only a look-up whose last page was read is a miss; the next one starts from the top.
+    assert_eq!((s.lookup_misses, s.lookup_cursor.as_deref()), (1, None));
+    let mut s = s;
+    s.not_before = None;
+    // A failed page (or a cursor that cannot be followed) restarts the look-up.
+    let (_, s) = step(&fx, &s, resp(200, &page(&other, "c1")));
+    let (_, mut s) = step(
+        &fx,
+        &s,
+        resp(422, r#"{"errors":[{"code":"validation_format"}]}"#),
+    );
+    assert_eq!((s.lookup_cursor.as_deref(), s.lookup_misses), (None, 1));
+    s.not_before = None;
+    let (_, mut s) = step(&fx, &s, resp(200, &page(&other, "bad cursor")));
+    assert_eq!((s.lookup_cursor.as_deref(), s.lookup_misses), (None, 1));
+    s.not_before = None;
+    // A list without Duffel's paging metadata cannot say the order is not there.
+    let (_, s) = step(&fx, &s, resp(200, &format!(r#"{{"data":[{other}]}}"#)));
+    assert_eq!((s.phase, s.lookup_misses), (Phase::Reconcile, 1));
+}
+
+#[test]
+fn an_offer_gone_at_order_time_is_marked_dead_with_the_closing_save() {
+    let fx = Fixture::new();
+    let (_, s) = step(
+        &fx,
+        &authorized(&fx),
+        duffel_error(422, "offer_no_longer_available"),
+    );
+    assert!(s.offer_gone);
+    assert_eq!(
+        s.phase,
+        Phase::Release {
+            end: End::SearchAgain
+        }
+    );
+    let json = s.to_snapshot();
+    assert_eq!(
+        AttemptState::from_snapshot(&json).unwrap(),
+        s,
+        "durable in the state"
+    );
+    let s = release_then(&fx, &s, End::SearchAgain);
+    let Command::Write { effects, .. } = next(&s, T0, &fx.ctx()) else {
+        panic!("expected the closing write");
+    };
+    assert_eq!(
+        effects[..2],
+        [
+            Effect::SetTripStatus {
+                trip_id: "trip_1".into(),
+                to: TripStatus::Watching,
+                reason: "offer_no_longer_available".into(),
+                next_check_at: None,
+            },
+            Effect::MarkOfferDead {
+                trip_id: "trip_1".into(),
+                offer_id: "off_1".into(),
+            },
+        ]
+    );
+    // Other refusals leave the offer alone (a changed price is re-priced).
+    let (_, s) = step(&fx, &authorized(&fx), duffel_error(422, "price_changed"));
+    assert!(!s.offer_gone);
+    let s = release_then(&fx, &s, End::SearchAgain);
+    let Command::Write { effects, .. } = next(&s, T0, &fx.ctx()) else {
+        panic!("expected the closing write");
+    };
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::MarkOfferDead { .. })));
+}
+
+#[test]
+fn an_attempt_a_provider_outage_ended_puts_the_next_check_off() {
+    let fx = Fixture::new();
+    let (_, mut s) = step(&fx, &start(gbp(25_000)), offer("200.00", "GBP"));
+    while s.phase == Phase::Authorize {
+        let (_, after) = step(&fx, &s, resp(503, ""));
+        s = after;
+        s.not_before = None;
+    }
+    while matches!(s.phase, Phase::FindIntent { .. }) {
+        let (_, after) = step(&fx, &s, resp(200, r#"{"data":[]}"#));
+        s = after;
+        s.not_before = None;
+    }
+    assert_eq!(s.reason.as_deref(), Some("payment_provider_unavailable"));
+    let Command::Write { effects, .. } = next(&s, T0, &fx.ctx()) else {
+        panic!("expected the closing write");
+    };
+    assert_eq!(
+        effects[0],
+        Effect::SetTripStatus {
+            trip_id: "trip_1".into(),
+            to: TripStatus::Watching,
+            reason: "payment_provider_unavailable".into(),
+            next_check_at: Some(T0.plus_ms(OUTAGE_RECHECK_MS)),
+        }
+    );
+    let wire = serde_json::to_value(&effects[0]).unwrap();
+    assert_eq!(
+        wire["next_check_at"],
+        serde_json::json!(T0.plus_ms(OUTAGE_RECHECK_MS))
+    );
 }

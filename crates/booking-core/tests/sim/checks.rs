@@ -95,7 +95,26 @@ pub(crate) fn after_run(w: &World) -> Vec<String> {
             ));
         }
     }
-    for order in &w.duffel.orders {
+    // An offer the airline declared gone is authorized by no attempt after the one it refused.
+    for dead in &w.duffel.dead {
+        let holders =
+            w.db.attempts
+                .values()
+                .filter(|a| &a.offer_id == dead)
+                .filter(|a| {
+                    w.stripe
+                        .intents
+                        .iter()
+                        .any(|pi| pi.attempt_id == a.attempt_id)
+                })
+                .count();
+        if holders > 1 {
+            bad.push(format!(
+                "offer {dead} authorized by {holders} attempts although the airline said it is gone"
+            ));
+        }
+    }
+    for order in w.duffel.orders.iter().filter(|o| !o.foreign) {
         let trip_booked = w.db.attempts.get(&order.attempt_id).and_then(|a| {
             w.db.trips
                 .iter()
@@ -149,7 +168,12 @@ pub(crate) fn after_run(w: &World) -> Vec<String> {
 /// are resolved for now: they wait for the switch, holding no money.
 pub(crate) fn settled(w: &World, paused: bool) -> Vec<String> {
     let mut bad = after_run(w);
-    for order in w.duffel.orders.iter().filter(|o| !o.cancelled) {
+    for order in w
+        .duffel
+        .orders
+        .iter()
+        .filter(|o| !o.cancelled && !o.foreign)
+    {
         let captured = w
             .stripe
             .intents

@@ -3,8 +3,10 @@
 //! monitor touches, and the kill switch of `pipeline_settings`. Unlike Postgres every call is
 //! atomic and serial, and there is no SQL: each `monitor_*` function is written out in Rust from
 //! the migrations (20261123000600_monitor_api.sql as replaced by
-//! 20261124000100_monitor_money_safety.sql), answering and refusing (SQLSTATE) the same way:
-//! every trip update bumps `version` (the `trip_requests_guard` trigger), the attempt reason and
+//! 20261124000100_monitor_money_safety.sql and 20261201000200_attempt_limit_dead_offers.sql),
+//! answering and refusing (SQLSTATE) the same way: every trip update bumps `version` (the
+//! `trip_requests_guard` trigger) except a claim's lease, which moves only `next_check_at`; the
+//! attempt reason and
 //! the booking reference must meet their check constraints (23514), codes must be snake_case
 //! (22023). Not modelled: deletes (nothing in the monitor deletes), `due_left`, the
 //! `pipeline_events` detail, offers other than the selected one, and `next_check_at = null`
@@ -13,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use booking_core::money::{Currency, Money};
-use booking_core::saga::AttemptState;
+use booking_core::saga::{AttemptState, End, Phase};
 use booking_core::time::Timestamp;
 use serde_json::{json, Value};
 
@@ -78,6 +80,8 @@ pub(crate) struct Db {
     pub(crate) notifications: BTreeSet<String>,
     /// `pipeline_events` rows: (trip id, stage, decision, reason).
     pub(crate) events: Vec<(String, &'static str, String, String)>,
+    /// `flight_offers.dead_at` set: (trip id, provider offer id).
+    pub(crate) dead_offers: BTreeSet<(String, String)>,
 }
 
 impl Default for Db {
@@ -91,6 +95,7 @@ impl Default for Db {
             bookings: Vec::new(),
             notifications: BTreeSet::new(),
             events: Vec::new(),
+            dead_offers: BTreeSet::new(),
         }
     }
 }
@@ -182,9 +187,8 @@ impl Db {
         due.truncate(limit);
         due.into_iter()
             .map(|t| {
-                let row = &mut self.trips[t];
-                row.next_check_at = now + lease_ms;
-                row.version += 1;
+                // The lease moves only next_check_at: the version stays (defect 14).
+                self.trips[t].next_check_at = now + lease_ms;
                 self.claim_json(t)
             })
             .collect()
@@ -254,6 +258,13 @@ impl Db {
                 let result = &args["result"];
                 let next = ts(&result["next_check_at"]).ok_or("22023")?;
                 let selected = result["selected_provider_offer_id"].as_str();
+                // A dead offer is never selected again (record_search drops the selection).
+                let trip_id = self.trips[t].id.clone();
+                let selected = selected.filter(|id| {
+                    !self
+                        .dead_offers
+                        .contains(&(trip_id.clone(), (*id).to_owned()))
+                });
                 let offer = match selected {
                     Some(id) => {
                         let o = result["offers"]
@@ -351,10 +362,18 @@ impl Db {
         if row.status != "watching" || row.version != version {
             return Ok(json!({"started": false, "reason": "trip_changed"}));
         }
+        // Only attempts that held money (an intent named) or ended for the traveller's reasons.
         let recent = self
             .attempts
             .values()
             .filter(|a| a.trip_id == state.trip_id)
+            .filter(|a| {
+                a.payment_intent.is_some()
+                    || a.phase
+                        == (Phase::Closed {
+                            end: End::NeedsTraveller,
+                        })
+            })
             .filter(|a| {
                 self.attempt_created
                     .get(&a.attempt_id)
@@ -421,6 +440,10 @@ impl Db {
                 Some("set_trip_status") => {
                     let to = arg_code(effect, "to", true)?.unwrap_or_default();
                     arg_code(effect, "reason", false)?;
+                    if !effect["next_check_at"].is_null() && ts(&effect["next_check_at"]).is_none()
+                    {
+                        return Err("22007");
+                    }
                     if status != to && status != "booking" {
                         return Err("55000");
                     }
@@ -448,6 +471,12 @@ impl Db {
                     }
                     money(&effect["amount"])?;
                 }
+                Some("mark_offer_dead") => {
+                    let id = effect["offer_id"].as_str().ok_or("22023")?;
+                    if id.is_empty() || id.len() > 255 {
+                        return Err("22023");
+                    }
+                }
                 Some("notify") => {
                     arg_code(effect, "template", true)?;
                     effect["dedupe_key"].as_str().ok_or("22023")?;
@@ -467,7 +496,7 @@ impl Db {
                     if row.status != to {
                         row.status = to;
                         row.version += 1;
-                        row.next_check_at = now;
+                        row.next_check_at = ts(&effect["next_check_at"]).unwrap_or(now);
                         row.last_error_code = if to == "booked" {
                             None
                         } else {
@@ -492,6 +521,19 @@ impl Db {
                         order_id.to_owned(),
                         money(&effect["amount"])?,
                     ));
+                }
+                Some("mark_offer_dead") => {
+                    let id = effect["offer_id"].as_str().unwrap_or_default().to_owned();
+                    self.dead_offers.insert((trip_id.clone(), id.clone()));
+                    let row = &mut self.trips[t];
+                    let selected = row
+                        .offer
+                        .as_ref()
+                        .is_some_and(|o| o.provider_offer_id == id);
+                    if selected && row.status != "booking" {
+                        row.offer = None;
+                        row.version += 1;
+                    }
                 }
                 Some("notify") => {
                     self.notifications
@@ -630,9 +672,10 @@ mod tests {
         for (n, age) in [(1, HOUR), (2, 2 * HOUR), (3, 23 * HOUR), (4, 25 * HOUR)] {
             let id = format!("old-{n}");
             let mut a = attempt(&id, if n < 4 { "t-1" } else { "t-2" });
-            a.phase = saga::Phase::Closed {
-                end: saga::End::SearchAgain,
+            a.phase = Phase::Closed {
+                end: End::SearchAgain,
             };
+            a.payment_intent = Some(format!("pi_{n}"));
             db.attempts.insert(id.clone(), a);
             db.attempt_created.insert(id, NOW - age);
         }
@@ -658,5 +701,47 @@ mod tests {
         );
         assert_eq!(begin(&mut db, "t-2", "new-2"), json!({"started": true}));
         assert_eq!(db.attempt_created["new-2"], NOW);
+    }
+
+    #[test]
+    fn attempts_a_provider_outage_ended_do_not_count_towards_the_limit() {
+        let mut db = Db {
+            trips: vec![trip("t-1", "watching"), trip("t-2", "watching")],
+            ..Db::default()
+        };
+        for n in 0..4 {
+            let id = format!("outage-{n}");
+            let mut a = attempt(&id, "t-1");
+            a.phase = Phase::Closed {
+                end: End::SearchAgain,
+            };
+            db.attempts.insert(id.clone(), a);
+            db.attempt_created.insert(id, NOW - HOUR);
+        }
+        for n in 0..3 {
+            let id = format!("declined-{n}");
+            let mut a = attempt(&id, "t-2");
+            a.phase = Phase::Closed {
+                end: End::NeedsTraveller,
+            };
+            db.attempts.insert(id.clone(), a);
+            db.attempt_created.insert(id, NOW - HOUR);
+        }
+        assert_eq!(begin(&mut db, "t-1", "new-1"), json!({"started": true}));
+        assert_eq!(
+            begin(&mut db, "t-2", "new-2"),
+            json!({"started": false, "reason": "attempt_limit"})
+        );
+    }
+
+    #[test]
+    fn a_claim_leases_without_bumping_the_version() {
+        let mut db = Db {
+            trips: vec![trip("t-1", "watching")],
+            ..Db::default()
+        };
+        db.claim(1, 60_000, Some("t-1"), NOW);
+        assert_eq!(db.trips[0].version, 1);
+        assert_eq!(db.trips[0].next_check_at, NOW + 60_000);
     }
 }

@@ -46,6 +46,9 @@ pub(crate) struct OrderSim {
     pub(crate) cancelled: bool,
     /// When the order starts showing in look-ups (the airline confirmed it).
     pub(crate) visible_at: i64,
+    /// Someone else's order on the same Duffel account (no attempt of this simulation): only an
+    /// unfiltered list shows it.
+    pub(crate) foreign: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -60,6 +63,14 @@ pub(crate) struct DuffelFake {
     pub(crate) searches: u32,
     /// Booking references no database rule expects (`pnr-0001 ✈`).
     pub(crate) hostile: bool,
+    /// `GET /air/orders` ignores its `offer_id` filter and lists every order of the account.
+    pub(crate) unfiltered: bool,
+    /// Orders per page at most, whatever `limit` asks (Duffel's default is 50, its maximum 200).
+    pub(crate) page_cap: Option<usize>,
+    /// Offers the airline declared gone at order time (`Fault::OfferGone`): every later order
+    /// for them is refused with `offer_no_longer_available`, although a re-price still shows
+    /// them (the airline's inventory and Duffel's offer cache disagree).
+    pub(crate) dead: Vec<String>,
 }
 
 impl DuffelFake {
@@ -106,25 +117,61 @@ impl DuffelFake {
             };
         }
         if request.method == Method::Get {
-            let offer = path.strip_prefix("/air/orders?offer_id=").unwrap_or("");
             if fault == Some(Fault::Lost) {
                 return Outcome::Timeout;
             }
             if fault.is_some() {
                 return respond(500, error("api_error", "internal"));
             }
-            let data: Vec<Value> = self
-                .orders
-                .iter()
-                .filter(|o| o.offer_id == offer && o.visible_at <= now)
-                .map(|o| order_json(o, self.hostile))
-                .collect();
-            return respond(
-                200,
-                json!({"data": data, "meta": {"after": null}}).to_string(),
-            );
+            return self.list_orders(path, now);
         }
         self.create(request, now, fault, violations, holds)
+    }
+
+    /// `GET /air/orders?offer_id=…&limit=…&after=…`: one page, oldest first, with Duffel's
+    /// `meta.after` cursor (here `c<offset>`; `null` on the last page). A bad `limit` or cursor
+    /// is a 422 like Duffel's.
+    fn list_orders(&self, path: &str, now: i64) -> Outcome {
+        let query = path.split_once('?').map_or("", |(_, q)| q);
+        let params = super::form_decode(query);
+        let get = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let limit = match get("limit").map(str::parse::<usize>) {
+            None => 50,
+            Some(Ok(n)) if (1..=200).contains(&n) => n,
+            Some(_) => return respond(422, error("validation_error", "validation_inclusion")),
+        };
+        let limit = self.page_cap.map_or(limit, |cap| limit.min(cap));
+        let offset = match get("after") {
+            None => 0,
+            Some(c) => match c.strip_prefix('c').and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => n,
+                None => return respond(422, error("validation_error", "validation_format")),
+            },
+        };
+        let offer = get("offer_id");
+        let listed: Vec<&OrderSim> = self
+            .orders
+            .iter()
+            .filter(|o| self.unfiltered || Some(o.offer_id.as_str()) == offer)
+            .filter(|o| o.visible_at <= now)
+            .collect();
+        let data: Vec<Value> = listed
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|o| order_json(o, self.hostile))
+            .collect();
+        let after = (offset + limit < listed.len()).then(|| format!("c{}", offset + limit));
+        respond(
+            200,
+            json!({"data": data, "meta": {"limit": limit, "after": after, "before": null}})
+                .to_string(),
+        )
     }
 
     /// `POST /air/offer_requests`: one fresh offer in Duffel's wire format.
@@ -185,7 +232,14 @@ impl DuffelFake {
             Some(Fault::PriceChanged) => {
                 return respond(422, error("validation_error", "price_changed"))
             }
+            Some(Fault::OfferGone) => self.dead.push(offer_id.clone()),
             _ => {}
+        }
+        if self.dead.contains(&offer_id) {
+            return respond(
+                422,
+                error("invalid_state_error", "offer_no_longer_available"),
+            );
         }
         let Some(offer) = self
             .offers
@@ -230,6 +284,7 @@ impl DuffelFake {
             attempt_id: attempt,
             amount: price,
             cancelled: false,
+            foreign: false,
             visible_at: match fault {
                 Some(Fault::Late(after)) => now + after,
                 _ => now,
@@ -259,7 +314,7 @@ fn order_json(o: &OrderSim, hostile: bool) -> Value {
     };
     json!({"id": o.id, "booking_reference": reference,
         "total_amount": total, "total_currency": "GBP",
-        "metadata": {"attempt_id": o.attempt_id, "source": "autobook"},
+        "metadata": {"attempt_id": o.attempt_id, "offer_id": o.offer_id, "source": "autobook"},
         "cancelled_at": if o.cancelled { Value::from("2026-01-01T00:00:00Z") } else { Value::Null }})
 }
 

@@ -15,7 +15,9 @@
 //!   varies and is usually under a minute).
 //! - [`duffel_fake::DuffelFake`] stands in for Duffel: offers re-priced over virtual time and
 //!   expiring, instant orders paid from balance that must match the price exactly, one order per
-//!   offer, order look-up by offer id. An order may be confirmed late (`Fault::Late`): created
+//!   offer, order look-ups in pages with Duffel's `meta.after` cursor (optionally ignoring the
+//!   `offer_id` filter and listing other accounts' orders first), and offers the airline declares
+//!   gone at order time (`Fault::OfferGone`) while a re-price still shows them. An order may be confirmed late (`Fault::Late`): created
 //!   at once (it blocks a second order for the offer) but listed by look-ups only later, which
 //!   stands in for Duffel's 202 and for a 5xx or lost answer after ticketing.
 //!

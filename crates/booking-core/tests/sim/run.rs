@@ -7,7 +7,7 @@ use booking_core::time::Timestamp;
 
 use super::checks;
 use super::db_fake::{OfferRow, TripRow};
-use super::duffel_fake::OfferSim;
+use super::duffel_fake::{OfferSim, OrderSim};
 use super::pause::{PausePlan, Paused, PAUSE_MAX_RUNS, PAUSE_MIN_MS};
 use super::worker::{Work, Worker};
 use super::world::{
@@ -29,7 +29,7 @@ const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 27] = [
+pub(crate) const KINDS: [&str; 30] = [
     "none",
     "search_first",
     "price_drops_later",
@@ -57,7 +57,16 @@ pub(crate) const KINDS: [&str; 27] = [
     "pause_during_capture_retry",
     "pause_release_then_resume",
     "pause_until_the_end",
+    "stripe_outage_across_attempts",
+    "duffel_offer_gone_at_order",
+    "duffel_orders_unfiltered_paged",
 ];
+
+/// Other orders on the Duffel account listed ahead of ours by an unfiltered order list.
+const FOREIGN_ORDERS: usize = 12;
+/// Failed authorizations in `stripe_outage_across_attempts`: three attempts (six tries
+/// each), more than the attempt limit, none of which moved money.
+const OUTAGE_AUTHORIZE_CALLS: u32 = 18;
 
 /// How a scenario runs.
 #[derive(Clone, Copy, Debug)]
@@ -102,6 +111,34 @@ fn world(setup: &Setup) -> World {
     w.duffel.hostile = setup.kind == "hostile_provider_strings";
     w.stripe.hostile = setup.kind == "hostile_provider_strings";
     w.duffel.search_prices = vec![(0, 31_000)];
+    // Duffel lists orders in pages and may ignore the `offer_id` filter: the scripted kind reads
+    // one order per page behind other accounts' orders; half the random seeds page by two.
+    let paged = setup.kind == "duffel_orders_unfiltered_paged"
+        || (matches!(setup.kind, "random" | "random_pause") && setup.seed % 2 == 0);
+    if paged {
+        w.duffel.unfiltered = true;
+        w.duffel.page_cap = Some(if setup.kind == "duffel_orders_unfiltered_paged" {
+            1
+        } else {
+            2
+        });
+        let count = if setup.kind == "duffel_orders_unfiltered_paged" {
+            FOREIGN_ORDERS
+        } else {
+            3
+        };
+        for n in 0..count {
+            w.duffel.orders.push(OrderSim {
+                id: format!("ord_f{n:03}"),
+                offer_id: format!("off_f{n:03}"),
+                attempt_id: format!("f0000000-0000-4000-8000-{n:012x}"),
+                amount: 10_000,
+                cancelled: false,
+                visible_at: 0,
+                foreign: true,
+            });
+        }
+    }
     w.duffel.departing_at = DEPARTING_AT.to_owned();
     let over_then_under = setup.kind == "price_drops_later";
     // Hostile strings: the first trip's card is declined with an odd code, the second books and
@@ -203,6 +240,11 @@ fn world(setup: &Setup) -> World {
         }
         "pause_release_then_resume" => vec![(E::CreateOrder, 1, F::PriceChanged)],
         "pause_until_the_end" => vec![(E::CreateOrder, 1, F::PriceChanged)],
+        "stripe_outage_across_attempts" => (1..=OUTAGE_AUTHORIZE_CALLS)
+            .map(|n| (E::Authorize, n, F::Before(503)))
+            .collect(),
+        "duffel_offer_gone_at_order" => vec![(E::CreateOrder, 1, F::OfferGone)],
+        "duffel_orders_unfiltered_paged" => vec![(E::CreateOrder, 1, F::Lost)],
         _ => Vec::new(),
     };
     w.plan = FaultPlan {
@@ -401,6 +443,48 @@ fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
             status(0) == "failed"
                 && reason_was(0, "traveller_mismatch")
                 && w.stripe.intents.iter().all(|pi| pi.status == "canceled")
+        }
+        "stripe_outage_across_attempts" => {
+            // More attempts than the limit within 24 hours, none held money: still booked.
+            let id = &w.db.trips[0].id;
+            status(0) == "booked"
+                && attempts(0).len() > super::db_fake::ATTEMPT_LIMIT
+                && w.db
+                    .attempt_created
+                    .values()
+                    .all(|&at| at < START + 24 * HOUR)
+                && !w
+                    .db
+                    .events
+                    .iter()
+                    .any(|(t, _, _, r)| t == id && r == "too_many_attempts")
+        }
+        "duffel_offer_gone_at_order" => {
+            // The hold on the dead offer was released, a fresh search found another offer, and
+            // that one was booked; the dead offer was never authorized again.
+            let dead = w.duffel.dead.first();
+            let booked_offer = w.db.bookings.first().and_then(|b| w.db.attempts.get(&b.1));
+            status(0) == "booked"
+                && reason_was(0, "offer_no_longer_available")
+                && dead.is_some()
+                && booked_offer.is_some_and(|a| Some(&a.offer_id) != dead)
+                && w.duffel.searches >= 1
+                && w.stripe
+                    .intents
+                    .iter()
+                    .filter(|pi| pi.status == "canceled")
+                    .count()
+                    == 1
+        }
+        "duffel_orders_unfiltered_paged" => {
+            // Found on a later page, after at least one step stopped at the page bound.
+            let id = &w.db.trips[0].id;
+            status(0) == "booked"
+                && w.duffel.orders.iter().filter(|o| !o.foreign).count() == 1
+                && w.db
+                    .events
+                    .iter()
+                    .any(|(t, _, _, r)| t == id && r == "order_lookup_incomplete")
         }
         "hostile_provider_strings" => {
             status(0) == "needs_traveller"

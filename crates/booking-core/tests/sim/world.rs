@@ -52,6 +52,9 @@ pub(crate) enum Fault {
     PriceChanged,
     /// The offer's price is temporarily far above every budget (get offer only).
     PriceSpike,
+    /// Order only: the airline says the offer is gone (422 `offer_no_longer_available`, no
+    /// order), and refuses every later order for it, while a re-price still shows it.
+    OfferGone,
     /// Order only: Duffel accepts the order, the answer is lost (timeout), and the airline
     /// confirms it late: it shows in look-ups only this many milliseconds later (Duffel's 202 or
     /// a 5xx after ticketing look the same to the saga).
