@@ -27,8 +27,8 @@ set -uo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUTURE_DAYS="${FUTURE_DAYS:-365}"
 LIBFAKETIME=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-# The pgTAP files, relative to the repository root (scripts/test.sh runs the same).
-PGTAP_FILES=(tests/db/*.sql)
+# The pgTAP folders, relative to the repository root (scripts/test.sh runs the same).
+PGTAP_DIRS=(supabase/tests tests/stack/sql)
 
 die() {
   echo "test-future: $*" >&2
@@ -78,7 +78,7 @@ inside() {
     -c 'select extract(epoch from now())::bigint')"
 
   printf '\n== pgTAP\n'
-  pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres "${PGTAP_FILES[@]}" 2>&1 |
+  pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres --ext .pg --ext .sql -r "${PGTAP_DIRS[@]}" 2>&1 |
     tee -a "$summary"
   [ "${PIPESTATUS[0]}" = 0 ] || failed_steps+=(pgTAP)
   set -a

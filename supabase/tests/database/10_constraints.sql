@@ -1,5 +1,5 @@
 -- Table invariants: each CHECK / key rejects the rows it exists to reject.
--- Run: pg_prove -h 127.0.0.1 -p <port> -U postgres -d postgres tests/db/*.sql
+-- Run: supabase test db, or pg_prove -h 127.0.0.1 -p <port> -U postgres -d postgres -r supabase/tests
 begin;
 select plan(47);
 
