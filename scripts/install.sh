@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what the local stack and the build need, and only what is missing.
 #
-#   bash scripts/install.sh
+#   bash scripts/install.sh              what the stack, the build and scripts/test.sh need
+#   bash scripts/install.sh --faketime   and Debian's faketime (libfaketime), for
+#                                        scripts/test-future.sh
 #
 # - Debian packages: PostgreSQL 15 with pg_cron, pgTAP and plpython3u, and Redis 7. Installed with
 #   apt-get when running as root; otherwise the script lists what is missing and fails.
@@ -24,6 +26,13 @@ fail() {
 say() { echo "install: $*"; }
 
 is_root() { [ "$(id -u)" -eq 0 ]; }
+
+for arg in "$@"; do
+  case "$arg" in
+    --faketime) APT_PACKAGES+=(faketime) ;;
+    *) fail "unknown option: $arg (known: --faketime)" ;;
+  esac
+done
 
 # --- Debian packages -------------------------------------------------------------------------
 apt_missing=()

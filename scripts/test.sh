@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, checks formatting and lints (Rust and Deno), runs the
 # core's tests natively, builds the wasm, brings the local stack up (and down again if this script
-# started it), then pgTAP, the stack stand-ins' tests, the fakes' tests and the end-to-end tests.
+# started it), then pgTAP (supabase/tests, tests/stack/sql), the stack stand-ins' tests, the fakes'
+# tests and the end-to-end tests. scripts/test-future.sh runs the DB and end-to-end part with the
+# clock a year ahead (docs/testing.md).
 # Ends with one line "tests: N passed, M failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -72,7 +74,11 @@ if ! bash scripts/stack.sh running >/dev/null 2>&1; then started_stack=1; fi
 run "stack up" bash scripts/stack.sh up || { echo "stack did not come up" >&2; exit 1; }
 if [ "$started_stack" = 1 ]; then trap 'bash scripts/stack.sh down >/dev/null 2>&1' EXIT; fi
 
-run "pgTAP" counted pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres tests/db/*.sql
+# pgTAP: supabase/tests/ is what `supabase test db` runs (same discovery: -r, .pg and .sql files);
+# tests/stack/sql/ tests the local stand-ins (bootstrap) and the seed, and runs here only.
+pgtap() { pg_prove -h 127.0.0.1 -p 54322 -U postgres -d postgres --ext .pg --ext .sql -r "$@"; }
+run "pgTAP" counted pgtap supabase/tests
+run "pgTAP (stand-ins, seed)" counted pgtap tests/stack/sql
 set -a; . .local/env; set +a
 run "deno test" counted deno test --quiet --allow-net=127.0.0.1,localhost --allow-env --allow-read \
   --allow-run --allow-write=.local tests/

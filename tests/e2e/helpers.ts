@@ -48,16 +48,20 @@ export async function scriptRoute(script: Record<string, unknown>): Promise<void
   if (!res.ok) throw new Error(`scripting the fake Duffel failed: ${res.status}`);
 }
 
+/** The UTC date `days` days from now (negative: ago) as YYYY-MM-DD: tests never name a day. */
+export function isoDay(days: number): string {
+  return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+}
+
 /** A valid new-trip body for `route`, departing in `days` days. */
 export function tripBody(
   route: { origin: string; destination: string },
   overrides: Record<string, unknown> = {},
   days = 60,
 ): Record<string, unknown> {
-  const date = new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
   return {
     ...route,
-    departure_date: date,
+    departure_date: isoDay(days),
     adults: 1,
     cabin: "economy",
     nonstop_only: true,

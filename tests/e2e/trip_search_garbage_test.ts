@@ -19,7 +19,8 @@ const nasty: string[] = [
   '{"trip_id":"5b0c3b8e-1d1b-4a53-9a56-3f1c7c2a9e11","origin":"LHR"}',
   '{"max_total_minor":1e400}',
   '{"max_total_minor":-0}',
-  '{"departure_date":"2027-02-30"}',
+  // 30 February of next year: never a date, whatever today is.
+  `{"departure_date":"${new Date().getUTCFullYear() + 1}-02-30"}`,
   '{"origin":"\\ud800"}',
   '{"origin":"L\\u0000R"}',
   '{"adults":9007199254740993}',

@@ -9,6 +9,7 @@ import {
   DUFFEL,
   e2eTest,
   env,
+  isoDay,
   newUser,
   randomRoute,
   scriptRoute,
@@ -119,7 +120,7 @@ e2eTest("bad input gets 400 with stable codes", async () => {
     {
       origin: "lhr",
       destination: "JFK",
-      departure_date: "2001-01-01",
+      departure_date: isoDay(-1), // yesterday (UTC), on any day
       adults: 0,
       cabin: "steerage",
       max_total_minor: 420.5,
@@ -139,6 +140,15 @@ e2eTest("bad input gets 400 with stable codes", async () => {
   assert.equal(fields.cabin, "invalid_cabin");
   assert.equal(fields.max_total_minor, "not_an_integer");
   assert.equal(fields.colour, "unknown_field");
+
+  // More than 365 days ahead of today is refused too (tripBody counts days from Date.now()).
+  const far = await callSearch(tripBody(randomRoute(), {}, 400), user.jwt);
+  assert.equal(far.status, 400);
+  assert.equal(far.json.code, "validation_failed");
+  assert.deepEqual(
+    (far.json.fields as { field: string; code: string }[]).map((f) => [f.field, f.code]),
+    [["departure_date", "date_too_far"]],
+  );
 
   const badId = await callSearch({ trip_id: "not-a-uuid" }, user.jwt);
   assert.equal(badId.status, 400);

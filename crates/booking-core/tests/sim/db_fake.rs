@@ -578,7 +578,7 @@ fn ts(value: &Value) -> Option<i64> {
         .map(Timestamp::unix_ms)
 }
 
-/// The fake's own answers for the money-safety rules, against the SQL's (tests/db/90_*.sql).
+/// The fake's own answers for the money-safety rules, against the SQL's (supabase/tests/database/90_*.sql).
 #[cfg(test)]
 mod tests {
     use booking_core::saga::{self, Begin};

@@ -1,7 +1,26 @@
 -- Table invariants: each CHECK / key rejects the rows it exists to reject.
--- Run: pg_prove -h 127.0.0.1 -p <port> -U postgres -d postgres tests/db/*.sql
+-- Run: supabase test db, or pg_prove -h 127.0.0.1 -p <port> -U postgres -d postgres -r supabase/tests
 begin;
 select plan(47);
+
+-- Dates relative to the transaction's clock, so the file means the same on any day:
+-- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
+-- milliseconds; pg_temp.dated(text) replaces {{day+N}} with pg_temp.day(N) (YYYY-MM-DD) and
+-- {{now+INTERVAL}} with pg_temp.at(INTERVAL) (the sign may be - too), for JSON written as text.
+create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
+create function pg_temp.at(i interval) returns text language sql stable
+as $$ select to_char((now() + i) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+create function pg_temp.dated(s text) returns text language plpgsql stable as $$
+declare
+  m text[];
+begin
+  for m in select regexp_matches(s, '\{\{(day|now)([+-][^}]+)\}\}', 'g') loop
+    s := replace(s, '{{' || m[1] || m[2] || '}}', case m[1]
+      when 'day' then to_char(pg_temp.day(m[2]::int), 'YYYY-MM-DD') else pg_temp.at(m[2]::interval) end);
+  end loop;
+  return s;
+end
+$$;
 
 insert into auth.users (id, email) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'user-a@example.test'),
@@ -18,7 +37,7 @@ declare
 begin
   r := jsonb_populate_record(null::public.trip_requests, jsonb_build_object(
     'owner_id', 'aaaaaaaa-0000-4000-8000-00000000000a', 'origin', 'LHR', 'destination', 'JFK',
-    'departure_date', '2027-03-12', 'return_date', null, 'adults', 1, 'child_ages', '{}',
+    'departure_date', pg_temp.day(100), 'return_date', null, 'adults', 1, 'child_ages', '{}',
     'cabin', 'economy', 'nonstop_only', true, 'max_total_minor', 42000, 'currency', 'GBP',
     'auto_book', true, 'status', 'searching', 'check_count', 0
   ) || overrides);
@@ -47,9 +66,9 @@ begin
   r := jsonb_populate_record(null::public.flight_offers, jsonb_build_object(
     'trip_id', trip, 'provider', 'duffel', 'provider_offer_id', 'off_' || md5(random()::text),
     'total_minor', 22178, 'currency', 'GBP', 'cabin', 'economy', 'stops', 0,
-    'duration_minutes', 490, 'departing_at', '2027-03-12T09:00:00',
-    'arriving_at', '2027-03-12T12:10:00', 'carriers', '{ZZ}',
-    'expires_at', '2027-03-01T10:42:14.545Z', 'raw', '{"id": "off_x"}'
+    'duration_minutes', 490, 'departing_at', pg_temp.day(100) + time '09:00',
+    'arriving_at', pg_temp.day(100) + time '12:10', 'carriers', '{ZZ}',
+    'expires_at', pg_temp.at('30 minutes'), 'raw', '{"id": "off_x"}'
   ) || overrides);
   insert into public.flight_offers (
     trip_id, provider, provider_offer_id, total_minor, currency, cabin, stops, duration_minutes,
@@ -81,7 +100,7 @@ $$;
 -- trip_requests ------------------------------------------------------------------------------
 select lives_ok($$ select pg_temp.trip() $$, 'a valid trip is accepted');
 select lives_ok(
-  $$ select pg_temp.trip('{"return_date": "2027-03-20", "adults": 2, "child_ages": [0, 1, 17], "cabin": "premium_economy", "max_total_minor": 1000000000000}') $$,
+  $$ select pg_temp.trip(pg_temp.dated('{"return_date": "{{day+108}}", "adults": 2, "child_ages": [0, 1, 17], "cabin": "premium_economy", "max_total_minor": 1000000000000}')::jsonb) $$,
   'a valid round trip with children and infants at the limits is accepted'
 );
 
@@ -97,10 +116,10 @@ select throws_ok($$ select pg_temp.trip('{"destination": "J1K"}') $$, '23514',
 select throws_ok($$ select pg_temp.trip('{"destination": "LHR"}') $$, '23514',
   'new row for relation "trip_requests" violates check constraint "trip_requests_origin_ne_destination"',
   'origin and destination must differ');
-select throws_ok($$ select pg_temp.trip('{"return_date": "2027-03-11"}') $$, '23514',
+select throws_ok($$ select pg_temp.trip(jsonb_build_object('return_date', pg_temp.day(99))) $$, '23514',
   'new row for relation "trip_requests" violates check constraint "trip_requests_return_after_departure"',
   'return date before departure is rejected');
-select lives_ok($$ select pg_temp.trip('{"return_date": "2027-03-12"}') $$,
+select lives_ok($$ select pg_temp.trip(jsonb_build_object('return_date', pg_temp.day(100))) $$,
   'return on the departure day is accepted');
 select throws_ok($$ select pg_temp.trip('{"adults": 0}') $$, '23514',
   'new row for relation "trip_requests" violates check constraint "trip_requests_adults_range"',
@@ -160,7 +179,7 @@ grant select on fixture to public;
 select lives_ok($$ select pg_temp.offer((select trip_a from fixture), '{"provider_offer_id": "off_1"}') $$,
   'a valid offer is accepted');
 select lives_ok(
-  $$ select pg_temp.offer((select trip_a from fixture), '{"provider_offer_id": "off_2", "departing_at": "2027-03-12T21:00:00", "arriving_at": "2027-03-12T09:00:00", "expires_at": null, "raw": null, "carriers": "{NH,UA}"}') $$,
+  $$ select pg_temp.offer((select trip_a from fixture), pg_temp.dated('{"provider_offer_id": "off_2", "departing_at": "{{day+100}}T21:00:00", "arriving_at": "{{day+100}}T09:00:00", "expires_at": null, "raw": null, "carriers": "{NH,UA}"}')::jsonb) $$,
   'an offer arriving at an earlier local time (date line), without expiry or raw, is accepted');
 select throws_ok($$ select pg_temp.offer((select trip_a from fixture), '{"total_minor": 0}') $$, '23514',
   'new row for relation "flight_offers" violates check constraint "flight_offers_total_positive"',

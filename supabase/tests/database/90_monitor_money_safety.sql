@@ -4,10 +4,29 @@
 -- trip in 24 hours (finding 11).
 --
 -- The database may hold other due trips (a shared local stack). The trips made here are due
--- since 1900, so they come first; assertions look at these trips only, or at properties every
+-- since 1900 (before anything real, on any day), so they come first; assertions look at these trips only, or at properties every
 -- claimed trip must have.
 begin;
 select plan(36);
+
+-- Dates relative to the transaction's clock, so the file means the same on any day:
+-- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
+-- milliseconds; pg_temp.dated(text) replaces {{day+N}} with pg_temp.day(N) (YYYY-MM-DD) and
+-- {{now+INTERVAL}} with pg_temp.at(INTERVAL) (the sign may be - too), for JSON written as text.
+create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
+create function pg_temp.at(i interval) returns text language sql stable
+as $$ select to_char((now() + i) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+create function pg_temp.dated(s text) returns text language plpgsql stable as $$
+declare
+  m text[];
+begin
+  for m in select regexp_matches(s, '\{\{(day|now)([+-][^}]+)\}\}', 'g') loop
+    s := replace(s, '{{' || m[1] || m[2] || '}}', case m[1]
+      when 'day' then to_char(pg_temp.day(m[2]::int), 'YYYY-MM-DD') else pg_temp.at(m[2]::interval) end);
+  end loop;
+  return s;
+end
+$$;
 
 insert into auth.users (id, email) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'user-a@example.test'),
@@ -23,11 +42,11 @@ declare
   o uuid;
 begin
   insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, cabin, max_total_minor, currency)
-  values (owner, 'LHR', 'JFK', '2027-03-12', 1, 'economy', 42000, 'GBP') returning id into t;
+  values (owner, 'LHR', 'JFK', pg_temp.day(100), 1, 'economy', 42000, 'GBP') returning id into t;
   insert into public.flight_offers (trip_id, provider, provider_offer_id, total_minor, currency, cabin, stops,
     duration_minutes, departing_at, arriving_at, carriers, expires_at)
-  values (t, 'duffel', 'off_0000test', 39900, 'GBP', 'economy', 0, 490, '2027-03-12T09:00', '2027-03-12T12:10', '{ZZ}',
-    '2027-03-01T10:42:14.545Z')
+  values (t, 'duffel', 'off_0000test', 39900, 'GBP', 'economy', 0, 490, pg_temp.day(100) + time '09:00', pg_temp.day(100) + time '12:10', '{ZZ}',
+    pg_temp.at('30 minutes')::timestamptz)
   returning id into o;
   if status <> 'searching' then
     update public.trip_requests set status = 'watching', selected_offer_id = o where id = t;
@@ -51,7 +70,7 @@ as $$
     'customer', 'cus_test', 'payment_method', 'pm_test', 'seed', 7, 'version', version, 'phase', phase,
     'in_flight', false, 'tries', 0, 'not_before', null, 'amount', null, 'passenger_ids', '[]'::jsonb,
     'payment_intent', null, 'order', null, 'check_intent', false, 'key_generation', 0, 'lookup_misses', 0,
-    'reason', null, 'started_at', '2026-11-22T12:00:00.000Z', 'updated_at', '2026-11-22T12:00:00.000Z')
+    'reason', null, 'started_at', pg_temp.at('0'), 'updated_at', pg_temp.at('0'))
 $$;
 
 -- An attempt row for `trip` in `phase`, created `age` ago (as the table owner: the API never

@@ -3,6 +3,25 @@
 begin;
 select plan(34);
 
+-- Dates relative to the transaction's clock, so the file means the same on any day:
+-- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
+-- milliseconds; pg_temp.dated(text) replaces {{day+N}} with pg_temp.day(N) (YYYY-MM-DD) and
+-- {{now+INTERVAL}} with pg_temp.at(INTERVAL) (the sign may be - too), for JSON written as text.
+create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
+create function pg_temp.at(i interval) returns text language sql stable
+as $$ select to_char((now() + i) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+create function pg_temp.dated(s text) returns text language plpgsql stable as $$
+declare
+  m text[];
+begin
+  for m in select regexp_matches(s, '\{\{(day|now)([+-][^}]+)\}\}', 'g') loop
+    s := replace(s, '{{' || m[1] || m[2] || '}}', case m[1]
+      when 'day' then to_char(pg_temp.day(m[2]::int), 'YYYY-MM-DD') else pg_temp.at(m[2]::interval) end);
+  end loop;
+  return s;
+end
+$$;
+
 insert into auth.users (id, email) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'user-a@example.test');
 
 -- A trip created long ago (so that updated_at maintenance is visible inside this transaction).
@@ -17,8 +36,8 @@ begin
     owner_id, origin, destination, departure_date, adults, cabin, max_total_minor, currency,
     version, created_at, updated_at
   ) values (
-    'aaaaaaaa-0000-4000-8000-00000000000a', 'LHR', 'JFK', '2027-03-12', 1, 'economy', 42000, 'GBP',
-    42, '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z'
+    'aaaaaaaa-0000-4000-8000-00000000000a', 'LHR', 'JFK', pg_temp.day(100), 1, 'economy', 42000, 'GBP',
+    42, now() - interval '1 year', now() - interval '1 year'
   ) returning id into new_id;
   return new_id;
 end
@@ -38,7 +57,7 @@ begin
     departing_at, arriving_at, carriers
   ) values (
     trip, 'duffel', 'off_' || md5(random()::text), 22178, 'GBP', 'economy', 0, 490,
-    '2027-03-12T09:00:00', '2027-03-12T12:10:00', '{ZZ}'
+    pg_temp.day(100) + time '09:00', pg_temp.day(100) + time '12:10', '{ZZ}'
   ) returning id into offer;
   update public.trip_requests set selected_offer_id = offer where id = trip;
   foreach s in array statuses loop
@@ -55,17 +74,17 @@ select is((select version from public.trip_requests where id = (select id from t
 update public.trip_requests set check_count = check_count + 1 where id = (select id from t);
 select is((select version from public.trip_requests where id = (select id from t)), 2::bigint,
   'an update bumps version by one');
-select ok((select updated_at > '2020-01-01T00:00:00Z' from public.trip_requests where id = (select id from t)),
+select ok((select updated_at = now() from public.trip_requests where id = (select id from t)),
   'an update maintains updated_at');
 
 update public.trip_requests set check_count = check_count where id = (select id from t);
 select is((select version from public.trip_requests where id = (select id from t)), 3::bigint,
   'even a no-op update bumps version');
 
-update public.trip_requests set version = 100, updated_at = '1999-01-01T00:00:00Z' where id = (select id from t);
+update public.trip_requests set version = 100, updated_at = now() - interval '2 years' where id = (select id from t);
 select is((select version from public.trip_requests where id = (select id from t)), 4::bigint,
   'version cannot be set directly');
-select ok((select updated_at > '2020-01-01T00:00:00Z' from public.trip_requests where id = (select id from t)),
+select ok((select updated_at = now() from public.trip_requests where id = (select id from t)),
   'updated_at cannot be set directly');
 
 -- Compare-and-set: a writer holding a stale version changes nothing.
@@ -129,8 +148,8 @@ select throws_ok($$ select pg_temp.walk(pg_temp.trip(), 'watching', 'failed', 'w
 -- flight_offers.updated_at and the selected offer's lifecycle.
 create temp table w as select pg_temp.trip() as id;
 select pg_temp.walk((select id from w), 'watching');
-update public.flight_offers set updated_at = '2020-01-01T00:00:00Z', total_minor = 1 where trip_id = (select id from w);
-select ok((select updated_at > '2020-01-01T00:00:00Z' from public.flight_offers where trip_id = (select id from w)),
+update public.flight_offers set updated_at = now() - interval '1 year', total_minor = 1 where trip_id = (select id from w);
+select ok((select updated_at = now() from public.flight_offers where trip_id = (select id from w)),
   'flight_offers.updated_at is maintained');
 
 select lives_ok($$ delete from public.flight_offers where trip_id = (select id from w) $$,

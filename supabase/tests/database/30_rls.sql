@@ -3,6 +3,25 @@
 begin;
 select plan(46);
 
+-- Dates relative to the transaction's clock, so the file means the same on any day:
+-- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
+-- milliseconds; pg_temp.dated(text) replaces {{day+N}} with pg_temp.day(N) (YYYY-MM-DD) and
+-- {{now+INTERVAL}} with pg_temp.at(INTERVAL) (the sign may be - too), for JSON written as text.
+create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
+create function pg_temp.at(i interval) returns text language sql stable
+as $$ select to_char((now() + i) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+create function pg_temp.dated(s text) returns text language plpgsql stable as $$
+declare
+  m text[];
+begin
+  for m in select regexp_matches(s, '\{\{(day|now)([+-][^}]+)\}\}', 'g') loop
+    s := replace(s, '{{' || m[1] || m[2] || '}}', case m[1]
+      when 'day' then to_char(pg_temp.day(m[2]::int), 'YYYY-MM-DD') else pg_temp.at(m[2]::interval) end);
+  end loop;
+  return s;
+end
+$$;
+
 insert into auth.users (id, email) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'user-a@example.test'),
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'user-b@example.test');
@@ -52,10 +71,10 @@ begin
     ('b', 'bbbbbbbb-0000-4000-8000-00000000000b'::uuid)
   ) as v(who, id) loop
     insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, cabin, max_total_minor, currency)
-    values (u.id, 'LHR', 'JFK', '2027-03-12', 1, 'economy', 42000, 'GBP') returning id into t;
+    values (u.id, 'LHR', 'JFK', pg_temp.day(100), 1, 'economy', 42000, 'GBP') returning id into t;
     insert into public.flight_offers (trip_id, provider, provider_offer_id, total_minor, currency, cabin, stops,
       duration_minutes, departing_at, arriving_at, carriers)
-    values (t, 'duffel', 'off_' || u.who, 22178, 'GBP', 'economy', 0, 490, '2027-03-12T09:00', '2027-03-12T12:10', '{ZZ}')
+    values (t, 'duffel', 'off_' || u.who, 22178, 'GBP', 'economy', 0, 490, pg_temp.day(100) + time '09:00', pg_temp.day(100) + time '12:10', '{ZZ}')
     returning id into o;
     insert into public.pipeline_events (trip_id, stage, decision, reason_code)
     values (t, 'search', 'offer_selected', 'acceptable_offer_found');
@@ -119,7 +138,7 @@ select throws_ok($$ update public.trip_requests set status = 'watching' where id
   '42501', 'permission denied for table trip_requests', 'A cannot update even their own trip directly');
 select throws_ok(
   $$ insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, cabin, max_total_minor, currency)
-     values ('aaaaaaaa-0000-4000-8000-00000000000a', 'LHR', 'CDG', '2027-03-12', 1, 'economy', 100, 'GBP') $$,
+     values ('aaaaaaaa-0000-4000-8000-00000000000a', 'LHR', 'CDG', pg_temp.day(100), 1, 'economy', 100, 'GBP') $$,
   '42501', 'permission denied for table trip_requests', 'authenticated cannot insert trips directly');
 select throws_ok(
   $$ insert into public.pipeline_events (trip_id, stage, decision) values ((select trip from ids where who = 'a'), 'search', 'x') $$,
@@ -132,8 +151,8 @@ select is(app.get_trip((select trip from ids where who = 'a')) ->> 'id', (select
 
 select throws_ok(
   $$ select app.record_search((select trip from ids where who = 'b'),
-       '{"provider": "duffel", "offers": [], "selected_provider_offer_id": null, "decision": "no_acceptable_offer",
-         "offers_seen": 0, "rejections": {}, "next_check_at": "2026-11-22T12:00:00.000Z"}') $$,
+       pg_temp.dated('{"provider": "duffel", "offers": [], "selected_provider_offer_id": null, "decision": "no_acceptable_offer",
+         "offers_seen": 0, "rejections": {}, "next_check_at": "{{now+1 hour}}"}')::jsonb) $$,
   'P0002', 'trip not found', 'A cannot record a search on B''s trip');
 select throws_ok(
   $$ select app.record_search_failure((select trip from ids where who = 'b'), 'provider_unavailable', now()) $$,
@@ -170,7 +189,7 @@ select lives_ok($$ update public.trip_requests set next_check_at = now(), check_
 
 select lives_ok(
   $$ insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, child_ages, cabin, max_total_minor, currency)
-     values ('bbbbbbbb-0000-4000-8000-00000000000b', 'LHR', 'CDG', '2027-03-12', 1, '{0, 9}', 'economy', 100, 'GBP') $$,
+     values ('bbbbbbbb-0000-4000-8000-00000000000b', 'LHR', 'CDG', pg_temp.day(100), 1, '{0, 9}', 'economy', 100, 'GBP') $$,
   'service_role can insert directly (constraint and trigger helpers are executable)');
 
 -- Nothing A tried changed B's rows --------------------------------------------------------------

@@ -3,6 +3,25 @@
 begin;
 select plan(57);
 
+-- Dates relative to the transaction's clock, so the file means the same on any day:
+-- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
+-- milliseconds; pg_temp.dated(text) replaces {{day+N}} with pg_temp.day(N) (YYYY-MM-DD) and
+-- {{now+INTERVAL}} with pg_temp.at(INTERVAL) (the sign may be - too), for JSON written as text.
+create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
+create function pg_temp.at(i interval) returns text language sql stable
+as $$ select to_char((now() + i) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+create function pg_temp.dated(s text) returns text language plpgsql stable as $$
+declare
+  m text[];
+begin
+  for m in select regexp_matches(s, '\{\{(day|now)([+-][^}]+)\}\}', 'g') loop
+    s := replace(s, '{{' || m[1] || m[2] || '}}', case m[1]
+      when 'day' then to_char(pg_temp.day(m[2]::int), 'YYYY-MM-DD') else pg_temp.at(m[2]::interval) end);
+  end loop;
+  return s;
+end
+$$;
+
 insert into auth.users (id, email) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'user-a@example.test');
 
 create function pg_temp.act_as(uid uuid)
@@ -33,8 +52,8 @@ as $$
       select jsonb_agg(jsonb_build_object(
         'provider_offer_id', o ->> 0, 'total_minor', (o ->> 1)::bigint, 'currency', 'GBP',
         'cabin', 'economy', 'stops', 0, 'duration_minutes', 490,
-        'departing_at', '2027-03-12T09:00:00', 'arriving_at', '2027-03-12T12:10:00',
-        'carriers', jsonb_build_array('ZZ'), 'expires_at', '2027-03-01T10:42:14.545Z',
+        'departing_at', pg_temp.day(100) + time '09:00', 'arriving_at', pg_temp.day(100) + time '12:10',
+        'carriers', jsonb_build_array('ZZ'), 'expires_at', pg_temp.at('30 minutes'),
         'raw', jsonb_build_object('id', o ->> 0)
       ) order by n)
       from jsonb_array_elements(offers) with ordinality as e(o, n)
@@ -42,7 +61,7 @@ as $$
     'selected_provider_offer_id', selected,
     'rejections', rejections,
     'decision', case when selected is null then 'no_acceptable_offer' else 'offer_selected' end,
-    'next_check_at', '2026-11-22T12:00:00.000Z'
+    'next_check_at', pg_temp.at('1 hour')
   )
 $$;
 
@@ -52,18 +71,18 @@ grant all on v to public;
 select pg_temp.act_as('aaaaaaaa-0000-4000-8000-00000000000a');
 
 -- create_trip ----------------------------------------------------------------------------------
-insert into v values ('trip', app.create_trip(
-  '{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","return_date":null,
+insert into v values ('trip', app.create_trip(pg_temp.dated(
+  '{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","return_date":null,
     "adults":1,"child_ages":[],"cabin":"economy","nonstop_only":true,
-    "max_total_minor":42000,"currency":"GBP","auto_book":true}'));
+    "max_total_minor":42000,"currency":"GBP","auto_book":true}')::jsonb));
 
 select is(
   (select j - 'id' - 'created_at' - 'updated_at' from v where k = 'trip'),
-  '{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","return_date":null,
+  pg_temp.dated('{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","return_date":null,
     "adults":1,"child_ages":[],"cabin":"economy","nonstop_only":true,
     "max_total_minor":42000,"currency":"GBP","auto_book":true,
     "owner_id":"aaaaaaaa-0000-4000-8000-00000000000a","status":"searching","selected_offer_id":null,
-    "next_check_at":null,"check_count":0,"last_error_code":null,"version":1}'::jsonb,
+    "next_check_at":null,"check_count":0,"last_error_code":null,"version":1}')::jsonb,
   'create_trip stores the request for the caller and returns the trip row');
 select matches((select j ->> 'created_at' from v where k = 'trip'), '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$',
   'timestamps are RFC 3339 UTC with milliseconds');
@@ -71,44 +90,44 @@ select is((select owner_id::text from public.trip_requests where id = (select (j
   'aaaaaaaa-0000-4000-8000-00000000000a', 'the stored owner is auth.uid()');
 
 select is(
-  app.create_trip('{"origin":"LHR","destination":"CDG","departure_date":"2027-03-12","return_date":"2027-03-19",
-    "adults":2,"child_ages":[0,7],"cabin":"business","max_total_minor":150000,"currency":"EUR"}')
+  app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"CDG","departure_date":"{{day+100}}","return_date":"{{day+107}}",
+    "adults":2,"child_ages":[0,7],"cabin":"business","max_total_minor":150000,"currency":"EUR"}')::jsonb)
     - 'id' - 'created_at' - 'updated_at' - 'owner_id' - 'status' - 'selected_offer_id' - 'next_check_at'
     - 'check_count' - 'last_error_code' - 'version',
-  '{"origin":"LHR","destination":"CDG","departure_date":"2027-03-12","return_date":"2027-03-19",
+  pg_temp.dated('{"origin":"LHR","destination":"CDG","departure_date":"{{day+100}}","return_date":"{{day+107}}",
     "adults":2,"child_ages":[0,7],"cabin":"business","nonstop_only":false,"max_total_minor":150000,
-    "currency":"EUR","auto_book":false}'::jsonb,
+    "currency":"EUR","auto_book":false}')::jsonb,
   'optional fields default (nonstop_only, auto_book false) and child ages keep their order');
 
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP","pets":2}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP","pets":2}')::jsonb) $$,
   '22023', 'unknown field: pets', 'unknown fields are rejected');
-select throws_ok($$ select app.create_trip('{"destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"destination":"JFK","departure_date":"{{day+100}}","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}')::jsonb) $$,
   '22023', 'field origin is required', 'a missing required field is rejected');
-select throws_ok($$ select app.create_trip('{"origin":null,"destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":null,"destination":"JFK","departure_date":"{{day+100}}","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}')::jsonb) $$,
   '22023', 'field origin is required', 'a null required field is rejected');
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":"1","cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","adults":"1","cabin":"economy","max_total_minor":42000,"currency":"GBP"}')::jsonb) $$,
   '22023', 'field adults must be a JSON number', 'JSON types are checked');
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP","auto_book":"yes"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP","auto_book":"yes"}')::jsonb) $$,
   '22023', 'field auto_book must be a JSON boolean', 'booleans must be JSON booleans');
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy","max_total_minor":420.5,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","adults":1,"cabin":"economy","max_total_minor":420.5,"currency":"GBP"}')::jsonb) $$,
   '22023', 'field max_total_minor must be an integer', 'money must be integer minor units');
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":1,"child_ages":[3.5],"cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","adults":1,"child_ages":[3.5],"cabin":"economy","max_total_minor":42000,"currency":"GBP"}')::jsonb) $$,
   '22023', 'field child_ages must be an array of integers', 'child ages must be integers');
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"12/03/2027","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(format('{"origin":"LHR","destination":"JFK","departure_date":"%s","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}', to_char(pg_temp.day(100), 'DD/MM/YYYY'))::jsonb) $$,
   '22007', 'field departure_date must be an ISO date (YYYY-MM-DD)', 'dates must be ISO');
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"2027-02-30","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(format('{"origin":"LHR","destination":"JFK","departure_date":"%s-02-30","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}', to_char(pg_temp.day(365), 'YYYY'))::jsonb) $$,
   '22008', null, 'impossible dates are rejected');
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"LHR","departure_date":"2027-03-12","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"LHR","departure_date":"{{day+100}}","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}')::jsonb) $$,
   '23514', 'new row for relation "trip_requests" violates check constraint "trip_requests_origin_ne_destination"',
   'table constraints re-validate the values');
 select throws_ok($$ select app.create_trip('[1]') $$, '22023', 'trip request must be a JSON object',
   'the request must be an object');
 
 select pg_temp.act_as('cccccccc-0000-4000-8000-00000000000c');
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}')::jsonb) $$,
   '28000', 'not authenticated: unknown user', 'a user id that is not in auth.users is refused');
 select set_config('request.jwt.claims', '{"role":"authenticated"}', true);
-select throws_ok($$ select app.create_trip('{"origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}') $$,
+select throws_ok($$ select app.create_trip(pg_temp.dated('{"origin":"LHR","destination":"JFK","departure_date":"{{day+100}}","adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}')::jsonb) $$,
   '28000', 'not authenticated: no user id in the JWT claims', 'a caller without a user id is refused');
 select pg_temp.act_as('aaaaaaaa-0000-4000-8000-00000000000a');
 
@@ -124,15 +143,15 @@ insert into v values ('s1', app.record_search((select (j ->> 'id')::uuid from v 
 select is((select j #>> '{trip,status}' from v where k = 's1'), 'watching', 'a recorded search moves the trip to watching');
 select is((select j #>> '{trip,version}' from v where k = 's1'), '2', 'version is bumped');
 select is((select j #>> '{trip,check_count}' from v where k = 's1'), '1', 'check_count is incremented');
-select is((select j #>> '{trip,next_check_at}' from v where k = 's1'), '2026-11-22T12:00:00.000Z', 'next_check_at is set');
+select is((select j #>> '{trip,next_check_at}' from v where k = 's1'), pg_temp.at('1 hour'), 'next_check_at is set');
 select is((select j #>> '{selected_offer,provider_offer_id}' from v where k = 's1'), 'off_1', 'the selected offer is returned');
 select is((select j #>> '{trip,selected_offer_id}' from v where k = 's1'), (select j #>> '{selected_offer,id}' from v where k = 's1'),
   'the trip points at the selected offer');
 select is(
   (select (j -> 'selected_offer') - 'id' - 'trip_id' - 'created_at' - 'updated_at' from v where k = 's1'),
-  '{"provider":"duffel","provider_offer_id":"off_1","total_minor":22178,"currency":"GBP","cabin":"economy",
-    "stops":0,"duration_minutes":490,"departing_at":"2027-03-12T09:00:00","arriving_at":"2027-03-12T12:10:00",
-    "carriers":["ZZ"],"expires_at":"2027-03-01T10:42:14.545Z","raw":{"id":"off_1"}}'::jsonb,
+  pg_temp.dated('{"provider":"duffel","provider_offer_id":"off_1","total_minor":22178,"currency":"GBP","cabin":"economy",
+    "stops":0,"duration_minutes":490,"departing_at":"{{day+100}}T09:00:00","arriving_at":"{{day+100}}T12:10:00",
+    "carriers":["ZZ"],"expires_at":"{{now+30 minutes}}","raw":{"id":"off_1"}}')::jsonb,
   'the offer row round-trips the contract''s offer fields');
 select is((select count(*) from public.flight_offers where trip_id = (select (j ->> 'id')::uuid from v where k = 'trip')),
   2::bigint, 'both offers are stored');
@@ -191,7 +210,7 @@ select throws_ok($$ select app.record_search((select (j ->> 'id')::uuid from v w
   pg_temp.result('[["off_1", 20000]]', null) || '{"decision": "offer_selected"}') $$,
   '22023', 'decision and selected_provider_offer_id disagree', 'decision and selection must agree');
 select throws_ok($$ select app.record_search((select (j ->> 'id')::uuid from v where k = 'trip'),
-  jsonb_set(pg_temp.result('[["off_1", 20000]]', 'off_1'), '{offers,0,departing_at}', '"2027-03-12T09:00:00Z"')) $$,
+  jsonb_set(pg_temp.result('[["off_1", 20000]]', 'off_1'), '{offers,0,departing_at}', pg_temp.dated('"{{day+100}}T09:00:00Z"')::jsonb)) $$,
   '22023', 'every offer must be an object with local departing_at / arriving_at (no offset)',
   'offer times must be local (no offset)');
 select throws_ok($$ select app.record_search((select (j ->> 'id')::uuid from v where k = 'trip'),
@@ -201,15 +220,15 @@ select throws_ok($$ select app.record_search(gen_random_uuid(), pg_temp.result('
   'P0002', 'trip not found', 'a missing trip is not found');
 
 -- record_search_failure ------------------------------------------------------------------------
-insert into v values ('new', app.create_trip('{"origin":"MAN","destination":"DUB","departure_date":"2027-05-01","adults":1,"cabin":"economy","max_total_minor":9000,"currency":"GBP"}'));
+insert into v values ('new', app.create_trip(pg_temp.dated('{"origin":"MAN","destination":"DUB","departure_date":"{{day+150}}","adults":1,"cabin":"economy","max_total_minor":9000,"currency":"GBP"}')::jsonb));
 insert into v values ('f1', app.record_search_failure((select (j ->> 'id')::uuid from v where k = 'new'),
-  'provider_unavailable', '2026-11-22T12:05:00Z'));
+  'provider_unavailable', pg_temp.at('5 minutes')::timestamptz));
 select is(
   (select (j -> 'trip') - 'id' - 'created_at' - 'updated_at' - 'owner_id' - 'origin' - 'destination' - 'departure_date'
      - 'return_date' - 'adults' - 'child_ages' - 'cabin' - 'nonstop_only' - 'max_total_minor' - 'currency' - 'auto_book'
    from v where k = 'f1'),
-  '{"status":"searching","selected_offer_id":null,"next_check_at":"2026-11-22T12:05:00.000Z","check_count":0,
-    "last_error_code":"provider_unavailable","version":2}'::jsonb,
+  pg_temp.dated('{"status":"searching","selected_offer_id":null,"next_check_at":"{{now+5 minutes}}","check_count":0,
+    "last_error_code":"provider_unavailable","version":2}')::jsonb,
   'a failed first search keeps searching, records the error and the next check, bumps version');
 select is((select j -> 'selected_offer' from v where k = 'f1'), 'null'::jsonb, 'no selected offer yet');
 select results_eq(

@@ -4,9 +4,29 @@
 -- and the other money-safety rules: 90_monitor_money_safety.sql.)
 --
 -- The database may hold other due trips (a shared local stack). The trips made here are due
--- since 1900, so they come first; assertions about counts are relative to what was due before.
+-- since 1900 (before anything real, on any day), so they come first; assertions about counts are
+-- relative to what was due before.
 begin;
 select plan(31);
+
+-- Dates relative to the transaction's clock, so the file means the same on any day:
+-- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
+-- milliseconds; pg_temp.dated(text) replaces {{day+N}} with pg_temp.day(N) (YYYY-MM-DD) and
+-- {{now+INTERVAL}} with pg_temp.at(INTERVAL) (the sign may be - too), for JSON written as text.
+create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
+create function pg_temp.at(i interval) returns text language sql stable
+as $$ select to_char((now() + i) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+create function pg_temp.dated(s text) returns text language plpgsql stable as $$
+declare
+  m text[];
+begin
+  for m in select regexp_matches(s, '\{\{(day|now)([+-][^}]+)\}\}', 'g') loop
+    s := replace(s, '{{' || m[1] || m[2] || '}}', case m[1]
+      when 'day' then to_char(pg_temp.day(m[2]::int), 'YYYY-MM-DD') else pg_temp.at(m[2]::interval) end);
+  end loop;
+  return s;
+end
+$$;
 
 -- Two real transactions racing ---------------------------------------------------------------------
 -- The racers must see committed trips, so a third connection commits a throwaway user with four
@@ -23,7 +43,7 @@ select extensions.dblink_exec('setup', $$ delete from auth.users where id = 'ddd
 select extensions.dblink_exec('setup', $$
   with u as (insert into auth.users (id, email) values ('dddddddd-0000-4000-8000-00000000000d', 'race@example.test') returning id)
   insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, cabin, max_total_minor, currency, next_check_at)
-  select u.id, 'LHR', 'JFK', '2027-03-12', 1, 'economy', 42000, 'GBP', timestamptz '1900-01-01 00:00:00+00' + make_interval(secs => n)
+  select u.id, 'LHR', 'JFK', current_date + 100, 1, 'economy', 42000, 'GBP', timestamptz '1900-01-01 00:00:00+00' + make_interval(secs => n)
   from u, generate_series(1, 4) as n $$);
 insert into race
 select 'mine', r.trip, r.ord from extensions.dblink('setup', $$
@@ -79,11 +99,11 @@ declare
   o uuid;
 begin
   insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, cabin, max_total_minor, currency)
-  values (owner, 'LHR', 'JFK', '2027-03-12', 1, 'economy', 42000, 'GBP') returning id into t;
+  values (owner, 'LHR', 'JFK', pg_temp.day(100), 1, 'economy', 42000, 'GBP') returning id into t;
   insert into public.flight_offers (trip_id, provider, provider_offer_id, total_minor, currency, cabin, stops,
     duration_minutes, departing_at, arriving_at, carriers, expires_at)
   values (t, 'duffel', 'off_' || replace(t::text, '-', ''), 39900, 'GBP', 'economy', 0, 490,
-    '2027-03-12T09:00', '2027-03-12T12:10', '{ZZ}', '2027-03-01T10:42:14.545Z')
+    pg_temp.day(100) + time '09:00', pg_temp.day(100) + time '12:10', '{ZZ}', pg_temp.at('30 minutes')::timestamptz)
   returning id into o;
   if status <> 'searching' then
     update public.trip_requests set status = 'watching', selected_offer_id = o where id = t;
@@ -179,7 +199,7 @@ select is(
   (select c - 'trip' from got, jsonb_array_elements(j -> 'trips') as c where k = 'c1' and c #>> '{trip,id}' = (select id::text from trips where k = 'w1')),
   jsonb_build_object(
     'selected_offer', jsonb_build_object('provider_offer_id', 'off_' || replace((select id::text from trips where k = 'w1'), '-', ''),
-      'total_minor', 39900, 'currency', 'GBP', 'expires_at', '2027-03-01T10:42:14.545Z', 'departing_at', '2027-03-12T09:00:00'),
+      'total_minor', 39900, 'currency', 'GBP', 'expires_at', pg_temp.at('30 minutes'), 'departing_at', pg_temp.day(100) + time '09:00'),
     'attempt', null,
     'payment', jsonb_build_object('customer', 'cus_NffrFeUfNV2Hib', 'payment_method', 'pm_1MqM05LkdIwHu7ix')),
   'a claim: selected offer, no open attempt (the closed one is not handed out), the owner''s payment ids');

@@ -4,6 +4,25 @@
 begin;
 select plan(76);
 
+-- Dates relative to the transaction's clock, so the file means the same on any day:
+-- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
+-- milliseconds; pg_temp.dated(text) replaces {{day+N}} with pg_temp.day(N) (YYYY-MM-DD) and
+-- {{now+INTERVAL}} with pg_temp.at(INTERVAL) (the sign may be - too), for JSON written as text.
+create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
+create function pg_temp.at(i interval) returns text language sql stable
+as $$ select to_char((now() + i) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+create function pg_temp.dated(s text) returns text language plpgsql stable as $$
+declare
+  m text[];
+begin
+  for m in select regexp_matches(s, '\{\{(day|now)([+-][^}]+)\}\}', 'g') loop
+    s := replace(s, '{{' || m[1] || m[2] || '}}', case m[1]
+      when 'day' then to_char(pg_temp.day(m[2]::int), 'YYYY-MM-DD') else pg_temp.at(m[2]::interval) end);
+  end loop;
+  return s;
+end
+$$;
+
 insert into auth.users (id, email) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'user-a@example.test'),
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'user-b@example.test');
@@ -54,7 +73,7 @@ as $$
     'customer', 'cus_test', 'payment_method', 'pm_test', 'seed', 7, 'version', version, 'phase', phase,
     'in_flight', false, 'tries', 0, 'not_before', null, 'amount', null, 'passenger_ids', '[]'::jsonb,
     'payment_intent', null, 'order', null, 'check_intent', false, 'key_generation', 0, 'lookup_misses', 0,
-    'reason', null, 'started_at', '2026-11-22T12:00:00.000Z', 'updated_at', '2026-11-22T12:00:00.000Z'
+    'reason', null, 'started_at', pg_temp.at('0'), 'updated_at', pg_temp.at('0')
   ) || extra
 $$;
 
@@ -74,7 +93,7 @@ begin
     ('b', 'bbbbbbbb-0000-4000-8000-00000000000b'::uuid, 'Bessie', 'bessie@example.test')
   ) as v(who, id, given, email) loop
     insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, cabin, max_total_minor, currency)
-    values (u.id, 'LHR', 'JFK', '2027-03-12', 1, 'economy', 42000, 'GBP') returning id into t;
+    values (u.id, 'LHR', 'JFK', pg_temp.day(100), 1, 'economy', 42000, 'GBP') returning id into t;
     tr := app.create_traveler(u.id, jsonb_build_object(
       'title', 'ms', 'gender', 'f', 'given_name', u.given, 'family_name', 'Coleman',
       'born_on', '1987-07-24', 'email', u.email, 'phone_number', '+442080160508'));

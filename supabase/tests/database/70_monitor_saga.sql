@@ -5,6 +5,25 @@
 begin;
 select plan(68);
 
+-- Dates relative to the transaction's clock, so the file means the same on any day:
+-- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
+-- milliseconds; pg_temp.dated(text) replaces {{day+N}} with pg_temp.day(N) (YYYY-MM-DD) and
+-- {{now+INTERVAL}} with pg_temp.at(INTERVAL) (the sign may be - too), for JSON written as text.
+create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
+create function pg_temp.at(i interval) returns text language sql stable
+as $$ select to_char((now() + i) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+create function pg_temp.dated(s text) returns text language plpgsql stable as $$
+declare
+  m text[];
+begin
+  for m in select regexp_matches(s, '\{\{(day|now)([+-][^}]+)\}\}', 'g') loop
+    s := replace(s, '{{' || m[1] || m[2] || '}}', case m[1]
+      when 'day' then to_char(pg_temp.day(m[2]::int), 'YYYY-MM-DD') else pg_temp.at(m[2]::interval) end);
+  end loop;
+  return s;
+end
+$$;
+
 insert into auth.users (id, email) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'user-a@example.test');
 select vault.create_secret('pgtap-only-traveler-key-0123456789', 'traveler_data_key')
 where not exists (select 1 from vault.secrets where name = 'traveler_data_key');
@@ -19,12 +38,12 @@ declare
   o uuid;
 begin
   insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, child_ages, cabin, max_total_minor, currency)
-  values ('aaaaaaaa-0000-4000-8000-00000000000a', 'LHR', 'JFK', '2027-03-12', adults, child_ages, 'economy', 42000, 'GBP')
+  values ('aaaaaaaa-0000-4000-8000-00000000000a', 'LHR', 'JFK', pg_temp.day(100), adults, child_ages, 'economy', 42000, 'GBP')
   returning id into t;
   insert into public.flight_offers (trip_id, provider, provider_offer_id, total_minor, currency, cabin, stops,
     duration_minutes, departing_at, arriving_at, carriers, expires_at)
-  values (t, 'duffel', 'off_0000test', 39900, 'GBP', 'economy', 0, 490, '2027-03-12T09:00', '2027-03-12T12:10', '{ZZ}',
-    '2027-03-01T10:42:14.545Z')
+  values (t, 'duffel', 'off_0000test', 39900, 'GBP', 'economy', 0, 490, pg_temp.day(100) + time '09:00', pg_temp.day(100) + time '12:10', '{ZZ}',
+    pg_temp.at('30 minutes')::timestamptz)
   returning id into o;
   if status <> 'searching' then
     update public.trip_requests set status = 'watching', selected_offer_id = o, next_check_at = now() where id = t;
@@ -44,7 +63,7 @@ as $$
     'customer', 'cus_test', 'payment_method', 'pm_test', 'seed', 7, 'version', version, 'phase', phase,
     'in_flight', false, 'tries', 0, 'not_before', null, 'amount', null, 'passenger_ids', '[]'::jsonb,
     'payment_intent', null, 'order', null, 'check_intent', false, 'key_generation', 0, 'lookup_misses', 0,
-    'reason', null, 'started_at', '2026-11-22T12:00:00.000Z', 'updated_at', '2026-11-22T12:00:00.000Z'
+    'reason', null, 'started_at', pg_temp.at('0'), 'updated_at', pg_temp.at('0')
   ) || extra
 $$;
 
@@ -75,7 +94,7 @@ insert into t values
   ('a3', '11111111-0000-4000-8000-000000000003'), ('a4', '11111111-0000-4000-8000-000000000004'),
   ('a5', '11111111-0000-4000-8000-000000000005'), ('a6', '11111111-0000-4000-8000-000000000006');
 
--- Passengers of `fam` (2 adults, a child of 7): stored out of order, the child still missing.
+-- Passengers of `fam` (2 adults, a child of 7 at departure): stored out of order, the child still missing.
 create temp table pax (position int, traveler uuid);
 insert into pax
 select p.position, app.create_traveler('aaaaaaaa-0000-4000-8000-00000000000a', p.traveler)
@@ -84,8 +103,8 @@ from (values
         "email": "tomasz@example.test", "phone_number": "+48221234567"}'::jsonb),
   (1, '{"title": "mrs", "gender": "f", "given_name": "Ewa", "family_name": "Nowak", "born_on": "1982-05-06",
         "email": "ewa@example.test", "phone_number": "+48227654321"}'::jsonb),
-  (3, '{"title": "miss", "gender": "f", "given_name": "Ola", "family_name": "Nowak", "born_on": "2019-09-09",
-        "email": "ewa@example.test", "phone_number": "+48227654321", "passenger_type": "child"}'::jsonb)
+  (3, pg_temp.dated('{"title": "miss", "gender": "f", "given_name": "Ola", "family_name": "Nowak", "born_on": "{{day-2700}}",
+        "email": "ewa@example.test", "phone_number": "+48227654321", "passenger_type": "child"}')::jsonb)
 ) as p(position, traveler);
 insert into public.trip_travelers (trip_id, owner_id, traveler_id, position)
 select (select id from t where k = 'fam'), 'aaaaaaaa-0000-4000-8000-00000000000a', traveler, position from pax where position <> 3;
@@ -286,10 +305,10 @@ insert into public.trip_travelers (trip_id, owner_id, traveler_id, position)
 select (select id from t where k = 'fam'), 'aaaaaaaa-0000-4000-8000-00000000000a', traveler, position from pax where position = 3;
 select set_config('role', 'service_role', true);
 select is(app.monitor_passengers(jsonb_build_object('trip_id', (select id from t where k = 'fam'))),
-  '{"passengers": [
+  pg_temp.dated('{"passengers": [
      {"title": "mrs", "gender": "f", "given_name": "Ewa", "family_name": "Nowak", "born_on": "1982-05-06", "email": "ewa@example.test", "phone_number": "+48227654321"},
      {"title": "mr", "gender": "m", "given_name": "Tomasz", "family_name": "Nowak", "born_on": "1980-02-01", "email": "tomasz@example.test", "phone_number": "+48221234567"},
-     {"title": "miss", "gender": "f", "given_name": "Ola", "family_name": "Nowak", "born_on": "2019-09-09", "email": "ewa@example.test", "phone_number": "+48227654321"}]}'::jsonb,
+     {"title": "miss", "gender": "f", "given_name": "Ola", "family_name": "Nowak", "born_on": "{{day-2700}}", "email": "ewa@example.test", "phone_number": "+48227654321"}]}')::jsonb,
   'all there: decrypted, in position order (adults, then the child)');
 select is(app.monitor_passengers(jsonb_build_object('trip_id', (select id from t where k = 'main'))),
   '{"passengers": null, "reason": "travelers_missing"}'::jsonb, 'a trip without travelers: travelers_missing');
@@ -298,15 +317,15 @@ select throws_ok($$ select app.monitor_passengers(jsonb_build_object('trip_id', 
 
 -- monitor_reschedule / monitor_expire ------------------------------------------------------------------
 create temp table r0 as select check_count, version from public.trip_requests where id = (select id from t where k = 'fam');
-select is(app.monitor_reschedule(jsonb_build_object('trip_id', (select id from t where k = 'fam'), 'next_check_at', '2026-12-01T08:30:00.000Z',
+select is(app.monitor_reschedule(jsonb_build_object('trip_id', (select id from t where k = 'fam'), 'next_check_at', pg_temp.at('1 hour'),
     'decision', 'wait', 'reason', 'price_above_max')),
   '{"ok": true}'::jsonb, 'reschedule a watching trip');
 select is((select jsonb_build_object('next', next_check_at, 'count', check_count - (select check_count from r0))
    from public.trip_requests where id = (select id from t where k = 'fam')),
-  jsonb_build_object('next', '2026-12-01T08:30:00+00:00'::timestamptz, 'count', 1), 'next_check_at set, check_count + 1');
+  jsonb_build_object('next', pg_temp.at('1 hour')::timestamptz, 'count', 1), 'next_check_at set, check_count + 1');
 select is((select decision || ' ' || reason_code from public.pipeline_events where trip_id = (select id from t where k = 'fam') and stage = 'monitor'),
   'wait price_above_max', 'a monitor event records the decision');
-select is(app.monitor_reschedule(jsonb_build_object('trip_id', (select id from t where k = 'main'), 'next_check_at', '2026-12-01T08:30:00.000Z',
+select is(app.monitor_reschedule(jsonb_build_object('trip_id', (select id from t where k = 'main'), 'next_check_at', pg_temp.at('1 hour'),
     'decision', 'wait', 'reason', 'x')),
   '{"ok": false}'::jsonb, 'a booked trip is not rescheduled');
 select throws_ok(
@@ -324,10 +343,10 @@ select is(app.monitor_expire(jsonb_build_object('trip_id', (select id from t whe
 select is(app.monitor_record_search(jsonb_build_object('trip_id', (select id from t where k = 'new'), 'result', jsonb_build_object(
     'provider', 'duffel', 'offer_request_id', 'orq_1', 'offers_seen', 1,
     'offers', jsonb_build_array(jsonb_build_object('provider_offer_id', 'off_new', 'total_minor', 30000, 'currency', 'GBP',
-      'cabin', 'economy', 'stops', 0, 'duration_minutes', 490, 'departing_at', '2027-03-12T09:00:00',
-      'arriving_at', '2027-03-12T12:10:00', 'carriers', jsonb_build_array('ZZ'), 'expires_at', '2027-03-01T10:42:14.545Z', 'raw', null)),
+      'cabin', 'economy', 'stops', 0, 'duration_minutes', 490, 'departing_at', pg_temp.day(100) + time '09:00',
+      'arriving_at', pg_temp.day(100) + time '12:10', 'carriers', jsonb_build_array('ZZ'), 'expires_at', pg_temp.at('30 minutes'), 'raw', null)),
     'selected_provider_offer_id', 'off_new', 'rejections', '{}'::jsonb, 'decision', 'offer_selected',
-    'next_check_at', '2026-11-22T12:00:00.000Z'))) #>> '{trip,status}',
+    'next_check_at', pg_temp.at('0')))) #>> '{trip,status}',
   'watching', 'monitor_record_search records like app.record_search');
 select throws_ok(
   format($$ select app.monitor_record_search(jsonb_build_object('trip_id', %L, 'result', jsonb_build_object('provider', 'duffel',
@@ -335,15 +354,15 @@ select throws_ok(
     (select id from t where k = 'again')),
   '55000', 'trip is booking; search results are not accepted', 'no search result lands on a trip in booking');
 select is(app.monitor_record_search_failure(jsonb_build_object('trip_id', (select id from t where k = 'new'),
-    'error_code', 'provider_unavailable', 'next_check_at', '2026-11-22T12:05:00.000Z')) #>> '{trip,last_error_code}',
+    'error_code', 'provider_unavailable', 'next_check_at', pg_temp.at('5 minutes'))) #>> '{trip,last_error_code}',
   'provider_unavailable', 'monitor_record_search_failure records like app.record_search_failure');
 
 -- monitor_heartbeat ---------------------------------------------------------------------------------
 select set_config('role', 'postgres', true);
 insert into public.monitor_runs (run_id, started_at, finished_at) values ('old-run', now() - interval '8 days', now() - interval '8 days');
 select set_config('role', 'service_role', true);
-create temp table hb as select '{"run_id": "9b2f6a1e-0000-4000-8000-000000000001", "started_at": "2026-11-22T12:00:00.000Z",
-  "finished_at": "2026-11-22T12:00:01.250Z", "summary": {"claimed": 2, "outcomes": {"waiting": 2}, "left_for_next_run": 0}}'::jsonb as j;
+create temp table hb as select pg_temp.dated('{"run_id": "9b2f6a1e-0000-4000-8000-000000000001", "started_at": "{{now-2 seconds}}",
+  "finished_at": "{{now-0.75 seconds}}", "summary": {"claimed": 2, "outcomes": {"waiting": 2}, "left_for_next_run": 0}}')::jsonb as j;
 grant select on hb to public;
 select is(app.monitor_heartbeat((select j from hb)), '{"ok": true}'::jsonb, 'heartbeat');
 select is(app.monitor_heartbeat((select j from hb)), '{"ok": true}'::jsonb, 'the same heartbeat again');
@@ -351,7 +370,7 @@ select is((select count(*)::int || ' ' || max(summary ->> 'claimed') from public
   '1 2', 'one run row per run_id, with its summary');
 select is((select jsonb_build_object('fresh', heartbeat_at = now(), 'run', last_run ->> 'run_id', 'finished', last_run ->> 'finished_at')
    from public.pipeline_settings),
-  '{"fresh": true, "run": "9b2f6a1e-0000-4000-8000-000000000001", "finished": "2026-11-22T12:00:01.250Z"}'::jsonb,
+  jsonb_build_object('fresh', true, 'run', '9b2f6a1e-0000-4000-8000-000000000001', 'finished', pg_temp.at('-0.75 seconds')),
   'the settings row carries the heartbeat and the last run');
 select is((select count(*)::int from public.monitor_runs where run_id = 'old-run'), 0, 'runs older than 7 days are pruned');
 
