@@ -1,5 +1,6 @@
 /**
- * Postgres access. One client per isolate, `prepare: false` (Supavisor transaction pooling does not
+ * Postgres access, as the functions' own login role `pipeline_functions` (`PIPELINE_DB_URL`; it
+ * has no privilege of its own, see docs/architecture.md). One client per isolate, `prepare: false` (Supavisor transaction pooling does not
  * support prepared statements). Work done for a traveller runs inside one transaction as the
  * `authenticated` role with the caller's claims set exactly as PostgREST sets them, so RLS and
  * `auth.uid()` apply; no session state outlives the transaction.
@@ -17,6 +18,7 @@ export function db(url: string): Sql {
     max: 4,
     idle_timeout: 20,
     connect_timeout: 10,
+    connection: { application_name: "parker-functions" },
     onnotice: () => {},
   });
   return client;
@@ -56,6 +58,20 @@ export function mapDbError(err: unknown): never {
   }
   if (code === "28000") {
     throw new HttpError(401, "unauthorized", "a signed-in user is required");
+  }
+  if (code === "PF001") {
+    throw new HttpError(
+      409,
+      "too_many_active_trips",
+      "you have the maximum number of active trips; cancel one or wait until one ends",
+    );
+  }
+  if (code === "PF002") {
+    throw new HttpError(
+      403,
+      "anonymous_auto_book_forbidden",
+      "sign in with a permanent account to let the pipeline book; anonymous users may only watch",
+    );
   }
   if (code === "55000") {
     throw new HttpError(409, "trip_busy", "the trip is not in a state that allows this right now");
