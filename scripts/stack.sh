@@ -281,6 +281,26 @@ vault_seed() {
   fi
 }
 
+# The functions' login role (migration 20261201000300) gets its password from .local/env; older env
+# files get PIPELINE_DB_PASSWORD / PIPELINE_DB_URL appended first. SUPABASE_DB_URL stays the
+# superuser URL for tools and tests; the functions read PIPELINE_DB_URL.
+login_role_password() {
+  local pw
+  if ! grep -q '^PIPELINE_DB_PASSWORD=' "$ENV_FILE"; then
+    pw="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+    printf 'PIPELINE_DB_PASSWORD=%s\nPIPELINE_DB_URL=%s\n' "$pw" \
+      "postgresql://pipeline_functions:$pw@127.0.0.1:$PG_PORT/postgres" >>"$ENV_FILE"
+    line env "added PIPELINE_DB_URL to $ENV_FILE"
+  fi
+  load_env
+  if ! PGPASSWORD=postgres psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+    -d postgres -f "$REPO/scripts/stack/sql/login_role.sql" >"$LOGS/login-role.log" 2>&1; then
+    tail -n 20 "$LOGS/login-role.log" >&2
+    die "setting the password of pipeline_functions failed (log: $LOGS/login-role.log)"
+  fi
+  line login-role "pipeline_functions password set from PIPELINE_DB_PASSWORD"
+}
+
 pg_down() {
   pg_datadir
   if [ -f "$PGDATA/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
@@ -466,6 +486,7 @@ cmd_up() {
   load_env
   pg_up
   vault_seed
+  login_role_password
   redis_up
   upstash_up
   worker_up
