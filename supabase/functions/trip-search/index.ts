@@ -13,7 +13,7 @@ import { preflight } from "../_shared/cors.ts";
 import { asUser, db, mapDbError } from "../_shared/db.ts";
 import { env } from "../_shared/env.ts";
 import { execute } from "../_shared/fetcher.ts";
-import { fail, HttpError, json, readBody } from "../_shared/http.ts";
+import { fail, HttpError, json, readBody, requireJson } from "../_shared/http.ts";
 import { correlationId, errorFields, Logger } from "../_shared/log.ts";
 import { enforceLimit } from "../_shared/ratelimit.ts";
 
@@ -25,6 +25,7 @@ async function handle(req: Request, log: Logger): Promise<Response> {
   if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
   const e = env();
   const user = await requireUser(req, e);
+  requireJson(req);
   const input = core.parseTripInput(await readBody(req, MAX_BODY_BYTES), Date.now());
   await enforceLimit(e, "trip-search", user.sub, log);
   const sql = db(e.dbUrl);
