@@ -10,6 +10,7 @@ import type { Sql } from "./deps.ts";
 import { type Env, requireStripe } from "./env.ts";
 import { execute } from "./fetcher.ts";
 import { errorFields, type Logger } from "./log.ts";
+import { poolOptions, runPool, type Slot } from "./pool.ts";
 
 /** The SQL functions a driver may call (anything else is refused). */
 const SQL_API = new Set([
@@ -55,14 +56,14 @@ async function callApi(sql: Sql, fn: string, args: unknown): Promise<unknown> {
 }
 
 /** Runs the driver for one claimed trip to completion; returns its final outcome. */
-async function drive(sql: Sql, claim: Claim, config: DriverConfig, log: Logger) {
+async function drive(sql: Sql, claim: Claim, config: DriverConfig, log: Logger, slot: Slot) {
   const driver = new TripDriver(claim, config, Date.now());
   try {
     for (let step = 0; step < MAX_STEPS; step++) {
       const cmd: DriverCommand = driver.poll(Date.now());
       if (cmd.kind === "done") return cmd;
       if (cmd.kind === "http") {
-        const out = await execute(cmd.request);
+        const out = await slot.call(execute(cmd.request));
         if (out.kind === "response") driver.handleHttp(Date.now(), out.status, out.body);
         else driver.handleTransport(Date.now(), out.kind);
         continue;
@@ -88,7 +89,10 @@ async function drive(sql: Sql, claim: Claim, config: DriverConfig, log: Logger) 
   }
 }
 
-/** Drives `claims` with at most `concurrency` drivers at once, counting outcomes into `summary`. */
+/**
+ * Drives `claims` with at most `concurrency` drivers at once (a driver waiting on a slow provider
+ * call lends its place, see pool.ts), counting outcomes into `summary`.
+ */
 async function driveAll(
   sql: Sql,
   claims: Claim[],
@@ -97,22 +101,17 @@ async function driveAll(
   log: Logger,
   summary: RunSummary,
 ): Promise<void> {
-  const queue = [...claims];
-  const worker = async () => {
-    for (let claim = queue.shift(); claim; claim = queue.shift()) {
-      let outcome = "failed";
-      try {
-        const done = await drive(sql, claim, config, log);
-        outcome = done.outcome;
-        log.info("trip done", { trip_id: claim.trip.id, outcome, reason: done.reason });
-      } catch (err) {
-        log.error("trip driver failed", { trip_id: claim.trip.id, ...errorFields(err) });
-      }
-      summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
+  await runPool(claims, poolOptions(concurrency), async (claim, slot) => {
+    let outcome = "failed";
+    try {
+      const done = await drive(sql, claim, config, log, slot);
+      outcome = done.outcome;
+      log.info("trip done", { trip_id: claim.trip.id, outcome, reason: done.reason });
+    } catch (err) {
+      log.error("trip driver failed", { trip_id: claim.trip.id, ...errorFields(err) });
     }
-  };
-  const n = Math.max(1, Math.min(concurrency, queue.length));
-  await Promise.all(Array.from({ length: n }, worker));
+    summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
+  });
 }
 
 /**
@@ -124,6 +123,8 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
   const started = Date.now();
   const runId = crypto.randomUUID();
   const sql = db(e.dbUrl);
+  // Configuration first: a monitor that could not book must not lease (claim) any trip.
+  const stripeKey = requireStripe(e);
   const { settings, enabled } = await callApi(sql, "monitor_claim", {
     limit: 0,
     lease_seconds: 0,
@@ -136,7 +137,7 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
   }) as ClaimResult;
   const config: DriverConfig = {
     duffel: { base_url: e.duffelUrl, access_token: e.duffelToken },
-    stripe: { base_url: e.stripeUrl, secret_key: requireStripe(e) },
+    stripe: { base_url: e.stripeUrl, secret_key: stripeKey },
     upstash: { url: e.upstashUrl, token: e.upstashToken },
     lock_lease_ms: Number(settings.lock_lease_ms ?? 60_000),
   };
