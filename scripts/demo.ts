@@ -19,6 +19,10 @@ const TICK_WAIT_MS = 150_000;
 try {
   await createUser(sql, TEST_USER.id, TEST_USER.email);
   await seedProfile(sql, TEST_USER.id);
+  // Earlier demo runs that did not finish leave watched trips; cancel them so repeated runs stay
+  // under the per-user cap on active trips (pipeline_settings.max_active_trips_per_user).
+  await sql`update public.trip_requests set status = 'cancelled'
+    where owner_id = ${TEST_USER.id} and status in ('searching', 'watching', 'needs_traveller')`;
   const jwt = await mintUserJwt(TEST_USER.id, { env });
   const departure = new Date(Date.now() + 110 * 86_400_000).toISOString().slice(0, 10);
 

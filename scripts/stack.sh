@@ -169,7 +169,7 @@ pg_init() {
     tail -n 20 "$LOGS/initdb.log" >&2
     die "initdb failed (log: $LOGS/initdb.log)"
   fi
-  rm -f "$pwfile" "$RUN/db.applied"
+  rm -f "$pwfile" "$RUN/db.applied" "$RUN/login-role.applied"
   echo "include 'parker.conf'" | as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
 }
 
@@ -279,6 +279,37 @@ vault_seed() {
   else
     line vault "seeded $changed secret(s): project_url, monitor_key, traveler_data_key"
   fi
+}
+
+# The functions' login role (migration 20261201000300) gets its password from .local/env; older env
+# files get PIPELINE_DB_PASSWORD / PIPELINE_DB_URL appended first. SUPABASE_DB_URL stays the
+# superuser URL for tools and tests; the functions read PIPELINE_DB_URL.
+login_role_password() {
+  local pw stamp has
+  if ! grep -q '^PIPELINE_DB_PASSWORD=' "$ENV_FILE"; then
+    pw="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+    printf 'PIPELINE_DB_PASSWORD=%s\nPIPELINE_DB_URL=%s\n' "$pw" \
+      "postgresql://pipeline_functions:$pw@127.0.0.1:$PG_PORT/postgres" >>"$ENV_FILE"
+    line env "added PIPELINE_DB_URL to $ENV_FILE"
+  fi
+  load_env
+  # Set it when the role has none yet or the env's password changed (a stamp of its hash).
+  stamp="$(printf '%s' "$PIPELINE_DB_PASSWORD" | sha256sum | cut -d' ' -f1)"
+  has="$(PGPASSWORD=postgres psql -X -q -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+    -c "select rolpassword is not null from pg_authid where rolname = 'pipeline_functions'" \
+    2>/dev/null || true)"
+  if [ "$has" = t ] && [ -f "$RUN/login-role.applied" ] &&
+    [ "$(cat "$RUN/login-role.applied")" = "$stamp" ]; then
+    line login-role "up to date"
+    return
+  fi
+  if ! PGPASSWORD=postgres psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+    -d postgres -f "$REPO/scripts/stack/sql/login_role.sql" >"$LOGS/login-role.log" 2>&1; then
+    tail -n 20 "$LOGS/login-role.log" >&2
+    die "setting the password of pipeline_functions failed (log: $LOGS/login-role.log)"
+  fi
+  echo "$stamp" >"$RUN/login-role.applied"
+  line login-role "pipeline_functions password set from PIPELINE_DB_PASSWORD"
 }
 
 pg_down() {
@@ -466,6 +497,7 @@ cmd_up() {
   load_env
   pg_up
   vault_seed
+  login_role_password
   redis_up
   upstash_up
   worker_up

@@ -8,7 +8,9 @@
  * `SUPABASE_JWKS` holding that secret as an `oct` JWK (kid `local`, alg HS256). Hosted projects
  * sign user sessions with an asymmetric key (ES256) published in JWKS; locally everything is HS256.
  * Also the Upstash token, the base URLs/keys of the fake providers (contracts ports) and
- * TRAVELER_DATA_KEY, the key stack.sh puts into the local Vault to encrypt travelers' data.
+ * TRAVELER_DATA_KEY, the key stack.sh puts into the local Vault to encrypt travelers' data, and
+ * PIPELINE_DB_PASSWORD / PIPELINE_DB_URL, the functions' own login role `pipeline_functions`
+ * (SUPABASE_DB_URL stays the superuser URL that tools and tests use).
  */
 import { SignJWT } from "jose";
 import { shellQuote } from "./testkit.ts";
@@ -43,6 +45,11 @@ async function legacyKey(secret: string, role: string): Promise<string> {
     .sign(new TextEncoder().encode(secret));
 }
 
+/** The functions' database URL: login role `pipeline_functions` on the local Postgres. */
+export function pipelineDbUrl(password: string): string {
+  return `postgresql://pipeline_functions:${password}@127.0.0.1:${PORTS.postgres}/postgres`;
+}
+
 /** Build a fresh environment (random secrets) as an ordered list of entries. */
 export async function generateEnv(): Promise<[string, string][]> {
   const secret = randomToken(32); // 64 hex chars, used as raw UTF-8 bytes like Supabase's secret
@@ -57,9 +64,14 @@ export async function generateEnv(): Promise<[string, string][]> {
     k: base64url(new TextEncoder().encode(secret)),
   };
   const url = `http://127.0.0.1:${PORTS.router}`;
+  const pipelinePassword = randomToken(24);
   return [
     ["SUPABASE_URL", url],
     ["SUPABASE_DB_URL", `postgresql://postgres:postgres@127.0.0.1:${PORTS.postgres}/postgres`],
+    // The functions' least-privilege login role (migration 20261201000300); stack.sh sets its
+    // password from PIPELINE_DB_PASSWORD after the migrations.
+    ["PIPELINE_DB_PASSWORD", pipelinePassword],
+    ["PIPELINE_DB_URL", pipelineDbUrl(pipelinePassword)],
     ["SUPABASE_JWT_SECRET", secret],
     ["SUPABASE_ANON_KEY", await legacyKey(secret, "anon")],
     ["SUPABASE_SERVICE_ROLE_KEY", await legacyKey(secret, "service_role")],

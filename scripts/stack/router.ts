@@ -17,13 +17,16 @@
  *   otherwise an `apikey` (or Bearer) equal to the secret key becomes `Bearer <service_role JWT>`,
  *   the publishable key becomes `Bearer <anon JWT>`, any other apikey is passed as a Bearer token.
  * - `verify_jwt` and method ≠ OPTIONS: `Authorization: Bearer <jwt>` must verify (HS256 with the
- *   local secret / the `oct` key of SUPABASE_JWKS; `exp` checked), else 401 `{"msg":…}` with an
+ *   local secret / the `oct` key of SUPABASE_JWKS; `exp` checked), else 401 with the hosted
+ *   gateway's body `{"code":"<sb-error-code>","message":…}` (`Missing authorization header`,
+ *   `Invalid Token or Protected Header formatting`, `Invalid JWT`), the same code in the
  *   `sb-error-code` header (UNAUTHORIZED_NO_AUTH_HEADER, UNAUTHORIZED_INVALID_JWT_FORMAT,
- *   UNAUTHORIZED_LEGACY_JWT, UNAUTHORIZED_ASYMMETRIC_JWT) as the hosted platform does.
+ *   UNAUTHORIZED_LEGACY_JWT, UNAUTHORIZED_ASYMMETRIC_JWT) and `Access-Control-Allow-Origin: *`,
+ *   so a browser can read the 401 (docs/contracts.md "The gateway's own 401").
  * - Otherwise the request is forwarded unchanged to the module's `default.fetch(req)`; the module is
  *   imported lazily on first use. A thrown error → 500 `{"code":"WORKER_ERROR",…}`; a module that
  *   fails to load or has no default `fetch` → 503 `{"code":"BOOT_ERROR",…}`.
- * - No CORS at router level (functions answer preflight and add headers themselves).
+ * - No other CORS at router level (functions answer preflight and add headers themselves).
  * - `globalThis.EdgeRuntime.waitUntil` is shimmed (the promise runs on; errors are logged).
  *
  * How it differs from the real runtime: all functions share one Deno process and one isolate
@@ -89,10 +92,18 @@ export interface RouterOptions {
 
 /** A 401 the gate produces. */
 export interface AuthFailure {
-  /** The `msg` field of the JSON body. */
+  /** The `message` field of the JSON body. */
   msg: string;
-  /** The `sb-error-code` header. */
+  /** The `code` field of the body and the `sb-error-code` header. */
   code: string;
+}
+
+/** The gate's 401: `{code, message}`, `sb-error-code`, and CORS so that browsers can read it. */
+export function authFailureResponse(failure: AuthFailure): Response {
+  return jsonResponse({ code: failure.code, message: failure.msg }, 401, {
+    "sb-error-code": failure.code,
+    "access-control-allow-origin": "*",
+  });
 }
 
 function jsonResponse(body: unknown, status: number, headers: Record<string, string> = {}) {
@@ -164,13 +175,19 @@ export async function verifyAuthorization(
   }
   const [scheme, token, ...rest] = authorization.split(" ");
   if (scheme !== "Bearer" || !token || rest.length > 0) {
-    return { msg: "Auth header is not 'Bearer {token}'", code: "UNAUTHORIZED_INVALID_JWT_FORMAT" };
+    return {
+      msg: "Invalid Token or Protected Header formatting",
+      code: "UNAUTHORIZED_INVALID_JWT_FORMAT",
+    };
   }
   let alg: string | undefined;
   try {
     alg = decodeProtectedHeader(token).alg;
   } catch {
-    return { msg: "Invalid JWT", code: "UNAUTHORIZED_INVALID_JWT_FORMAT" };
+    return {
+      msg: "Invalid Token or Protected Header formatting",
+      code: "UNAUTHORIZED_INVALID_JWT_FORMAT",
+    };
   }
   try {
     if (alg === "HS256") {
@@ -226,9 +243,7 @@ export function createRouter(opts: RouterOptions): (req: Request) => Promise<Res
 
     if (fn.verifyJwt && req.method !== "OPTIONS") {
       const failure = await verifyAuthorization(authorization, opts.auth);
-      if (failure) {
-        return jsonResponse({ msg: failure.msg }, 401, { "sb-error-code": failure.code });
-      }
+      if (failure) return authFailureResponse(failure);
     }
 
     let handler: (req: Request) => Response | Promise<Response>;

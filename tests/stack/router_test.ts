@@ -95,9 +95,17 @@ function fixture(auth: AuthConfig = AUTH) {
 async function expect401(res: Response, code: string) {
   assert.equal(res.status, 401);
   assert.equal(res.headers.get("sb-error-code"), code);
-  assert.equal(res.headers.get("access-control-allow-origin"), null, "no router-level CORS");
+  // The hosted gateway's shape (docs/contracts.md), readable by a browser.
+  assert.equal(res.headers.get("access-control-allow-origin"), "*", "a browser can read the 401");
+  assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
   const body = await res.json();
-  assert.equal(typeof body.msg, "string");
+  assert.deepEqual(Object.keys(body).sort(), ["code", "message"]);
+  assert.equal(body.code, code);
+  const messages: Record<string, string> = {
+    UNAUTHORIZED_NO_AUTH_HEADER: "Missing authorization header",
+    UNAUTHORIZED_INVALID_JWT_FORMAT: "Invalid Token or Protected Header formatting",
+  };
+  assert.equal(body.message, messages[code] ?? "Invalid JWT");
 }
 
 // Routing stays quiet in these tests except for the deliberate boot/worker errors it logs.

@@ -42,6 +42,7 @@ use crate::time::Timestamp;
 
 mod checker;
 mod row;
+mod unique;
 
 pub use checker::parse_iso_date;
 use checker::Checker;
@@ -134,24 +135,28 @@ pub enum TripError {
     /// Not JSON, not an object, or larger than [`MAX_BODY_BYTES`].
     #[error("the body must be a JSON object of at most 16 KiB")]
     InvalidJson,
+    /// Some object in the body, at any depth, names the same key twice.
+    #[error("the body names the same key twice in one object")]
+    DuplicateKey,
     /// One or more fields break the rules.
     #[error("{} field(s) failed validation", .0.len())]
     Invalid(Vec<FieldError>),
 }
 
 impl TripError {
-    /// Stable code: `invalid_json` or `validation_failed`.
+    /// Stable code: `invalid_json`, `duplicate_key` or `validation_failed`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidJson => "invalid_json",
+            Self::DuplicateKey => "duplicate_key",
             Self::Invalid(_) => "validation_failed",
         }
     }
 
-    /// The failing fields (empty for `InvalidJson`).
+    /// The failing fields (empty for `InvalidJson` and `DuplicateKey`).
     pub fn fields(&self) -> &[FieldError] {
         match self {
-            Self::InvalidJson => &[],
+            Self::InvalidJson | Self::DuplicateKey => &[],
             Self::Invalid(fields) => fields,
         }
     }
@@ -171,7 +176,7 @@ crate::error::impl_error_code!(TripError);
 /// Serialisable error body for a [`TripError`].
 #[derive(Clone, Debug, Serialize)]
 pub struct TripErrorBody<'a> {
-    /// `invalid_json` or `validation_failed`.
+    /// `invalid_json`, `duplicate_key` or `validation_failed`.
     pub code: &'static str,
     /// Summary.
     pub message: String,
@@ -204,8 +209,9 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, TripError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(TripError::InvalidJson);
     }
-    match serde_json::from_slice::<Value>(body) {
+    match unique::parse_unique(body) {
         Ok(Value::Object(object)) => Ok(object),
+        Err(unique::ParseError::DuplicateKey) => Err(TripError::DuplicateKey),
         _ => Err(TripError::InvalidJson),
     }
 }

@@ -1,5 +1,7 @@
 /**
- * Postgres access. One client per isolate, `prepare: false` (Supavisor transaction pooling does not
+ * Postgres access, as the functions' own login role `pipeline_functions` (`PIPELINE_DB_URL`; it
+ * has no privilege of its own, see docs/architecture.md). One client per isolate, `prepare: false`
+ * (Supavisor transaction pooling does not
  * support prepared statements). Work done for a traveller runs inside one transaction as the
  * `authenticated` role with the caller's claims set exactly as PostgREST sets them, so RLS and
  * `auth.uid()` apply; no session state outlives the transaction.
@@ -16,6 +18,7 @@ export function db(url: string): Sql {
     max: 4,
     idle_timeout: 20,
     connect_timeout: 10,
+    connection: { application_name: "parker-functions" },
     onnotice: () => {},
   });
   return client;

@@ -15,6 +15,7 @@ import { asService, asUser, type Claims } from "./db.ts";
 import type { Sql, TransactionSql } from "./deps.ts";
 import { execute, type FetchOutcome } from "./fetcher.ts";
 import type { Logger } from "./log.ts";
+import type { Slot } from "./pool.ts";
 import type { Env } from "./env.ts";
 
 /** Base URL and bearer credential per service, from the function's environment. */
@@ -34,6 +35,8 @@ export interface ExecContext {
    * the core refused): trip-search's per-user rate limit, so invalid requests are not counted.
    */
   beforeIo?: () => Promise<void>;
+  /** The monitor's pool place: a slow provider call lends it to another trip (pool.ts). */
+  slot?: Slot;
 }
 
 /** The services the environment configures (a missing secret leaves its service out). */
@@ -90,7 +93,8 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
       if (cmd.kind === "done") return cmd.result;
       if (step === 0) await ctx.beforeIo?.();
       if (cmd.kind === "http") {
-        const out = await send(cmd.request, ctx.services);
+        const sent = send(cmd.request, ctx.services);
+        const out = await (ctx.slot ? ctx.slot.call(sent) : sent);
         ctx.log.info("provider call", {
           service: cmd.request.service,
           method: cmd.request.method,

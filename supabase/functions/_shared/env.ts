@@ -6,7 +6,10 @@ import { HttpError } from "./http.ts";
 
 /** Validated settings shared by the functions. */
 export interface Env {
-  /** Postgres connection string (a pooler URL when configured). */
+  /**
+   * Postgres connection string of the functions' own login role (`PIPELINE_DB_URL`, role
+   * `pipeline_functions`; a Supavisor pooler URL when deployed), never the `postgres` superuser.
+   */
   dbUrl: string;
   /** Inline JWKS JSON, when the platform provides it. */
   jwks: string | undefined;
@@ -14,6 +17,10 @@ export interface Env {
   jwksUrl: string | undefined;
   /** Legacy HS256 JWT secret (custom secret), for projects still on legacy JWTs. */
   jwtSecret: string | undefined;
+  /** The `iss` every user JWT must carry: `SUPABASE_JWT_ISSUER`, else `<SUPABASE_URL>/auth/v1`. */
+  jwtIssuer: string | undefined;
+  /** The `aud` every user JWT must carry (`authenticated`, as Supabase Auth issues). */
+  jwtAudience: string;
   upstashUrl: string;
   upstashToken: string;
   duffelUrl: string;
@@ -41,7 +48,10 @@ export function env(): Env {
   const missing: string[] = [];
   const need = (k: string) => get(k) ?? (missing.push(k), "");
   const supabaseUrl = get("SUPABASE_URL");
-  const dbUrl = get("DB_POOLER_URL") ?? need("SUPABASE_DB_URL");
+  const dbUrl = need("PIPELINE_DB_URL");
+  if (dbUrl && !leastPrivilege(dbUrl)) {
+    missing.push("PIPELINE_DB_URL (must log in as the functions' role, not postgres)");
+  }
   const upstashUrl = need("UPSTASH_REDIS_REST_URL");
   const upstashToken = need("UPSTASH_REDIS_REST_TOKEN");
   const duffelToken = need("DUFFEL_ACCESS_TOKEN");
@@ -60,6 +70,9 @@ export function env(): Env {
     jwksUrl: get("SUPABASE_JWKS_URL") ??
       (supabaseUrl ? `${supabaseUrl}/auth/v1/.well-known/jwks.json` : undefined),
     jwtSecret: get("JWT_SECRET"),
+    jwtIssuer: get("SUPABASE_JWT_ISSUER") ??
+      (supabaseUrl ? `${supabaseUrl.replace(/\/$/, "")}/auth/v1` : undefined),
+    jwtAudience: "authenticated",
     upstashUrl,
     upstashToken,
     duffelUrl: get("DUFFEL_API_URL") ?? "https://api.duffel.com",
@@ -72,6 +85,25 @@ export function env(): Env {
     stripeKey: get("STRIPE_SECRET_KEY"),
   };
   return cached;
+}
+
+/**
+ * False for a URL that logs in as the `postgres` superuser (`postgres`, or Supavisor's
+ * `postgres.<project ref>`), or that does not parse: the functions must use their own role.
+ */
+export function leastPrivilege(url: string): boolean {
+  try {
+    const user = decodeURIComponent(new URL(url).username);
+    return user !== "" && user !== "postgres" && !user.startsWith("postgres.") &&
+      user !== "supabase_admin";
+  } catch {
+    return false;
+  }
+}
+
+/** Forgets the cached environment (tests that change `Deno.env` between cases). */
+export function resetEnv(): void {
+  cached = undefined;
 }
 
 /** The `default` key of `SUPABASE_SECRET_KEYS` (`{"default":"sb_secret_…"}`), if set and valid. */

@@ -65,3 +65,20 @@ export async function readBody(req: Request, limit: number): Promise<Uint8Array>
 function tooLarge(limit: number): HttpError {
   return new HttpError(413, "payload_too_large", `request body must be at most ${limit} bytes`);
 }
+
+/**
+ * Throws 415 `unsupported_media_type` unless the request says its body is JSON:
+ * `Content-Type: application/json`, optionally with `charset=utf-8` (any case, quoted or not).
+ */
+export function requireJson(req: Request): void {
+  const [type, ...params] = (req.headers.get("content-type") ?? "").split(";")
+    .map((p) => p.trim().toLowerCase());
+  const paramsOk = params.every((p) => /^charset="?utf-8"?$/.test(p));
+  if (type !== "application/json" || !paramsOk) {
+    throw new HttpError(
+      415,
+      "unsupported_media_type",
+      "send the body as Content-Type: application/json (UTF-8)",
+    );
+  }
+}

@@ -8,6 +8,7 @@ import { db } from "./db.ts";
 import { callSql, drive, type ExecContext, services } from "./engine.ts";
 import { type Env, requireStripe } from "./env.ts";
 import { errorFields, type Logger } from "./log.ts";
+import { poolOptions, runPool } from "./pool.ts";
 
 /** What one monitor run did (the function's response body). */
 export interface RunSummary {
@@ -34,7 +35,10 @@ async function claim(ctx: ExecContext, args: unknown): Promise<ClaimResult> {
   return JSON.parse(await callSql(ctx, "monitor_claim", "service", args)) as ClaimResult;
 }
 
-/** Drives `claims` with at most `concurrency` drivers at once, counting outcomes into `summary`. */
+/**
+ * Drives `claims` with at most `concurrency` drivers at once (a driver waiting on a slow provider
+ * call lends its place, see pool.ts), counting outcomes into `summary`.
+ */
 async function driveAll(
   ctx: ExecContext,
   claims: Claim[],
@@ -42,22 +46,17 @@ async function driveAll(
   config: DriverConfig,
   summary: RunSummary,
 ): Promise<void> {
-  const queue = [...claims];
-  const worker = async () => {
-    for (let c = queue.shift(); c; c = queue.shift()) {
-      let outcome = "failed";
-      try {
-        const done = await drive(tripDriver(c, config, Date.now()), ctx);
-        outcome = done.outcome;
-        ctx.log.info("trip done", { trip_id: c.trip.id, outcome, reason: done.reason });
-      } catch (err) {
-        ctx.log.error("trip driver failed", { trip_id: c.trip.id, ...errorFields(err) });
-      }
-      summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
+  await runPool(claims, poolOptions(concurrency), async (c, slot) => {
+    let outcome = "failed";
+    try {
+      const done = await drive(tripDriver(c, config, Date.now()), { ...ctx, slot });
+      outcome = done.outcome;
+      ctx.log.info("trip done", { trip_id: c.trip.id, outcome, reason: done.reason });
+    } catch (err) {
+      ctx.log.error("trip driver failed", { trip_id: c.trip.id, ...errorFields(err) });
     }
-  };
-  const n = Math.max(1, Math.min(concurrency, queue.length));
-  await Promise.all(Array.from({ length: n }, worker));
+    summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
+  });
 }
 
 /**

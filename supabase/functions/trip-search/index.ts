@@ -13,7 +13,7 @@ import { searchDriver } from "../_shared/core.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env } from "../_shared/env.ts";
-import { HttpError, json, readBody } from "../_shared/http.ts";
+import { HttpError, json, readBody, requireJson } from "../_shared/http.ts";
 import { enforceLimit } from "../_shared/ratelimit.ts";
 import { serve } from "../_shared/serve.ts";
 
@@ -23,6 +23,7 @@ export default serve("trip-search", async (req, log) => {
   if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
   const e = env();
   const user = await requireUser(req, e);
+  requireJson(req);
   const body = await readBody(req, MAX_BODY_BYTES);
   const beforeIo = () => enforceLimit(e, "trip-search", user.sub, log);
   const ctx = { sql: db(e.dbUrl), services: services(e), log, user, beforeIo };

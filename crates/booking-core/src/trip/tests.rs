@@ -413,3 +413,26 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn duplicate_keys_are_refused_not_last_one_wins() {
+    let body =
+        br#"{"origin":"XX1","origin":"QUE","destination":"JFK","departure_date":"2027-03-12",
+        "adults":1,"cabin":"economy","max_total_minor":42000,"currency":"GBP"}"#;
+    let err = validate_new_trip(body, now()).unwrap_err();
+    assert_eq!(err, TripError::DuplicateKey);
+    assert_eq!(err.code(), "duplicate_key");
+    let body = serde_json::to_value(err.to_body()).unwrap();
+    assert_eq!(body["code"], "duplicate_key");
+    assert!(body.get("fields").is_none());
+    // Through the trip-search entry point too, for both body kinds and nested values.
+    for body in [
+        &br#"{"trip_id":"5b0c3b8e-1d1b-4a53-9d5e-3f2a1c0b9a87","trip_id":"5b0c3b8e-1d1b-4a53-9d5e-3f2a1c0b9a88"}"#[..],
+        br#"{"origin":"LHR","child_ages":[],"extra":{"a":1,"a":2}}"#,
+    ] {
+        assert_eq!(
+            parse_trip_body(body, now()).map(|_| ()),
+            Err(TripError::DuplicateKey)
+        );
+    }
+}

@@ -316,13 +316,30 @@ fn internal(message: &str) -> SearchDone {
 }
 
 /// The answer for a SQL error raised by the search API, by SQLSTATE: not found and not yours
-/// are both 404 (no existence leak); 28000 is 401; 55000 is 409 `trip_busy`; data and
+/// are both 404 (no existence leak); 28000 is 401; PF001 is 409 `too_many_active_trips`; PF002 is
+/// 403 `anonymous_auto_book_forbidden`; 55000 is 409 `trip_busy`; data and
 /// constraint errors (22xxx, 23xxx) are 400; connection, resource and serialisation errors are
 /// 503 (try again); anything else is 500.
 pub fn sql_error_reply(sqlstate: &str) -> SearchDone {
     let class = sqlstate.get(..2).unwrap_or("");
     match sqlstate {
         "P0002" | "42501" => reply(404, "not_found", "no such trip request", None, json!({})),
+        // Raised by the trip_requests cap trigger (pipeline_settings.max_active_trips_per_user).
+        "PF001" => reply(
+            409,
+            "too_many_active_trips",
+            "you have the maximum number of active trips; cancel one or wait until one ends",
+            None,
+            json!({}),
+        ),
+        // Raised when an anonymous user asks for auto-booking.
+        "PF002" => reply(
+            403,
+            "anonymous_auto_book_forbidden",
+            "sign in with a permanent account to let the pipeline book; anonymous users may only watch",
+            None,
+            json!({}),
+        ),
         "28000" => reply(
             401,
             "unauthorized",

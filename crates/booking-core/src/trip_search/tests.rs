@@ -206,6 +206,8 @@ fn a_missing_or_foreign_trip_is_404_and_sql_errors_map_to_statuses() {
         ("P0002", 404, "not_found"),
         ("28000", 401, "unauthorized"),
         ("55000", 409, "trip_busy"),
+        ("PF001", 409, "too_many_active_trips"),
+        ("PF002", 403, "anonymous_auto_book_forbidden"),
         ("23514", 400, "validation_failed"),
         ("08006", 503, "database_unavailable"),
         ("40001", 503, "database_unavailable"),
