@@ -18,6 +18,7 @@ const SQL_API = new Set([
   "monitor_begin_attempt",
   "monitor_save_attempt",
   "monitor_passengers",
+  "monitor_flag_attempt",
   "monitor_record_search",
   "monitor_record_search_failure",
 ]);
