@@ -110,6 +110,7 @@ impl Worker {
                         None => return,
                     },
                 };
+                w.claimed(&claimed);
                 self.claims.extend(claimed);
                 self.start_next(w)
             }
@@ -158,14 +159,14 @@ impl Worker {
         match driver.poll(ts(w)) {
             DriverCommand::Http { request } => Stage::Feed(Executed::Http(w.http(&request))),
             DriverCommand::Sql { function, args } => {
-                Stage::Feed(Executed::Sql(w.db.call(function, &args, w.now)))
+                Stage::Feed(Executed::Sql(w.sql(function, &args)))
             }
             DriverCommand::Done { outcome, reason } => {
                 if matches!(
                     reason.as_str(),
                     "invalid_sql_result" | "driver_invariant" | "booking_without_attempt"
                 ) || reason.starts_with("sql_error_2")
-                    || reason.starts_with("sql_error_4")
+                    || reason.starts_with("sql_error_42")
                 {
                     w.violations
                         .push(format!("driver ended {} {reason}", outcome.as_str()));
