@@ -115,20 +115,44 @@ export class Rng {
 const ALPHANUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const UPPER_ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
-/** Mints provider-looking ids (`off_0000…`) deterministically from a seed and a counter. */
+let lastEpochMs = 0;
+
+/**
+ * A fresh id epoch: 8 base36 characters from the wall clock in milliseconds, strictly
+ * increasing within the process. A fake that mixes it into its ids never repeats an id of an
+ * earlier start or reset, so a database that outlives the fake (the local stack keeps its
+ * data across `stack.sh down`/`up`) never meets the same order or PaymentIntent id twice
+ * (that collision once wedged a captured booking on `bookings_provider_order_key`).
+ */
+export function freshEpoch(): string {
+  lastEpochMs = Math.max(Date.now(), lastEpochMs + 1);
+  return lastEpochMs.toString(36).padStart(8, "0").slice(-8);
+}
+
+/**
+ * Mints provider-looking ids (`off_0000…`) from a seed, an epoch and a counter: a counter
+ * (6 base36 characters), the epoch, then characters drawn from the seed.
+ */
 export class IdMinter {
   #rng: Rng;
+  #epoch: string;
   #counter = 0;
 
-  /** Ids from two minters with the same seed are identical, in the same order. */
-  constructor(seed: string) {
+  /**
+   * Ids from two minters with the same seed and epoch are identical, in the same order; with
+   * different epochs (see {@link freshEpoch}) they never collide. The epoch (at most 12
+   * characters from `[0-9a-z]`) defaults to none: deterministic ids for tests.
+   */
+  constructor(seed: string, epoch = "") {
+    if (!/^[0-9a-z]{0,12}$/.test(epoch)) throw new RangeError("epoch must be 0-12 of [0-9a-z]");
     this.#rng = new Rng(`ids:${seed}`);
+    this.#epoch = epoch;
   }
 
   /** A Duffel-style id: prefix, `_0000`, then 22 base62 characters (unique per minter). */
   duffel(prefix: string): string {
     this.#counter++;
-    let s = this.#counter.toString(36).padStart(6, "0");
+    let s = this.#counter.toString(36).padStart(6, "0") + this.#epoch;
     while (s.length < 22) s += ALPHANUM[this.#rng.int(0, 61)];
     return `${prefix}_0000${s}`;
   }
@@ -136,7 +160,7 @@ export class IdMinter {
   /** A Stripe-style id: prefix, `_`, 24 base62 characters (unique per minter). */
   stripe(prefix: string): string {
     this.#counter++;
-    let s = this.#counter.toString(36).padStart(6, "0");
+    let s = this.#counter.toString(36).padStart(6, "0") + this.#epoch;
     while (s.length < 24) s += ALPHANUM[this.#rng.int(0, 61)];
     return `${prefix}_${s}`;
   }

@@ -4,10 +4,13 @@ import {
   currencyExponent,
   decodeForm,
   formatMinor,
+  freshEpoch,
   IdMinter,
   parseDecimal,
   Rng,
 } from "./_shared.ts";
+import { DuffelState } from "./duffel/state.ts";
+import { StripeState } from "./stripe/state.ts";
 
 Deno.test("formatMinor uses the ISO 4217 exponent of each currency", () => {
   assert.equal(formatMinor(22178, "GBP"), "221.78");
@@ -83,4 +86,29 @@ Deno.test("Rng and IdMinter are deterministic per seed", () => {
   assert.match(ids[2], /^pi_[0-9A-Za-z]{24}$/);
   assert.match(m1.code(6), /^[A-Z0-9]{6}$/);
   assert.match(m1.digits(13), /^[1-9]\d{12}$/);
+});
+
+Deno.test("fake ids never repeat across restarts and resets (the database outlives the fake)", () => {
+  const e1 = freshEpoch(), e2 = freshEpoch();
+  assert.ok(e2 > e1 && e1.length === 8, `${e1} ${e2}`);
+  assert.notEqual(new IdMinter("s", e1).duffel("ord"), new IdMinter("s", e2).duffel("ord"));
+  assert.match(new IdMinter("s", e1).duffel("ord"), /^ord_0000[0-9A-Za-z]{22}$/);
+  assert.match(new IdMinter("s", e1).stripe("pi"), /^pi_[0-9A-Za-z]{24}$/);
+  assert.throws(() => new IdMinter("s", "NOT-OK"), RangeError);
+  // A stack restart is a new fake with the default seed; a `POST /_fake/reset` is a reset.
+  const duffel = new DuffelState(), again = new DuffelState();
+  const first = duffel.ids.duffel("ord");
+  assert.notEqual(again.ids.duffel("ord"), first);
+  duffel.reset();
+  assert.notEqual(duffel.ids.duffel("ord"), first);
+  const stripe = new StripeState(), stripeAgain = new StripeState();
+  const pi = stripe.ids.stripe("pi");
+  assert.notEqual(stripeAgain.ids.stripe("pi"), pi);
+  stripe.reset();
+  assert.notEqual(stripe.ids.stripe("pi"), pi);
+  // A fixed epoch repeats, for tests that need it.
+  const fixed = new DuffelState({ epoch: "t" });
+  const id = fixed.ids.duffel("ord");
+  fixed.reset();
+  assert.equal(fixed.ids.duffel("ord"), id);
 });

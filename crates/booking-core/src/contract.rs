@@ -97,8 +97,8 @@ pub struct TripView {
     pub currency: String,
     /// Auto-book on.
     pub auto_book: bool,
-    /// `searching`, `watching`, `booking`, `booked`, `needs_traveller`, `expired`, `cancelled`,
-    /// `failed`.
+    /// `searching`, `watching`, `booking`, `booked`, `needs_traveller`, `needs_operator`,
+    /// `expired`, `cancelled`, `failed`.
     pub status: crate::trip::TripStatus,
     /// The selected offer's id, if any.
     pub selected_offer_id: Option<String>,

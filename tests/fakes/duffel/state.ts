@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FakeClock, IdMinter, type LoggedRequest } from "../_shared.ts";
+import { FakeClock, freshEpoch, IdMinter, type LoggedRequest } from "../_shared.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { builtInRoutes, routeKeyOf } from "./routes.ts";
 import type {
@@ -28,7 +28,13 @@ export class DuffelState {
   readonly defaultCurrency: string;
   /** Requests per minute. */
   readonly rate: RateLimiter;
-  /** Mints ids; re-seeded on reset so a reset fake repeats its ids. */
+  /** Fixed id epoch from the options, if any (tests); else a fresh one at every start and reset. */
+  readonly epoch: string | undefined;
+  /**
+   * Mints ids; renewed on reset with a fresh epoch, so ids never repeat across starts and
+   * resets (the database they end up in outlives the fake). With a fixed `epoch` option a
+   * reset fake repeats its ids.
+   */
   ids!: IdMinter;
   /** Route scripts by `ORIGIN-DESTINATION`. */
   routes!: Map<string, RouteScript>;
@@ -51,6 +57,7 @@ export class DuffelState {
   constructor(options: DuffelFakeOptions = {}) {
     this.clock = options.clock ?? new FakeClock();
     this.seed = options.seed ?? "duffel";
+    this.epoch = options.epoch;
     this.defaultCurrency = (options.currency ?? "GBP").toUpperCase();
     this.rate = new RateLimiter(options.rateLimitPerMinute ?? 4000);
     this.reset();
@@ -58,7 +65,7 @@ export class DuffelState {
 
   /** Forgets everything, restores the built-in routes, the default rate limit and the clock. */
   reset(): void {
-    this.ids = new IdMinter(this.seed);
+    this.ids = new IdMinter(this.seed, this.epoch ?? freshEpoch());
     this.routes = builtInRoutes();
     this.faultUses = new Map();
     this.offerRequests = new Map();

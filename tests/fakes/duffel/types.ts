@@ -65,6 +65,11 @@ export interface DuffelFakeOptions {
   rateLimitPerMinute?: number;
   /** Seed for ids (default "duffel"). */
   seed?: string;
+  /**
+   * Id epoch (0-12 of `[0-9a-z]`). Default: a fresh one at every start and reset, so ids are
+   * unique across restarts; fix it only where a test needs repeatable ids.
+   */
+  epoch?: string;
   /** Currency of generated offers (default GBP). */
   currency?: string;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FakeClock, IdMinter, type LoggedRequest } from "../_shared.ts";
+import { FakeClock, freshEpoch, IdMinter, type LoggedRequest } from "../_shared.ts";
 import { noSuchPaymentIntent } from "./errors.ts";
 import type { IdemRecord, PiState, StripeFakeOptions, StripeFault } from "./types.ts";
 
@@ -16,7 +16,13 @@ export class StripeState {
   readonly clock: FakeClock;
   /** Seed of ids. */
   readonly seed: string;
-  /** Mints ids; re-seeded on reset so a reset fake repeats its ids. */
+  /** Fixed id epoch from the options, if any (tests); else a fresh one at every start and reset. */
+  readonly epoch: string | undefined;
+  /**
+   * Mints ids; renewed on reset with a fresh epoch, so ids never repeat across starts and
+   * resets (the database they end up in outlives the fake). With a fixed `epoch` option a
+   * reset fake repeats its ids.
+   */
   ids!: IdMinter;
   /** PaymentIntents by id. */
   pis!: Map<string, PiState>;
@@ -35,12 +41,13 @@ export class StripeState {
   constructor(options: StripeFakeOptions = {}) {
     this.clock = options.clock ?? new FakeClock();
     this.seed = options.seed ?? "stripe";
+    this.epoch = options.epoch;
     this.reset();
   }
 
   /** Forgets everything and resets the clock. */
   reset(): void {
-    this.ids = new IdMinter(this.seed);
+    this.ids = new IdMinter(this.seed, this.epoch ?? freshEpoch());
     this.pis = new Map();
     this.refunds = new Map();
     this.idem = new Map();

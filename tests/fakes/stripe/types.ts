@@ -44,6 +44,11 @@ export interface StripeFakeOptions {
   clock?: FakeClock;
   /** Seed for ids (default "stripe"). */
   seed?: string;
+  /**
+   * Id epoch (0-12 of `[0-9a-z]`). Default: a fresh one at every start and reset, so ids are
+   * unique across restarts; fix it only where a test needs repeatable ids.
+   */
+  epoch?: string;
 }
 
 /** A fake Stripe instance: call `fetch` in-process or serve it. */

@@ -72,6 +72,9 @@ sql_functions! {
     MonitorRecordSearch = "monitor_record_search", Service;
     /// Monitor: record a failed search the monitor made.
     MonitorRecordSearchFailure = "monitor_record_search_failure", Service;
+    /// Monitor: flag an attempt for an operator (a ledger that cannot close, travellers
+    /// unreadable for hours): trip `needs_operator`, an operator alert, the traveller's email.
+    MonitorFlagAttempt = "monitor_flag_attempt", Service;
 }
 
 #[cfg(test)]

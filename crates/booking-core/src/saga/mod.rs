@@ -20,7 +20,7 @@
 //! | phase | request (idempotency key) | outcome → next phase |
 //! | --- | --- | --- |
 //! | `reprice` | `GET /air/offers/{id}` | ok, same currency, total ≤ max, not expired → `authorize`; gone, dearer, other currency, expired → `finish(search_again)`; 429/5xx/no answer → retry ×4, then `finish(search_again)` |
-//! | `authorize` | `POST /v1/payment_intents` (`<a>-authorize`) | `requires_capture` for the amount (compared in Stripe units) → `order`; card error (decline, `authentication_required`) → `release(needs_traveller)` if it named an intent, else `finish(needs_traveller)`; other 4xx → `release(fail)`, or `find_intent(fail)` when no intent is named; 409/429/5xx/no answer → retry same key ×6, then `find_intent(search_again)`; travellers no longer match → `finish(fail)` before the first try, `find_intent(fail)` (or `release(fail)` with a known intent) after it |
+//! | `authorize` | `POST /v1/payment_intents` (`<a>-authorize`) | `requires_capture` for the amount (compared in Stripe units) → `order`; card error (decline, `authentication_required`) → `release(needs_traveller)` if it named an intent, else `finish(needs_traveller)`; other 4xx → `release(fail)`, or `find_intent(fail)` when no intent is named; 409/429/5xx/no answer → retry same key ×6, then `find_intent(search_again)`; travellers no longer match → `finish(fail)` before the first try, `find_intent(fail)` (or `release(fail)` with a known intent) after it; a retry [`AUTHORIZE_RETRY_WINDOW_MS`] (20 h) or more after the attempt began → `find_intent(search_again)` (or `release`), reason `authorization_stale` (the key may have expired) |
 //! | `find_intent(end)` | `GET /v1/payment_intents/search` | a hold found → `release(end)`; none, 4 times 60 s apart (Search is eventually consistent) → `finish(end)`; errors → retry forever |
 //! | `order` | `POST /air/orders` (no key: never re-sent; `metadata.attempt_id` and `metadata.offer_id`) | 201 → `capture` (order total or currency ≠ authorized: alert `order_total_mismatch`; unstorable PNR: alert `booking_reference_invalid`); definite refusal (offer gone, price changed, `order_not_created`) → `release(search_again)`, and `offer_no_longer_available` also marks the offer dead at the closing save ([`Effect::MarkOfferDead`]); other refusal → `release(fail)`; 429 → retry ×3, then `release(search_again)`; 5xx, timeout, lost, unreadable → `reconcile` |
 //! | `reconcile` | `GET /air/orders?offer_id=…&limit=200[&after=…]` | each listed order matched on `metadata.attempt_id` (and `metadata.offer_id` when present; the filter is not trusted); ours → `capture` (same alerts); more pages (`meta.after`) → the next page at once, up to [`RECONCILE_MAX_PAGES`] per step, then the step stops (`order_lookup_incomplete`, not a miss) and goes on from the cursor 30 s later; a failed page restarts the look-up; none after the last page, 10 times with spacing 30 s doubling to 5 min (≥ 32 min) → `release(fail)` with reason `order_outcome_unknown`, never `search_again`; errors → retry forever |
@@ -59,7 +59,7 @@ pub use apply::{
     RECONCILE_WINDOW_MS,
 };
 pub(crate) use next::next;
-pub use next::OUTAGE_RECHECK_MS;
+pub use next::{AUTHORIZE_RETRY_WINDOW_MS, ORDER_HOLD_MAX_AGE_MS, OUTAGE_RECHECK_MS};
 pub use state::{
     reason_code, AttemptState, End, OrderRecord, Phase, REASON_MAX_LEN, SCHEMA_VERSION,
     UNKNOWN_BOOKING_REFERENCE,

@@ -33,6 +33,15 @@ pub(crate) fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> C
     if let Some(at) = state.not_before.filter(|at| *at > now) {
         return Command::WaitUntil(at);
     }
+    if is_stale(state, now) {
+        // Resumed too late for the phase's request to be safe: release whatever may be held
+        // (a known intent is cancelled, a possible one searched for) and search again.
+        return write(
+            state
+                .successor(now)
+                .end(End::SearchAgain, "authorization_stale"),
+        );
+    }
     match request(state, ctx) {
         Ok(request) => {
             let mut mark = state.successor(now);
@@ -42,6 +51,29 @@ pub(crate) fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> C
             Command::Send { mark, request }
         }
         Err((end, reason)) => write(state.successor(now).end(end, reason)),
+    }
+}
+
+/// How long after an attempt began an authorize may still be retried: 20 hours, inside
+/// Stripe's 24-hour idempotency-key lifetime (a retry after it would create a second intent
+/// instead of replaying the first).
+pub const AUTHORIZE_RETRY_WINDOW_MS: i64 = 20 * 60 * 60 * 1000;
+
+/// How long after an attempt began an order may still be placed on its authorization: 5 days,
+/// inside the 7 days a card hold lasts, so a ticket is never issued on a hold that may have
+/// lapsed before the capture.
+pub const ORDER_HOLD_MAX_AGE_MS: i64 = 5 * 24 * 60 * 60 * 1000;
+
+/// Whether the attempt was resumed too late for its phase's request: a retried authorize past
+/// [`AUTHORIZE_RETRY_WINDOW_MS`], or an order past [`ORDER_HOLD_MAX_AGE_MS`]. Normally the
+/// saga runs its phases minutes apart; only an attempt left waiting (travellers unreadable, an
+/// operator's hold, the monitor down) gets here.
+fn is_stale(state: &AttemptState, now: Timestamp) -> bool {
+    let age = now.unix_ms() - state.started_at.unix_ms();
+    match state.phase {
+        Phase::Authorize => state.tries > 0 && age >= AUTHORIZE_RETRY_WINDOW_MS,
+        Phase::Order => age >= ORDER_HOLD_MAX_AGE_MS,
+        _ => false,
     }
 }
 

@@ -1137,3 +1137,51 @@ fn an_attempt_a_provider_outage_ended_puts_the_next_check_off() {
         serde_json::json!(T0.plus_ms(OUTAGE_RECHECK_MS))
     );
 }
+
+#[test]
+fn an_order_resumed_on_an_old_hold_releases_it_instead() {
+    let fx = Fixture::new();
+    let s = authorized(&fx);
+    let late = Timestamp::from_unix_ms(T0.unix_ms() + ORDER_HOLD_MAX_AGE_MS);
+    let Command::Write { state, .. } = next(&s, late, &fx.ctx()) else {
+        panic!("expected a write, no order");
+    };
+    assert_eq!(
+        state.phase,
+        Phase::Release {
+            end: End::SearchAgain
+        }
+    );
+    assert_eq!(state.reason.as_deref(), Some("authorization_stale"));
+    // Just inside the age the order goes out.
+    let early = Timestamp::from_unix_ms(late.unix_ms() - 1);
+    let Command::Send { request, .. } = next(&s, early, &fx.ctx()) else {
+        panic!("expected the order");
+    };
+    assert!(request.path.ends_with("/air/orders"));
+}
+
+#[test]
+fn an_authorize_retried_after_the_key_window_searches_for_the_hold_instead() {
+    let fx = Fixture::new();
+    let (_, s) = step(&fx, &start(gbp(25_000)), offer("200.00", "GBP"));
+    let (_, mut s) = step(&fx, &s, Outcome::Timeout);
+    s.not_before = None;
+    let late = Timestamp::from_unix_ms(T0.unix_ms() + AUTHORIZE_RETRY_WINDOW_MS);
+    let Command::Write { state, .. } = next(&s, late, &fx.ctx()) else {
+        panic!("expected a write, no authorize under an expired key");
+    };
+    assert_eq!(
+        state.phase,
+        Phase::FindIntent {
+            end: End::SearchAgain
+        }
+    );
+    assert_eq!(state.reason.as_deref(), Some("authorization_stale"));
+    // A first authorize is never stale: nothing can be held yet.
+    let (_, fresh) = step(&fx, &start(gbp(25_000)), offer("200.00", "GBP"));
+    assert!(matches!(
+        next(&fresh, late, &fx.ctx()),
+        Command::Send { .. }
+    ));
+}

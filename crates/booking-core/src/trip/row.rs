@@ -25,6 +25,9 @@ pub enum TripStatus {
     Booked,
     /// The traveller must act (payment authentication, declined card).
     NeedsTraveller,
+    /// A booking attempt cannot go on without a person (the database refused to record it, or
+    /// the travellers stayed unreadable); an operator alert is open and the attempt stays open.
+    NeedsOperator,
     /// Departure passed or the request expired.
     Expired,
     /// Cancelled by the traveller.

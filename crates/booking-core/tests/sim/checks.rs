@@ -30,6 +30,19 @@ fn failed_unknown(w: &World, attempt: &AttemptState) -> bool {
             .any(|t| t.id == attempt.trip_id && t.status == "failed")
 }
 
+/// Whether the trip was flagged for an operator: `needs_operator` with its one open attempt
+/// under an alert. Money may be held or captured there without a booking row: a person was told.
+fn flagged(w: &World, trip_id: &str) -> bool {
+    w.db.trips
+        .iter()
+        .any(|t| t.id == trip_id && t.status == "needs_operator")
+        && w.db.open_attempt(trip_id).is_some_and(|a| {
+            w.db.alerts
+                .iter()
+                .any(|x| x.attempt_id == a.attempt_id && x.trip_id == trip_id)
+        })
+}
+
 /// Invariants that must hold at every moment between runs.
 pub(crate) fn after_run(w: &World) -> Vec<String> {
     let mut bad = w.violations.clone();
@@ -76,6 +89,23 @@ pub(crate) fn after_run(w: &World) -> Vec<String> {
         if bookings > 1 {
             bad.push(format!("trip {}: {bookings} bookings", trip.id));
         }
+        if trip.status == "needs_operator" && !flagged(w, &trip.id) {
+            bad.push(format!(
+                "trip {} needs an operator but no alert says so",
+                trip.id
+            ));
+        }
+        if let Some(a) = w.db.open_attempt(&trip.id).filter(|a| a.order.is_some()) {
+            let told =
+                w.db.notifications
+                    .contains(&format!("{}-booking_under_review", a.attempt_id));
+            if trip.status == "needs_operator" && !told {
+                bad.push(format!(
+                    "trip {} flagged with a ticket but the traveller was not told",
+                    trip.id
+                ));
+            }
+        }
         if trip.status == "booked" && (bookings != 1 || captured.len() != 1) {
             bad.push(format!(
                 "trip {} booked with {bookings} bookings, {} captures",
@@ -88,7 +118,8 @@ pub(crate) fn after_run(w: &World) -> Vec<String> {
                 .values()
                 .filter(|a| a.trip_id == trip.id && a.is_open())
                 .count();
-        if open > 1 || (open == 1) != (trip.status == "booking") {
+        let holds_attempt = matches!(trip.status, "booking" | "needs_operator");
+        if open > 1 || (open == 1) != holds_attempt {
             bad.push(format!(
                 "trip {} is {} with {open} open attempts",
                 trip.id, trip.status
@@ -183,7 +214,11 @@ pub(crate) fn settled(w: &World, paused: bool) -> Vec<String> {
             w.db.attempts
                 .get(&order.attempt_id)
                 .is_some_and(|a| failed_unknown(w, a));
-        if !captured && !unknown {
+        let operator =
+            w.db.attempts
+                .get(&order.attempt_id)
+                .is_some_and(|a| flagged(w, &a.trip_id));
+        if !captured && !unknown && !operator {
             bad.push(format!(
                 "order {} ticketed but never paid, and its trip did not fail with {UNKNOWN}",
                 order.id
@@ -191,7 +226,7 @@ pub(crate) fn settled(w: &World, paused: bool) -> Vec<String> {
         }
     }
     for pi in &w.stripe.intents {
-        if pi.status == "requires_capture" {
+        if pi.status == "requires_capture" && !flagged(w, &pi.trip_id) {
             bad.push(format!(
                 "authorization {} never captured or released",
                 pi.id
@@ -199,9 +234,10 @@ pub(crate) fn settled(w: &World, paused: bool) -> Vec<String> {
         }
     }
     for trip in &w.db.trips {
-        let waiting = paused
+        let waiting = (paused
             && matches!(trip.status, "watching" | "searching")
-            && w.db.open_attempt(&trip.id).is_none();
+            && w.db.open_attempt(&trip.id).is_none())
+            || flagged(w, &trip.id);
         if !waiting
             && !matches!(
                 trip.status,

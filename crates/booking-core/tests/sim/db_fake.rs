@@ -3,10 +3,11 @@
 //! monitor touches, and the kill switch of `pipeline_settings`. Unlike Postgres every call is
 //! atomic and serial, and there is no SQL: each `monitor_*` function is written out in Rust from
 //! the migrations (20261123000600_monitor_api.sql as replaced by
-//! 20261124000100_monitor_money_safety.sql and 20261201000200_attempt_limit_dead_offers.sql),
-//! answering and refusing (SQLSTATE) the same way: every trip update bumps `version` (the
-//! `trip_requests_guard` trigger) except a claim's lease, which moves only `next_check_at`; the
-//! attempt reason and
+//! 20261124000100_monitor_money_safety.sql, 20261201000200_attempt_limit_dead_offers.sql and
+//! 20261201000600_ledger_unclosable.sql's `monitor_flag_attempt` with its `operator_alerts` and
+//! trip status `needs_operator`), answering and refusing (SQLSTATE) the same way: every trip
+//! update bumps `version` (the `trip_requests_guard` trigger) except a claim's lease, which moves
+//! only `next_check_at`; the attempt reason and
 //! the booking reference must meet their check constraints (23514), codes must be snake_case
 //! (22023). Not modelled: deletes (nothing in the monitor deletes), `due_left`, the
 //! `pipeline_events` detail, offers other than the selected one, and `next_check_at = null`
@@ -82,6 +83,17 @@ pub(crate) struct Db {
     pub(crate) events: Vec<(String, &'static str, String, String)>,
     /// `flight_offers.dead_at` set: (trip id, provider offer id).
     pub(crate) dead_offers: BTreeSet<(String, String)>,
+    /// `operator_alerts` rows (all unresolved: nothing in the simulation resolves them).
+    pub(crate) alerts: Vec<Alert>,
+}
+
+/// An `operator_alerts` row.
+#[derive(Clone, Debug)]
+pub(crate) struct Alert {
+    pub(crate) trip_id: String,
+    pub(crate) attempt_id: String,
+    pub(crate) reason: String,
+    pub(crate) sqlstate: Option<String>,
 }
 
 impl Default for Db {
@@ -96,6 +108,7 @@ impl Default for Db {
             notifications: BTreeSet::new(),
             events: Vec::new(),
             dead_offers: BTreeSet::new(),
+            alerts: Vec::new(),
         }
     }
 }
@@ -240,6 +253,7 @@ impl Db {
             }
             "monitor_begin_attempt" => self.begin_attempt(args, now),
             "monitor_save_attempt" => self.save_attempt(args, now),
+            "monitor_flag_attempt" => self.flag_attempt(args),
             "monitor_passengers" => {
                 let t = trip(self)?;
                 Ok(if self.trips[t].has_travellers {
@@ -403,6 +417,65 @@ impl Db {
         Ok(json!({"started": true}))
     }
 
+    /// `monitor_flag_attempt`: an unresolved alert for the attempt and reason → flagged (only a
+    /// trip still `booking` moves again); else missing, closed or at another version → not
+    /// flagged, nothing written; else the attempt's version is bumped (a run holding the old one
+    /// loses its compare-and-set), an alert and a `book` event `needs_operator` are written, the
+    /// traveller's `booking_under_review` is enqueued when the attempt knows an order, and the
+    /// trip moves `booking → needs_operator`.
+    fn flag_attempt(&mut self, args: &Value) -> Result<Value, SqlState> {
+        let attempt_id = args["attempt_id"].as_str().ok_or("22023")?.to_owned();
+        let expected = args["expected_version"].as_u64().ok_or("22023")?;
+        let reason = arg_code(args, "reason", true)?
+            .unwrap_or_default()
+            .to_owned();
+        let sqlstate = match &args["sqlstate"] {
+            Value::Null => None,
+            Value::String(s)
+                if s.len() == 5
+                    && s.bytes()
+                        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) =>
+            {
+                Some(s.clone())
+            }
+            _ => return Err("22023"),
+        };
+        let Some(stored) = self.attempts.get_mut(&attempt_id) else {
+            return Ok(json!({"flagged": false}));
+        };
+        let trip_id = stored.trip_id.clone();
+        let already = self
+            .alerts
+            .iter()
+            .any(|a| a.attempt_id == attempt_id && a.reason == reason);
+        if !already {
+            if !stored.is_open() || stored.version != expected {
+                return Ok(json!({"flagged": false}));
+            }
+            stored.version += 1;
+            let ticketed = stored.order.is_some();
+            self.alerts.push(Alert {
+                trip_id: trip_id.clone(),
+                attempt_id: attempt_id.clone(),
+                reason: reason.clone(),
+                sqlstate,
+            });
+            self.event(&trip_id, "book", Some("needs_operator"), Some(&reason));
+            if ticketed {
+                self.notifications
+                    .insert(format!("{attempt_id}-booking_under_review"));
+            }
+        }
+        let t = self.trip_index(&trip_id).ok_or("P0002")?;
+        let row = &mut self.trips[t];
+        if row.status == "booking" {
+            row.status = "needs_operator";
+            row.last_error_code = Some(reason);
+            row.version += 1;
+        }
+        Ok(json!({"flagged": true}))
+    }
+
     /// `monitor_save_attempt`: compare-and-set on the attempt version (missing, closed or at
     /// another version: saved false), then the effects, all in one transaction (validated
     /// before anything is applied, so a refusal writes nothing).
@@ -465,11 +538,18 @@ impl Db {
                     if !ok {
                         return Err("23514");
                     }
-                    effect["order_id"].as_str().ok_or("22023")?;
+                    let order_id = effect["order_id"].as_str().ok_or("22023")?;
                     if effect["attempt_id"].as_str() != Some(state.attempt_id.as_str()) {
                         return Err("22023");
                     }
                     money(&effect["amount"])?;
+                    // Idempotent on attempt_id (ON CONFLICT DO NOTHING); another attempt's row
+                    // with the same provider order id breaks bookings_provider_order_key, and
+                    // the whole transaction (state and every effect) rolls back.
+                    let ours = self.bookings.iter().any(|b| b.1 == state.attempt_id);
+                    if !ours && self.bookings.iter().any(|b| b.2 == order_id) {
+                        return Err("23505");
+                    }
                 }
                 Some("mark_offer_dead") => {
                     let id = effect["offer_id"].as_str().ok_or("22023")?;
@@ -507,13 +587,9 @@ impl Db {
                 Some("record_booking") => {
                     let attempt_id = effect["attempt_id"].as_str().unwrap_or_default();
                     let order_id = effect["order_id"].as_str().unwrap_or_default();
-                    // Idempotent on attempt_id (ON CONFLICT DO NOTHING); another attempt with
-                    // the same provider order id breaks bookings_provider_order_key.
+                    // Idempotent on attempt_id (the conflict was checked above).
                     if self.bookings.iter().any(|b| b.1 == attempt_id) {
                         continue;
-                    }
-                    if self.bookings.iter().any(|b| b.2 == order_id) {
-                        return Err("23505");
                     }
                     self.bookings.push((
                         trip_id.clone(),

@@ -11,7 +11,7 @@ use super::duffel_fake::{OfferSim, OrderSim};
 use super::pause::{PausePlan, Paused, PAUSE_MAX_RUNS, PAUSE_MIN_MS};
 use super::worker::{Work, Worker};
 use super::world::{
-    Endpoint as E, Fault as F, FaultPlan, World, LATE_AFTER_WINDOW_MS, LATE_IN_WINDOW_MS,
+    Endpoint as E, Fault as F, FaultPlan, SqlFaults, World, LATE_AFTER_WINDOW_MS, LATE_IN_WINDOW_MS,
 };
 
 pub(crate) const START: i64 = 1_790_000_000_000; // 2026-09-21T13:33:20Z
@@ -29,7 +29,7 @@ const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 30] = [
+pub(crate) const KINDS: [&str; 45] = [
     "none",
     "search_first",
     "price_drops_later",
@@ -60,6 +60,27 @@ pub(crate) const KINDS: [&str; 30] = [
     "stripe_outage_across_attempts",
     "duffel_offer_gone_at_order",
     "duffel_orders_unfiltered_paged",
+    // Upstash down for good from the moment an attempt is resumed in the phase (issue 6,
+    // defect 2): held money must still move, and the trip must still book.
+    "upstash_down_reprice",
+    "upstash_down_authorize",
+    "upstash_down_find_intent",
+    "upstash_down_order",
+    "upstash_down_reconcile",
+    "upstash_down_capture",
+    "upstash_down_release",
+    // Transient Postgres errors (08006, 40001, 57P01, 53300) on the travellers read and the saves
+    // of runs resuming an attempt in the phase (defect 1): nothing is released for them.
+    "pg_errors_reprice",
+    "pg_errors_authorize",
+    "pg_errors_find_intent",
+    "pg_errors_order",
+    "pg_errors_reconcile",
+    "pg_errors_capture",
+    "pg_errors_release",
+    // The closing save after the capture collides with a booking row left from an earlier stack
+    // start (23505 on bookings_provider_order_key; defect 13): an operator must be told.
+    "ledger_unclosable",
 ];
 
 /// Other orders on the Duffel account listed ahead of ours by an unfiltered order list.
@@ -67,6 +88,49 @@ const FOREIGN_ORDERS: usize = 12;
 /// Failed authorizations in `stripe_outage_across_attempts`: three attempts (six tries
 /// each), more than the attempt limit, none of which moved money.
 const OUTAGE_AUTHORIZE_CALLS: u32 = 18;
+
+/// The saga phase a `upstash_down_*` / `pg_errors_*` kind targets.
+fn target_phase(kind: &str) -> Option<&'static str> {
+    let phase = kind
+        .strip_prefix("upstash_down_")
+        .or_else(|| kind.strip_prefix("pg_errors_"))?;
+    [
+        "reprice",
+        "authorize",
+        "find_intent",
+        "order",
+        "reconcile",
+        "capture",
+        "release",
+    ]
+    .into_iter()
+    .find(|p| *p == phase)
+}
+
+/// Faults that make a run stop (waiting on a retry) while the first attempt is in `phase`, so
+/// that a later run resumes it there; each still ends booked.
+fn stop_in(phase: &str) -> Vec<(E, u32, F)> {
+    match phase {
+        // The trip starts searching: call 1 is the saga's re-price of the offer just found.
+        "reprice" => vec![(E::GetOffer, 1, F::Before(503))],
+        "authorize" => vec![(E::Authorize, 1, F::Before(503))],
+        // Six unanswered authorizes: the saga searches for the hold, releases it, and the next
+        // attempt books.
+        "find_intent" => (1..=6).map(|n| (E::Authorize, n, F::Lost)).collect(),
+        "order" => vec![(E::CreateOrder, 1, F::Before(429))],
+        "reconcile" => vec![
+            (E::CreateOrder, 1, F::Lost),
+            (E::FindOrders, 1, F::Before(503)),
+        ],
+        "capture" => vec![(E::Capture, 1, F::Before(503))],
+        // The refused order's release waits; the next attempt books.
+        "release" => vec![
+            (E::CreateOrder, 1, F::PriceChanged),
+            (E::Cancel, 1, F::Before(503)),
+        ],
+        _ => Vec::new(),
+    }
+}
 
 /// How a scenario runs.
 #[derive(Clone, Copy, Debug)]
@@ -110,6 +174,28 @@ fn world(setup: &Setup) -> World {
     w.upstash.broken = !setup.use_lock;
     w.duffel.hostile = setup.kind == "hostile_provider_strings";
     w.stripe.hostile = setup.kind == "hostile_provider_strings";
+    if let Some(phase) = target_phase(setup.kind) {
+        if setup.kind.starts_with("upstash_down_") {
+            w.upstash_down_in = Some(phase);
+        } else {
+            w.sql_faults = Some(SqlFaults {
+                phase,
+                left: 4,
+                fired: 0,
+                armed: Default::default(),
+            });
+        }
+    }
+    if setup.kind == "ledger_unclosable" {
+        // The fake's order ids restarted while the database kept an earlier stack's booking.
+        let gbp = Currency::parse("GBP").unwrap();
+        w.db.bookings.push((
+            "00000000-0000-4000-8000-ffffffffffff".into(),
+            "00000000-0000-4000-8000-fffffffffffe".into(),
+            "ord_0001".into(),
+            Money::from_minor(30_000, gbp).unwrap(),
+        ));
+    }
     w.duffel.search_prices = vec![(0, 31_000)];
     // Duffel lists orders in pages and may ignore the `offer_id` filter: the scripted kind reads
     // one order per page behind other accounts' orders; half the random seeds page by two.
@@ -164,7 +250,11 @@ fn world(setup: &Setup) -> World {
             ("no_payment_profile", 0) => None,
             _ => Some("pm_card_visa"),
         };
+        // A watched trip's attempt starts at `authorize` from the run's own re-price (priced
+        // once), so the `*_reprice` kinds start from a search: the attempt of a freshly
+        // searched offer is the one that re-prices inside the saga.
         let searching = setup.kind == "search_first"
+            || setup.kind.ends_with("_reprice")
             || (matches!(setup.kind, "random" | "random_pause") && i % 4 == 3);
         let blocked = matches!(setup.kind, "travellers_missing" | "no_payment_profile") && i == 0;
         let (departing_at, departure_date) = if blocked {
@@ -245,7 +335,7 @@ fn world(setup: &Setup) -> World {
             .collect(),
         "duffel_offer_gone_at_order" => vec![(E::CreateOrder, 1, F::OfferGone)],
         "duffel_orders_unfiltered_paged" => vec![(E::CreateOrder, 1, F::Lost)],
-        _ => Vec::new(),
+        kind => target_phase(kind).map(stop_in).unwrap_or_default(),
     };
     w.plan = FaultPlan {
         rules,
@@ -392,6 +482,14 @@ pub(crate) fn scenario(setup: Setup) -> Report {
         }
     }
     pause_log.refused = w.db.disabled_refusals;
+    if setup.kind != "ledger_unclosable" {
+        for trip in w.db.trips.iter().filter(|t| t.status == "needs_operator") {
+            bad.push(format!(
+                "trip {} flagged for an operator ({:?}) with nothing permanent wrong",
+                trip.id, trip.last_error_code
+            ));
+        }
+    }
     bad.extend(checks::settled(&w, !w.db.monitor_enabled));
     if setup.crash_at.is_none() && setup.crash_permille == 0 && !setup.racing {
         bad.extend(expected_ends(&setup, &w, &pause_log));
@@ -491,6 +589,42 @@ fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
                 && reason_was(0, "card_declined_do_not_honor")
                 && status(1) == "booked"
                 && reason_was(1, "booking_reference_invalid")
+        }
+        kind if target_phase(kind).is_some() => {
+            // The fault was reached (Upstash went down / Postgres failed) and still the trip
+            // booked, with every hold of it captured or released.
+            let reached = if kind.starts_with("upstash_down_") {
+                w.upstash_down
+            } else {
+                w.sql_faults.as_ref().is_some_and(|f| f.fired > 0)
+            };
+            reached && status(0) == "booked"
+        }
+        "ledger_unclosable" => {
+            let id = &w.db.trips[0].id;
+            let attempt = w.db.open_attempt(id).map(|a| a.attempt_id.clone());
+            status(0) == "needs_operator"
+                && attempt.as_ref().is_some_and(|a| {
+                    w.db.alerts.iter().any(|x| {
+                        &x.attempt_id == a
+                            && &x.trip_id == id
+                            && x.reason == "ledger_unclosable"
+                            && x.sqlstate.as_deref() == Some("23505")
+                    }) && w
+                        .db
+                        .notifications
+                        .contains(&format!("{a}-booking_under_review"))
+                })
+                && w.db.bookings.iter().all(|b| &b.0 != id)
+                && w.stripe
+                    .intents
+                    .iter()
+                    .filter(|pi| &pi.trip_id == id && pi.status == "succeeded")
+                    .count()
+                    == 1
+                && w.db.events.iter().any(|(t, _, d, r)| {
+                    t == id && d == "needs_operator" && r == "ledger_unclosable"
+                })
         }
         kind if kind.starts_with("pause_") => {
             // The switch went off once with money held, that money ended during the pause, and

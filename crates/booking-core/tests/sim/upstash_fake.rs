@@ -73,6 +73,17 @@ impl Upstash {
         }
     }
 
+    /// Records the token of a release (`EVAL`) that was sent but not executed.
+    pub(crate) fn note_release(&mut self, request: &HttpRequest) {
+        let command: Vec<Value> =
+            serde_json::from_str(request.body.as_deref().unwrap_or("")).unwrap_or_default();
+        if command.first().and_then(Value::as_str) == Some("EVAL") {
+            if let Some(token) = command.get(4).and_then(Value::as_str) {
+                self.releases.insert(token.to_owned());
+            }
+        }
+    }
+
     /// Keys held (unexpired) by a token starting with `prefix-` that was never released.
     pub(crate) fn unreleased_by_run(&self, prefix: &str, now: i64) -> usize {
         let prefix = format!("{prefix}-");

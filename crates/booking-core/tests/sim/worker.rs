@@ -107,6 +107,7 @@ impl Worker {
                         None => return,
                     },
                 };
+                w.claimed(&claimed);
                 self.claims.extend(claimed);
                 self.start_next(w)
             }
@@ -156,7 +157,7 @@ impl Worker {
             Command::Http { id, request } => Stage::Feed(id, Executed::Http(w.http(&request))),
             Command::Sql {
                 id, function, args, ..
-            } => Stage::Feed(id, Executed::Sql(w.db.call(function.name(), &args, w.now))),
+            } => Stage::Feed(id, Executed::Sql(w.sql(function.name(), &args))),
             Command::Done {
                 result: TripDone { outcome, reason },
             } => {
@@ -164,7 +165,7 @@ impl Worker {
                     reason.as_str(),
                     "invalid_sql_result" | "driver_invariant" | "booking_without_attempt"
                 ) || reason.starts_with("sql_error_2")
-                    || reason.starts_with("sql_error_4")
+                    || reason.starts_with("sql_error_42")
                 {
                     w.violations
                         .push(format!("driver ended {} {reason}", outcome.as_str()));

@@ -1,7 +1,7 @@
 //! The simulated world: virtual time, the database and Upstash stand-ins, the provider fakes,
 //! and the fault plan. See the module docs of `sim` for what each stand-in differs in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use booking_core::http::{HttpRequest, Service};
 use booking_core::saga::Outcome;
@@ -71,6 +71,30 @@ pub(crate) struct FaultPlan {
     pub(crate) calm: bool,
 }
 
+/// Postgres failing transiently (the transaction rolled back, or the connection dropped) for a
+/// run that resumes an attempt stored in `phase`: once a claim hands out such an attempt, that
+/// run's first `monitor_passengers` of the trip or `monitor_save_attempt` of the attempt fails,
+/// `left` more times in the scenario.
+#[derive(Clone, Debug)]
+pub(crate) struct SqlFaults {
+    pub(crate) phase: &'static str,
+    pub(crate) left: u32,
+    pub(crate) fired: u32,
+    /// Trips whose latest claim handed out an open attempt in `phase`.
+    pub(crate) armed: BTreeSet<String>,
+}
+
+/// The SQLSTATEs of a database that is failing over or overloaded, none of them permanent.
+const TRANSIENT_SQLSTATES: [&str; 4] = ["08006", "40001", "57P01", "53300"];
+
+/// The `name` of a saga phase as stored (`{"name": "capture"}`).
+pub(crate) fn phase_name(phase: &booking_core::saga::Phase) -> String {
+    serde_json::to_value(phase)
+        .ok()
+        .and_then(|v| v["name"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// Everything the simulation mutates.
 pub(crate) struct World {
     pub(crate) now: i64,
@@ -84,6 +108,13 @@ pub(crate) struct World {
     /// Protocol violations seen as they happen (an order without a hold, a misused driver, …).
     pub(crate) violations: Vec<String>,
     pub(crate) ids: u64,
+    /// Transient Postgres errors while an attempt in a given phase is resumed.
+    pub(crate) sql_faults: Option<SqlFaults>,
+    /// Upstash goes down for good (every call times out or answers 503) once an open attempt
+    /// is found in this phase when a run takes or releases its lock.
+    pub(crate) upstash_down_in: Option<&'static str>,
+    pub(crate) upstash_down: bool,
+    upstash_down_calls: u32,
 }
 
 impl World {
@@ -99,7 +130,52 @@ impl World {
             calls: HashMap::new(),
             violations: Vec::new(),
             ids: 0,
+            sql_faults: None,
+            upstash_down_in: None,
+            upstash_down: false,
+            upstash_down_calls: 0,
         }
+    }
+
+    /// Arms (or disarms) [`SqlFaults`] for the trips a claim handed out.
+    pub(crate) fn claimed(&mut self, claims: &[serde_json::Value]) {
+        let Some(f) = self.sql_faults.as_mut() else {
+            return;
+        };
+        for claim in claims {
+            let trip = claim["trip"]["id"].as_str().unwrap_or_default().to_owned();
+            if claim["attempt"]["state"]["phase"]["name"].as_str() == Some(f.phase) {
+                f.armed.insert(trip);
+            } else {
+                f.armed.remove(&trip);
+            }
+        }
+    }
+
+    /// Executes one `app.monitor_*` call, applying [`SqlFaults`].
+    pub(crate) fn sql(
+        &mut self,
+        function: &str,
+        args: &serde_json::Value,
+    ) -> Result<serde_json::Value, &'static str> {
+        let trip = match function {
+            "monitor_passengers" => args["trip_id"].as_str().map(str::to_owned),
+            "monitor_save_attempt" => args["attempt_id"]
+                .as_str()
+                .and_then(|id| self.db.attempts.get(id))
+                .map(|a| a.trip_id.clone()),
+            _ => None,
+        };
+        let calm = self.plan.calm;
+        if let (Some(f), Some(trip)) = (self.sql_faults.as_mut(), trip) {
+            // The first such call of the run fails (the run's next calls go through).
+            if f.left > 0 && !calm && f.armed.remove(&trip) {
+                f.left -= 1;
+                f.fired += 1;
+                return Err(TRANSIENT_SQLSTATES[f.fired as usize % TRANSIENT_SQLSTATES.len()]);
+            }
+        }
+        self.db.call(function, args, self.now)
     }
 
     /// A fresh UUID-shaped id.
@@ -148,6 +224,27 @@ impl World {
             self.violations.extend(seen);
             out
         } else if request.service == Service::Upstash && rest == "/" {
+            if let Some(phase) = self.upstash_down_in {
+                self.upstash_down = self.upstash_down
+                    || self
+                        .db
+                        .attempts
+                        .values()
+                        .any(|a| a.is_open() && phase_name(&a.phase) == phase);
+            }
+            if self.upstash_down {
+                // A release sent into the outage still counts as sent (the lock expires).
+                self.upstash.note_release(request);
+                self.upstash_down_calls += 1;
+                return if self.upstash_down_calls % 2 == 0 {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Response {
+                        status: 503,
+                        body: br#"{"error":"ERR service unavailable"}"#.to_vec(),
+                    }
+                };
+            }
             let fault = self.fault(Endpoint::Lock);
             self.upstash.handle(request, now, fault)
         } else {

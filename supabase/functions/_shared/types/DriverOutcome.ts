@@ -3,4 +3,4 @@
 /**
  * How a trip's turn in a monitor run ended (the run's summary counts these).
  */
-export type DriverOutcome = "booked" | "waiting" | "searched" | "expired" | "needs_traveller" | "failed" | "locked" | "skipped" | "stopped";
+export type DriverOutcome = "booked" | "waiting" | "searched" | "expired" | "needs_traveller" | "failed" | "locked" | "skipped" | "stopped" | "needs_operator";

@@ -3,4 +3,4 @@
 /**
  * Lifecycle status of a trip request.
  */
-export type TripStatus = "searching" | "watching" | "booking" | "booked" | "needs_traveller" | "expired" | "cancelled" | "failed";
+export type TripStatus = "searching" | "watching" | "booking" | "booked" | "needs_traveller" | "needs_operator" | "expired" | "cancelled" | "failed";

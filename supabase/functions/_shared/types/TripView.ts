@@ -58,8 +58,8 @@ currency: string,
  */
 auto_book: boolean, 
 /**
- * `searching`, `watching`, `booking`, `booked`, `needs_traveller`, `expired`, `cancelled`,
- * `failed`.
+ * `searching`, `watching`, `booking`, `booked`, `needs_traveller`, `needs_operator`,
+ * `expired`, `cancelled`, `failed`.
  */
 status: TripStatus, 
 /**

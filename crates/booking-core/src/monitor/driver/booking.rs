@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::super::next_check_at;
 use super::claim::{to_order_passenger, PassengersResult};
-use super::feed::flag;
+use super::feed::{flag, sql_error_reason};
 use super::state::{invalid_result, Await, HttpResult, Ready, Step};
 use super::{DriverCommand, DriverOutcome, TripDriver};
 use crate::duffel::passengers::{self, OfferRules, PassengerError};
@@ -55,6 +55,24 @@ impl TripDriver {
     }
 
     pub(super) fn saga(&mut self, state: AttemptState, now: Timestamp) -> Step {
+        // Every state reaching here is the stored one (resumed, begun, or just saved).
+        self.stored = Some((state.attempt_id.clone(), state.version));
+        if let Some(sqlstate) = self.travellers_unreadable.clone() {
+            if needs_travellers(&state, now) {
+                // Unknown is not gone: never release because of a failed read. Stop, and
+                // resume next run; flag for an operator once the attempt has been stuck long.
+                let stuck_ms = now.unix_ms() - state.updated_at.unix_ms();
+                if stuck_ms >= super::TRAVELLERS_UNREADABLE_ALERT_MS {
+                    if let Some(step) = self.flag(TRAVELLERS_UNREADABLE, &sqlstate) {
+                        return step;
+                    }
+                }
+                return Step::Ready(Ready::Finish(
+                    DriverOutcome::Stopped,
+                    sql_error_reason(&sqlstate),
+                ));
+            }
+        }
         let ctx = Context {
             duffel: &self.config.duffel,
             travellers: &self.travellers,
@@ -84,6 +102,20 @@ impl TripDriver {
                 state.reason.clone().unwrap_or_else(|| "none".into()),
             )),
         }
+    }
+
+    /// `monitor_flag_attempt` for the stored attempt: the trip goes to `needs_operator` with an
+    /// operator alert (`reason`, the SQLSTATE that caused it), and the traveller is told when a
+    /// ticket exists. `None` when no attempt state is known (nothing to flag).
+    pub(super) fn flag(&self, reason: &str, sqlstate: &str) -> Option<Step> {
+        let (attempt_id, version) = self.stored.as_ref()?;
+        let sqlstate = is_sqlstate(sqlstate).then(|| sqlstate.to_ascii_uppercase());
+        Some(Self::sql(
+            SqlFunction::MonitorFlagAttempt,
+            json!({"attempt_id": attempt_id, "expected_version": version,
+                "reason": reason, "sqlstate": sqlstate}),
+            Await::Flag(reason.to_owned()),
+        ))
     }
 
     /// The travellers' answer: with them, resume the saga or begin the attempt; without them,
@@ -230,6 +262,26 @@ impl TripDriver {
 /// `monitor_begin_attempt`'s refusal when the trip reached the attempt limit (3 in 24 hours); the
 /// database has moved the trip to `failed` (`too_many_attempts`) in the same transaction.
 const ATTEMPT_LIMIT: &str = "attempt_limit";
+
+/// The flag reason when the travellers stayed unreadable while an attempt may hold money.
+const TRAVELLERS_UNREADABLE: &str = "travelers_unreadable";
+
+/// Whether the saga's next step for `state` reads the travellers: a re-price (which goes on to
+/// authorize), an authorize (the count check) or the order (the body), once due and not left
+/// in flight (a request in flight resolves first, without them).
+fn needs_travellers(state: &AttemptState, now: Timestamp) -> bool {
+    !state.in_flight
+        && matches!(
+            state.phase,
+            Phase::Reprice | Phase::Authorize | Phase::Order
+        )
+        && state.not_before.is_none_or(|at| at <= now)
+}
+
+/// A well-formed SQLSTATE: five ASCII letters or digits.
+fn is_sqlstate(text: &str) -> bool {
+    text.len() == 5 && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
 
 /// Whether a stored attempt may hold the traveller's money (an authorization may have been sent,
 /// or an intent is known): the saga must run to release it, travellers or not.

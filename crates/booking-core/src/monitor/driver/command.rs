@@ -70,13 +70,17 @@ pub enum DriverOutcome {
     /// The attempt closed failed, or the database failed the trip instead of starting one
     /// (`attempt_limit`).
     Failed,
-    /// Another run holds the trip's lock, or the lock could not be taken.
+    /// Another run holds the trip's lock (Upstash failing is not `locked`: the run goes on).
     Locked,
     /// Not this run's to handle (the trip changed, an attempt is already open, the kill switch
     /// refused a new attempt, a `booking` trip without an attempt was put off, …).
     Skipped,
     /// Stopped early: another run moved the attempt, or the database refused a call.
     Stopped,
+    /// The attempt cannot go on without a person: the database refused to record it for good
+    /// (`ledger_unclosable`), or the travellers stayed unreadable (`travelers_unreadable`).
+    /// `monitor_flag_attempt` moved the trip to `needs_operator` and raised an operator alert.
+    NeedsOperator,
 }
 
 impl DriverOutcome {
@@ -102,6 +106,7 @@ impl DriverOutcome {
             Self::Locked => "locked",
             Self::Skipped => "skipped",
             Self::Stopped => "stopped",
+            Self::NeedsOperator => "needs_operator",
         }
     }
 }

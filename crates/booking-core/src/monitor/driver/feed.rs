@@ -50,31 +50,56 @@ impl TripDriver {
         Ok(())
     }
 
-    /// Reports that the waiting `sql` command failed with `sqlstate`.
+    /// Reports that the waiting `sql` command failed with `sqlstate` (the transaction rolled
+    /// back; a connection lost before an answer is reported the same way, with the shim's
+    /// SQLSTATE for it, e.g. `08006`).
     ///
-    /// The run stops (`stopped`, `sql_error_<sqlstate>`), except: a refused second attempt
-    /// (`23505` on begin) is `skipped`; and when the travellers cannot be read while resuming an
-    /// attempt that may hold money (an intent is known, an authorization may have been sent, or
-    /// the attempt is ordering), the saga goes on without them, so it releases the hold and ends
-    /// the attempt instead of leaving the funds held until the travellers can be read again.
+    /// The run stops (`stopped`, `sql_error_<sqlstate>`) and the trip is due again after the
+    /// claim lease, except:
+    /// - a refused second attempt (`23505` on begin) is `skipped`;
+    /// - the travellers cannot be read while resuming an attempt that may hold money (an intent
+    ///   is known, an authorization may have been sent, or the attempt is ordering): an error is
+    ///   not an answer that they are gone, so nothing is released because of it. The saga goes on
+    ///   as far as it can without them (resolving a request left in flight, reconciling,
+    ///   capturing, releasing) and the run stops before a step that needs them; the attempt
+    ///   resumes next run. When the attempt has not moved for
+    ///   [`TRAVELLERS_UNREADABLE_ALERT_MS`] the driver flags it for an operator instead
+    ///   (`monitor_flag_attempt`, reason `travelers_unreadable`);
+    /// - a save of the attempt (`monitor_save_attempt`) refused with a SQLSTATE that retrying can
+    ///   never fix ([`is_permanent_sqlstate`]: classes 22, 23, 42 and `55000`) flags the attempt
+    ///   for an operator (reason `ledger_unclosable`): after money moved, the ledger must end in
+    ///   a state someone is told about rather than fail the same way every run.
+    ///
+    /// [`TRAVELLERS_UNREADABLE_ALERT_MS`]: super::TRAVELLERS_UNREADABLE_ALERT_MS
+    /// [`is_permanent_sqlstate`]: super::is_permanent_sqlstate
     pub(super) fn feed_sql_error(
         &mut self,
         _now: Timestamp,
         sqlstate: &str,
     ) -> Result<(), DriverError> {
         let on = self.take_waiting("sql")?;
+        let stopped = || {
+            Step::Ready(Ready::Finish(
+                DriverOutcome::Stopped,
+                sql_error_reason(sqlstate),
+            ))
+        };
         let step = match on {
             // The unique open-attempt index refused a second attempt.
             Await::Begin(_) if sqlstate == "23505" => {
-                Ready::Finish(DriverOutcome::Skipped, "attempt_open".into())
+                Step::Ready(Ready::Finish(DriverOutcome::Skipped, "attempt_open".into()))
             }
             Await::Passengers(Some(state)) if may_hold_money(&state) => {
                 self.travellers.clear();
-                Ready::Saga(state)
+                self.travellers_unreadable = Some(sqlstate.to_owned());
+                Step::Ready(Ready::Saga(state))
             }
-            _ => Ready::Finish(DriverOutcome::Stopped, sql_error_reason(sqlstate)),
+            Await::Save(_) | Await::SaveMark(..) if super::is_permanent_sqlstate(sqlstate) => self
+                .flag(LEDGER_UNCLOSABLE, sqlstate)
+                .unwrap_or_else(stopped),
+            _ => stopped(),
         };
-        self.stage = Stage::Ready(step);
+        self.stage = stage_of(step);
         Ok(())
     }
 
@@ -133,6 +158,14 @@ impl TripDriver {
             Await::Begin(state) => Self::begun(state, result),
             Await::SaveMark(mark, request) => self.mark_saved(mark, *request, now, result),
             Await::Save(state) => Self::saved(state, result),
+            Await::Flag(reason) => match flag(result, "flagged") {
+                Some(true) => Step::Ready(Ready::Finish(DriverOutcome::NeedsOperator, reason)),
+                Some(false) => Step::Ready(Ready::Finish(
+                    DriverOutcome::Stopped,
+                    "attempt_changed".into(),
+                )),
+                None => invalid_result(),
+            },
             _ => Step::Ready(Ready::Finish(
                 DriverOutcome::Stopped,
                 "driver_invariant".into(),
@@ -146,8 +179,11 @@ pub(super) fn flag(result: &Value, name: &str) -> Option<bool> {
     result.get(name).and_then(Value::as_bool)
 }
 
+/// The flag reason when the database refuses for good to record an attempt's step.
+pub(super) const LEDGER_UNCLOSABLE: &str = "ledger_unclosable";
+
 /// `sql_error_<sqlstate>` for a well-formed SQLSTATE, else `sql_error`.
-fn sql_error_reason(sqlstate: &str) -> String {
+pub(super) fn sql_error_reason(sqlstate: &str) -> String {
     if sqlstate.len() == 5 && sqlstate.bytes().all(|b| b.is_ascii_alphanumeric()) {
         format!("sql_error_{}", sqlstate.to_ascii_lowercase())
     } else {

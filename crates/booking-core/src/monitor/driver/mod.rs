@@ -9,10 +9,13 @@
 //! # Flow
 //!
 //! 1. Lock: `SET lock:trip:<id> <token> NX PX <lease>` through Upstash REST. Held by another run
-//!    → done `locked` (`lock_held`); Upstash failing → done `locked` (`lock_unavailable`): the
-//!    trip stays leased and is due again after the claim lease. Money safety does not rest on
-//!    the lock (the database's compare-and-set guards do), but without it two runs would waste
-//!    provider calls on each other's work.
+//!    → done `locked` (`lock_held`). Upstash failing (an error answer, a timeout, a network
+//!    failure) does not stop the trip: the run goes on without the lock, for money steps and
+//!    for search / re-price alike. Money safety does not rest on the lock (the claim lease and
+//!    the database's compare-and-set guards do); the lock only keeps two runs from wasting
+//!    provider calls on each other's work, which during an outage costs at most a duplicate
+//!    search or re-price of a trip claimed twice ("process this trip now" racing the schedule).
+//!    A `SET` whose answer was lost may have taken the lock, so it is released at the end.
 //! 2. An open attempt in the claim: drive the saga from its stored state (a state left in flight
 //!    resolves as [`crate::saga::Outcome::Lost`]). The travellers are read
 //!    first (`monitor_passengers`) when a later phase may need them. If that read fails (a SQL
@@ -42,7 +45,8 @@
 //!    `Command::Write` → `monitor_save_attempt` with its effects; `Command::WaitUntil` →
 //!    `monitor_reschedule` (trip stays `booking`) → done `waiting`; `Command::Done` → done with
 //!    the end's outcome.
-//! 5. Before `done`, the lock is released (compare-and-delete `EVAL`) when it was taken.
+//! 5. Before `done`, the lock is released (compare-and-delete `EVAL`) when it was (or may have
+//!    been) taken; the release's answer, or its failure, never changes the outcome.
 //!
 //! Provider calls (Duffel, Stripe; not Upstash) are counted; at the per-trip cap the driver stops
 //! cleanly: `monitor_reschedule` with reason `call_cap` and the next check due at once.
@@ -95,6 +99,26 @@ pub use error::DriverError;
 
 use state::{unreachable_ready, Await, Ready, Stage, Step};
 
+/// How long an attempt that may hold money waits, without moving, for travellers that cannot
+/// be read (a SQL error, not an answer that they are gone) before the driver flags it for an
+/// operator: 6 hours. Well inside Stripe's 24-hour idempotency window for a retried authorize
+/// and its 7-day hold (the saga's own guards release a hold before either runs out, see
+/// [`crate::saga`]), and long enough that a blip or a failover never needs a person.
+pub const TRAVELLERS_UNREADABLE_ALERT_MS: i64 = 6 * 60 * 60 * 1000;
+
+/// Whether a SQLSTATE means the statement can never succeed by retrying it unchanged: classes
+/// `22` (data exception), `23` (integrity constraint violation, e.g. `23505` on
+/// `bookings_provider_order_key`), `42` (syntax error or access rule violation), and `55000`
+/// (object not in prerequisite state: the row is not in the state the call requires). Anything
+/// else (connection loss `08…`, serialization failure `40001`, deadlock `40P01`, statement
+/// timeout `57014`, lock not available `55P03`, too many connections `53300`, …) may pass on
+/// the next run.
+pub fn is_permanent_sqlstate(sqlstate: &str) -> bool {
+    let s = sqlstate.to_ascii_uppercase();
+    s.len() == 5
+        && (s.starts_with("22") || s.starts_with("23") || s.starts_with("42") || s == "55000")
+}
+
 /// The state machine for one claimed trip (see the module docs).
 pub struct TripDriver {
     trip: Trip,
@@ -109,6 +133,12 @@ pub struct TripDriver {
     lock_taken: bool,
     provider_calls: u32,
     travellers: Vec<OrderPassenger>,
+    /// The SQLSTATE of a failed `monitor_passengers` read while resuming an attempt that may
+    /// hold money: the travellers are unknown (not gone), so the saga must stop before a step
+    /// that needs them.
+    travellers_unreadable: Option<String>,
+    /// Id and version of the attempt state as stored (what a failed save expected).
+    stored: Option<(String, u64)>,
     stage: Stage,
     seq: Sequencer,
     /// The offer as this run's re-price found it: the attempt starts from it (priced once).
@@ -164,6 +194,8 @@ impl TripDriver {
             lock_taken: false,
             provider_calls: 0,
             travellers: Vec::new(),
+            travellers_unreadable: None,
+            stored: None,
             stage: Stage::Ready(Ready::Lock),
             seq: Sequencer::default(),
             fresh_quote: None,

@@ -106,7 +106,13 @@ impl TripDriver {
         }
     }
 
-    /// The lock's answer: taken → route; held by another run or Upstash failing → `locked`.
+    /// The lock's answer: taken → route; held by another run → `locked` (`lock_held`). Upstash
+    /// failing (an error answer, a timeout, a network failure) does not stop the trip: the run
+    /// goes on without the lock, money steps and the rest alike (the claim lease and the
+    /// database's compare-and-set guards are what keep money safe; the lock only saves
+    /// duplicate provider calls between racing runs). A `SET` whose answer was lost may have
+    /// taken the lock, so it is released at the end like a taken one (compare-and-delete on
+    /// this run's token cannot remove another run's lock).
     pub(super) fn locked(&mut self, result: HttpResult<'_>) -> Step {
         Step::Ready(match result {
             HttpResult::Response(status, body) => match upstash::parse_lock(status, body) {
@@ -115,10 +121,12 @@ impl TripDriver {
                     Ready::Route
                 }
                 Ok(false) => Ready::Finish(DriverOutcome::Locked, "lock_held".into()),
-                Err(_) => Ready::Finish(DriverOutcome::Locked, "lock_unavailable".into()),
+                // Upstash answered but did not set the key: nothing to release.
+                Err(_) => Ready::Route,
             },
             HttpResult::Transport(_) => {
-                Ready::Finish(DriverOutcome::Locked, "lock_unavailable".into())
+                self.lock_taken = true;
+                Ready::Route
             }
         })
     }

@@ -34,6 +34,8 @@ pub(super) enum Await {
     SaveMark(Box<AttemptState>, Box<HttpRequest>),
     Send(Box<AttemptState>),
     Save(Box<AttemptState>),
+    /// `monitor_flag_attempt` with this reason.
+    Flag(String),
     Unlock(DriverOutcome, String),
 }
 

@@ -149,61 +149,112 @@ fn stored(phase: Phase) -> AttemptState {
     state
 }
 
-/// A driver resuming `state` whose `monitor_passengers` call fails with a SQL error.
-fn resume_without_passengers(state: &AttemptState) -> TripDriver {
+/// A driver resuming `state` (at `now`) whose `monitor_passengers` call fails with `sqlstate`.
+fn resume_unreadable_at(state: &AttemptState, now: Timestamp, sqlstate: &str) -> TripDriver {
     let mut c = claim("booking", Some(offer()), Some(payment()));
     c["attempt"] = json!({"state": state});
     let mut d = driver(c);
     lock(&mut d);
     assert_eq!(sql(&mut d).0, "monitor_passengers");
-    d.handle_sql_error(NOW, "55000").unwrap();
+    d.handle_sql_error(now, sqlstate).unwrap();
     d
 }
 
+fn resume_without_passengers(state: &AttemptState) -> TripDriver {
+    resume_unreadable_at(state, NOW, "55000")
+}
+
 #[test]
-fn a_passenger_lookup_error_in_the_order_phase_releases_the_hold() {
+fn a_passenger_lookup_error_while_money_is_held_stops_without_releasing() {
+    let mut order = stored(Phase::Order);
+    order.payment_intent = Some("pi_1".into());
+    let mut authorize = stored(Phase::Authorize);
+    authorize.tries = 1;
+    let mut reprice = stored(Phase::Reprice);
+    reprice.tries = 1;
+    for state in [order, authorize, reprice, stored(Phase::Authorize)] {
+        for sqlstate in ["08006", "40001", "57014", "55000", "XX000"] {
+            let mut d = resume_unreadable_at(&state, NOW, sqlstate);
+            assert_eq!(
+                finish(&mut d),
+                (
+                    DriverOutcome::Stopped,
+                    format!("sql_error_{}", sqlstate.to_ascii_lowercase())
+                ),
+                "{:?} {sqlstate}: an error is not 'travellers gone'",
+                state.phase
+            );
+            assert_eq!(d.provider_calls(), 0, "nothing released, nothing sent");
+        }
+    }
+}
+
+#[test]
+fn a_passenger_lookup_error_still_lets_an_order_in_flight_reconcile() {
     let mut state = stored(Phase::Order);
     state.payment_intent = Some("pi_1".into());
-    let mut d = resume_without_passengers(&state);
+    state.in_flight = true;
+    let mut d = resume_unreadable_at(&state, NOW, "08006");
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["state"]["phase"]["name"], "reconcile");
+    answer(&mut d, json!({"saved": true}));
+    let (f, args) = sql(&mut d);
+    assert_eq!(
+        (f, &args["state"]["in_flight"]),
+        ("monitor_save_attempt", &json!(true))
+    );
+    answer(&mut d, json!({"saved": true}));
+    let r = http(&mut d);
+    assert!(r.path.contains("/air/orders?offer_id="), "{}", r.path);
+}
+
+#[test]
+fn travellers_unreadable_for_hours_are_flagged_for_an_operator() {
+    let mut state = stored(Phase::Order);
+    state.payment_intent = Some("pi_1".into());
+    let late = Timestamp::from_unix_ms(NOW.unix_ms() + TRAVELLERS_UNREADABLE_ALERT_MS);
+    let mut d = resume_unreadable_at(&state, late, "08006");
+    let (f, args) = match d.poll(late) {
+        Command::Sql { function, args, .. } => (function, args),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(f, SqlFunction::MonitorFlagAttempt);
+    assert_eq!(
+        args,
+        json!({"attempt_id": ATTEMPT, "expected_version": 6,
+            "reason": "travelers_unreadable", "sqlstate": "08006"})
+    );
+    d.handle_sql(late, r#"{"flagged": true}"#).unwrap();
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::NeedsOperator, "travelers_unreadable".into())
+    );
+    assert_eq!(d.provider_calls(), 0, "the hold is left for the operator");
+    // Just before the alert time the run only stops.
+    let early = Timestamp::from_unix_ms(late.unix_ms() - 1);
+    let mut d = resume_unreadable_at(&state, early, "08006");
+    assert_eq!(finish(&mut d).0, DriverOutcome::Stopped);
+}
+
+#[test]
+fn travellers_definitely_gone_still_release_the_hold() {
+    let mut state = stored(Phase::Order);
+    state.payment_intent = Some("pi_1".into());
+    let mut c = claim("booking", Some(offer()), Some(payment()));
+    c["attempt"] = json!({"state": state});
+    let mut d = driver(c);
+    lock(&mut d);
+    assert_eq!(sql(&mut d).0, "monitor_passengers");
+    answer(
+        &mut d,
+        json!({"passengers": null, "reason": "travelers_missing"}),
+    );
     let (f, args) = sql(&mut d);
     assert_eq!(f, "monitor_save_attempt", "the saga goes on");
     assert_eq!(args["expected_version"], 6);
     assert_eq!(args["state"]["phase"]["name"], "release");
-    let mut cancelled = false;
-    for _ in 0..20 {
-        match d.poll(NOW) {
-            Command::Sql { function, args, .. } => {
-                assert_eq!(function, SqlFunction::MonitorSaveAttempt);
-                answer(&mut d, json!({"saved": true}));
-                if args["state"]["phase"]["name"] == "closed" {
-                    break;
-                }
-            }
-            Command::Http { request, .. } => {
-                assert!(!request.path.ends_with("/air/orders"), "no order is placed");
-                assert_eq!(
-                    request.path, "/v1/payment_intents/pi_1/cancel",
-                    "the only request releases the hold"
-                );
-                cancelled = true;
-                respond(&mut d, 200, intent("canceled"));
-            }
-            Command::Done { .. } => panic!("done before the attempt closed"),
-        }
-    }
-    assert!(cancelled);
-    assert_eq!(finish(&mut d).0, DriverOutcome::Failed);
-}
-
-#[test]
-fn a_passenger_lookup_error_after_an_unanswered_authorize_searches_for_the_hold() {
-    let mut state = stored(Phase::Authorize);
-    state.tries = 1;
-    let mut d = resume_without_passengers(&state);
-    let (f, args) = sql(&mut d);
-    assert_eq!(f, "monitor_save_attempt", "the saga goes on");
-    assert_eq!(args["state"]["phase"]["name"], "find_intent");
-    assert_eq!(args["state"]["payment_intent"], Value::Null);
+    assert_eq!(args["state"]["reason"], "traveller_mismatch");
 }
 
 #[test]
@@ -218,6 +269,89 @@ fn a_passenger_lookup_error_before_any_money_moved_stops_the_run() {
         );
         assert_eq!(d.provider_calls(), 0);
     }
+}
+
+/// A driver resuming a captured attempt whose closing write comes next; returns it waiting on
+/// that write (`monitor_save_attempt` with the effects).
+fn closing_write() -> TripDriver {
+    let mut state = stored(Phase::Finish { end: End::Booked });
+    state.payment_intent = Some("pi_1".into());
+    state.order = Some(saga::OrderRecord {
+        id: "ord_1".into(),
+        booking_reference: "ABC123".into(),
+    });
+    state.reason = Some("captured".into());
+    let mut c = claim("booking", Some(offer()), Some(payment()));
+    c["attempt"] = json!({"state": state});
+    let mut d = driver(c);
+    lock(&mut d);
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["effects"][1]["kind"], "record_booking");
+    d
+}
+
+#[test]
+fn a_ledger_that_cannot_close_is_flagged_for_an_operator() {
+    for sqlstate in ["23505", "23514", "22023", "42501", "55000"] {
+        let mut d = closing_write();
+        d.handle_sql_error(NOW, sqlstate).unwrap();
+        let (f, args) = sql(&mut d);
+        assert_eq!(f, "monitor_flag_attempt", "{sqlstate}");
+        assert_eq!(
+            args,
+            json!({"attempt_id": ATTEMPT, "expected_version": 6,
+                "reason": "ledger_unclosable", "sqlstate": sqlstate})
+        );
+        answer(&mut d, json!({"flagged": true}));
+        assert_eq!(
+            finish(&mut d),
+            (DriverOutcome::NeedsOperator, "ledger_unclosable".into())
+        );
+    }
+    // Another run moved the attempt first: stop, nothing flagged by this run.
+    let mut d = closing_write();
+    d.handle_sql_error(NOW, "23505").unwrap();
+    sql(&mut d);
+    answer(&mut d, json!({"flagged": false}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Stopped, "attempt_changed".into())
+    );
+    // The flag itself failing: stop; the next run meets the same error and flags again.
+    let mut d = closing_write();
+    d.handle_sql_error(NOW, "23505").unwrap();
+    sql(&mut d);
+    d.handle_sql_error(NOW, "08006").unwrap();
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Stopped, "sql_error_08006".into())
+    );
+}
+
+#[test]
+fn a_transient_error_on_a_save_only_stops_the_run() {
+    for sqlstate in ["40001", "40P01", "08006", "57014", "55P03", "53300"] {
+        let mut d = closing_write();
+        d.handle_sql_error(NOW, sqlstate).unwrap();
+        assert_eq!(
+            finish(&mut d),
+            (
+                DriverOutcome::Stopped,
+                format!("sql_error_{}", sqlstate.to_ascii_lowercase())
+            )
+        );
+    }
+    // A mark refused for good is flagged too (nothing was sent).
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    start_booking(&mut d);
+    answer(&mut d, json!({"started": true}));
+    assert_eq!(sql(&mut d).0, "monitor_save_attempt");
+    d.handle_sql_error(NOW, "23514").unwrap();
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_flag_attempt");
+    assert_eq!(args["expected_version"], 1);
+    assert_eq!(d.provider_calls(), 1, "only the route's re-price");
 }
 
 #[test]
@@ -388,4 +522,42 @@ fn the_call_cap_stops_cleanly_and_reschedules_at_once() {
     let args = rescheduled(&mut d, "call_cap");
     assert_eq!(args["next_check_at"], json!(NOW));
     assert_eq!(d.provider_calls(), 1);
+}
+
+#[test]
+fn held_money_moves_while_upstash_is_down() {
+    // A confirmed order waiting for its capture, and a refused order waiting for its release:
+    // neither may wait for Redis.
+    let order = saga::OrderRecord {
+        id: "ord_1".into(),
+        booking_reference: "ABC123".into(),
+    };
+    let mut capture = stored(Phase::Capture);
+    capture.payment_intent = Some("pi_1".into());
+    capture.order = Some(order);
+    let mut release = stored(Phase::Release {
+        end: End::SearchAgain,
+    });
+    release.payment_intent = Some("pi_1".into());
+    for (state, path) in [(capture, "capture"), (release, "cancel")] {
+        for outage in [Some(TransportFailure::Timeout), None] {
+            let mut c = claim("booking", Some(offer()), Some(payment()));
+            c["attempt"] = json!({"state": state});
+            let mut d = driver(c);
+            assert_eq!(body(&http(&mut d))[0], "SET");
+            match outage {
+                Some(failure) => d.handle_transport(NOW, failure).unwrap(),
+                None => respond(&mut d, 503, json!({"error": "ERR unavailable"})),
+            }
+            let (f, args) = sql(&mut d);
+            assert_eq!(
+                f, "monitor_save_attempt",
+                "{path}: the mark, without the lock"
+            );
+            assert_eq!(args["state"]["in_flight"], true);
+            answer(&mut d, json!({"saved": true}));
+            let r = http(&mut d);
+            assert_eq!(r.path, format!("/v1/payment_intents/pi_1/{path}"));
+        }
+    }
 }

@@ -15,18 +15,57 @@ fn lock_held_by_another_run_ends_locked_without_release() {
 }
 
 #[test]
-fn lock_service_failure_ends_locked() {
-    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
-    http(&mut d);
-    d.handle_transport(NOW, TransportFailure::Timeout).unwrap();
-    assert_eq!(
-        done(&mut d),
-        (DriverOutcome::Locked, "lock_unavailable".into())
-    );
-    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
-    http(&mut d);
-    respond(&mut d, 401, json!({"error":"Unauthorized"}));
-    assert_eq!(done(&mut d).0, DriverOutcome::Locked);
+fn an_upstash_outage_does_not_stop_the_trip() {
+    // Upstash answers an error: the key was not set; the run goes on and releases nothing.
+    for (status, body) in [
+        (503, json!({"error": "ERR unavailable"})),
+        (401, json!({"error": "Unauthorized"})),
+        (200, json!({"result": "QUEUED"})),
+    ] {
+        let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+        http(&mut d);
+        respond(&mut d, status, body);
+        let r = http(&mut d);
+        assert_eq!(r.path, "/air/offers/off_1", "{status}");
+        respond(&mut d, 200, offer_body("450.00"));
+        let (f, args) = sql(&mut d);
+        assert_eq!(
+            (f, &args["reason"]),
+            ("monitor_reschedule", &json!("over_budget"))
+        );
+        answer(&mut d, json!({"ok": true}));
+        assert_eq!(done(&mut d), (DriverOutcome::Waiting, "over_budget".into()));
+    }
+    // No answer at all: the SET may have gone through, so the run releases its token at the end.
+    for failure in [TransportFailure::Timeout, TransportFailure::Network] {
+        let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+        http(&mut d);
+        d.handle_transport(NOW, failure).unwrap();
+        http(&mut d);
+        respond(&mut d, 200, offer_body("450.00"));
+        rescheduled(&mut d, "over_budget");
+    }
+}
+
+#[test]
+fn a_failed_unlock_does_not_change_the_outcome() {
+    for failure in [
+        Some(TransportFailure::Timeout),
+        Some(TransportFailure::Network),
+        None,
+    ] {
+        let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+        reprice_at(&mut d, "450.00");
+        let (f, _) = sql(&mut d);
+        assert_eq!(f, "monitor_reschedule");
+        answer(&mut d, json!({"ok": true}));
+        assert_eq!(body(&http(&mut d))[0], "EVAL");
+        match failure {
+            Some(failure) => d.handle_transport(NOW, failure).unwrap(),
+            None => respond(&mut d, 502, json!({"error": "ERR bad gateway"})),
+        }
+        assert_eq!(done(&mut d), (DriverOutcome::Waiting, "over_budget".into()));
+    }
 }
 
 #[test]
