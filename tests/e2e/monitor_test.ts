@@ -100,9 +100,16 @@ e2eTest("the cron job books a trip whose price dropped, with exactly one capture
   const [booking] = await sql()`select amount_minor, currency from public.bookings
     where trip_id = ${tripId}`;
   assert.deepEqual([Number(booking.amount_minor), booking.currency], [38900, "GBP"]);
-  const [job] = await sql()`select count(*)::int as n from net._http_response
-    where status_code = 200 and content like '%"run_id"%'`;
-  assert.ok(job.n >= 1, "the cron job's HTTP call reached the monitor");
+  // The run's answer is stored by the pg_net worker once the whole run ends (after the trip's
+  // booking, its lock release and the heartbeat): wait for it rather than race it.
+  let answered = 0;
+  for (let i = 0; i < 40 && answered === 0; i++) {
+    const [job] = await sql()`select count(*)::int as n from net._http_response
+      where status_code = 200 and content like '%"run_id"%'`;
+    answered = job.n;
+    if (answered === 0) await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.ok(answered >= 1, "the cron job's HTTP call reached the monitor");
   const events = await sql()`select stage, decision from public.pipeline_events
     where trip_id = ${tripId} order by occurred_at, id`;
   assert.deepEqual(events.at(-1), { stage: "book", decision: "booked" });
