@@ -72,6 +72,8 @@ sql_functions! {
     MonitorRecordSearch = "monitor_record_search", Service;
     /// Monitor: record a failed search the monitor made.
     MonitorRecordSearchFailure = "monitor_record_search_failure", Service;
+    /// duffel-webhook: record a verified event once, against its booking, with its effects.
+    DuffelWebhookRecord = "duffel_webhook_record", Service;
 }
 
 #[cfg(test)]
