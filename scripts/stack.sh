@@ -491,9 +491,19 @@ lock() {
   flock -w 300 9 || die "another stack.sh up/down is still running"
 }
 
+# duffel-webhook's signing secret (the fake Duffel signs with it): env.ts generates it for a new
+# env; older env files get it appended here, never regenerated.
+ensure_duffel_webhook_secret() {
+  if ! grep -q '^DUFFEL_WEBHOOK_SECRET=' "$ENV_FILE"; then
+    printf 'DUFFEL_WEBHOOK_SECRET=%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" >>"$ENV_FILE"
+    line env "added DUFFEL_WEBHOOK_SECRET to $ENV_FILE"
+  fi
+}
+
 cmd_up() {
   lock
   ensure_env
+  ensure_duffel_webhook_secret
   load_env
   pg_up
   vault_seed

@@ -92,6 +92,12 @@ export async function generateEnv(): Promise<[string, string][]> {
     ["TRIP_SEARCH_RATE_LIMIT", "10/60"],
     // travelers.pii encryption key; stack.sh copies it into the local Vault (traveler_data_key).
     ["TRAVELER_DATA_KEY", randomToken(32)],
+    // duffel-webhook's signing secret; the fake Duffel signs its deliveries with it. Duffel's
+    // look like base64 (16 bytes) and are used as-is, not decoded.
+    [
+      "DUFFEL_WEBHOOK_SECRET",
+      btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16)))),
+    ],
   ];
 }
 

@@ -7,7 +7,8 @@
  * headers on every answer. Default export `{ fetch }` (in-process use); run as a main module
  * with `deno run` (not `deno serve`, which would start a second listener) it serves on
  * 127.0.0.1:$PORT (default 54391). Env when run as main: `PORT`, `DUFFEL_FAKE_RATE_LIMIT`
- * (requests per minute, default 4000 like a test token).
+ * (requests per minute, default 4000 like a test token), `DUFFEL_WEBHOOK_SECRET` (signs webhook
+ * deliveries) and `DUFFEL_FAKE_WEBHOOK_URL` (default `$SUPABASE_URL/functions/v1/duffel-webhook`).
  *
  * Endpoints: `POST /air/offer_requests` (201; `return_offers`, `supplier_timeout`),
  * `GET /air/offers` (`offer_request_id`, `sort`, `limit`, `after`), `GET /air/offers/{id}`
@@ -34,13 +35,18 @@
  *   (orders with their `offer_id`/`offer_request_id`), `POST /_fake/config
  *   {"rate_limit_per_minute":n}`, `POST /_fake/clock {"advance_seconds":n}` (moves "now" to expire
  *   offers without waiting).
+ * - Webhooks (`./duffel/webhooks.ts`): `POST /_fake/webhooks/events {"type","order_id"}` emits
+ *   `order.created`, `order.airline_initiated_change_detected` or `order.cancelled` for an
+ *   existing order and delivers it signed (`X-Duffel-Signature`) to the configured URL;
+ *   `POST /_fake/webhooks/events/{id}/deliver` redelivers; `GET|POST /_fake/webhooks`.
  * - Built-in routes mirroring Duffel's test-mode routes (§1.9): PVD→RAI no offers; STN→LHR 504
  *   `gateway_timeout_error`; LGW→LHR offers gone (422); LHR→STN +10.00 per read; LHR→LGW order 502
  *   `airline_unknown`; LGW→STN order 422 `insufficient_balance`; LHR→DXB connections only.
  *   Any other route answers deterministic generated offers seeded by route, dates and cabin.
  *
  * How it differs from the real service:
- * - In memory, single process; any non-empty bearer token is accepted; no webhooks.
+ * - In memory, single process; any non-empty bearer token is accepted; webhooks are delivered
+ *   only when a test asks (once per call, no automatic retries, no `/air/webhooks` API).
  * - Only `instant` orders with one `balance` payment; no holds, `POST /air/payments`, services,
  *   seat maps, order changes, `POST /air/offers/{id}/actions/price`, `before` cursors, or
  *   `sort=total_duration` beyond a simple sum of slice durations.
@@ -74,6 +80,13 @@ export default instance;
 
 if (import.meta.main) {
   const limit = Deno.env.get("DUFFEL_FAKE_RATE_LIMIT");
-  const served = limit ? createDuffelFake({ rateLimitPerMinute: Number(limit) }) : instance;
+  const base = Deno.env.get("SUPABASE_URL")?.replace(/\/$/, "");
+  const webhookUrl = Deno.env.get("DUFFEL_FAKE_WEBHOOK_URL") ??
+    (base ? `${base}/functions/v1/duffel-webhook` : undefined);
+  const served = createDuffelFake({
+    rateLimitPerMinute: limit ? Number(limit) : undefined,
+    webhookUrl,
+    webhookSecret: Deno.env.get("DUFFEL_WEBHOOK_SECRET"),
+  });
   serveFake("fake duffel", served, 54391);
 }

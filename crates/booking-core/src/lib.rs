@@ -17,10 +17,12 @@
 //! | the one drive API every function uses | [`engine`] |
 //! | the monitor: decide, and the per-trip driver | [`monitor`] |
 //! | the booking saga (private steps, driven through the monitor) | [`saga`] |
+//! | Duffel webhooks: signature, events, the `duffel-webhook` driver | [`duffel_webhook`] |
 
 pub mod auth;
 pub mod contract;
 pub mod duffel;
+pub mod duffel_webhook;
 pub mod engine;
 pub mod error;
 pub mod http;

@@ -11,6 +11,9 @@
 
 use booking_core::auth;
 use booking_core::duffel::DuffelConfig;
+use booking_core::duffel_webhook::{
+    DuffelWebhookDone, DuffelWebhookDriver as CoreDuffelWebhookDriver, SignatureHeader,
+};
 use booking_core::engine::{Command, Driver, Input, SqlFunction};
 use booking_core::error::TransportFailure;
 use booking_core::monitor::driver::{
@@ -207,4 +210,40 @@ pub fn claim_limit(settings_json: &str) -> u32 {
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn secret_matches(given: &str, expected: &str) -> bool {
     auth::secret_matches(given.as_bytes(), expected.as_bytes())
+}
+
+/// One `duffel-webhook` delivery's state machine. Call `free()` when done with it.
+#[wasm_bindgen]
+pub struct DuffelWebhookDriver {
+    inner: Result<CoreDuffelWebhookDriver, DuffelWebhookDone>,
+}
+
+#[wasm_bindgen]
+impl DuffelWebhookDriver {
+    /// Builds the driver from the raw body bytes, the `X-Duffel-Signature` header (absent:
+    /// `undefined`), the shim's lower-case hex HMAC-SHA256 of `duffel_signed_prefix(header)` ++
+    /// body under the webhook secret (empty when the header did not parse) and the shim's clock.
+    /// The core decides: a refused signature or unreadable event makes the driver done at once.
+    #[wasm_bindgen(constructor)]
+    pub fn new(body: &[u8], header: Option<String>, expected_hex: &str, now_ms: f64) -> Self {
+        let inner = Ok(CoreDuffelWebhookDriver::new(
+            body,
+            header.as_deref(),
+            expected_hex,
+            timestamp(now_ms),
+        ));
+        Self { inner }
+    }
+}
+
+driver_methods!(DuffelWebhookDriver);
+
+/// What precedes the raw body in the message Duffel signs (`"{t}."`), or `undefined` when the
+/// `X-Duffel-Signature` header is missing or malformed (the driver then refuses it).
+#[wasm_bindgen]
+#[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
+pub fn duffel_signed_prefix(header: Option<String>) -> Option<String> {
+    SignatureHeader::parse(header.as_deref())
+        .ok()
+        .map(|parsed| parsed.signed_prefix())
 }

@@ -14,6 +14,7 @@ import type { SearchDone } from "./types/SearchDone.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";
 import type { SqlRole } from "./types/SqlRole.ts";
 import type { TripDone } from "./types/TripDone.ts";
+import type { DuffelWebhookDone } from "./types/DuffelWebhookDone.ts";
 import { HttpError } from "./http.ts";
 
 const compiled = new WebAssembly.Module(
@@ -164,4 +165,25 @@ export function parseMonitorRequest(body: Uint8Array): { trip_id: string | null 
     | { ok: false; error: CoreError };
   if (r.ok) return r;
   throw new HttpError(400, r.error.code, r.error.message);
+}
+
+/**
+ * duffel-webhook's state machine for one delivery: the raw body, the `X-Duffel-Signature`
+ * header and the shim's HMAC hex of `duffelSignedPrefix(header)` ++ body (empty when the header
+ * does not parse). The core decides on the signature and the event.
+ */
+export function duffelWebhookDriver(
+  body: Uint8Array,
+  header: string | null,
+  expectedHex: string,
+  nowMs: number,
+): CoreDriver<DuffelWebhookDone> {
+  return new Wrapped(
+    guarded(() => new wasm.DuffelWebhookDriver(body, header ?? undefined, expectedHex, nowMs)),
+  );
+}
+
+/** What precedes the raw body in the message Duffel signs (`"{t}."`), or undefined. */
+export function duffelSignedPrefix(header: string | null): string | undefined {
+  return guarded(() => wasm.duffel_signed_prefix(header ?? undefined));
 }

@@ -34,6 +34,8 @@ export interface Env {
   /** Stripe API base URL and secret key (only the monitor needs them; see `requireStripe`). */
   stripeUrl: string;
   stripeKey: string | undefined;
+  /** Duffel's webhook signing secret (`DUFFEL_WEBHOOK_SECRET`; only duffel-webhook needs it). */
+  duffelWebhookSecret: string | undefined;
 }
 
 let cached: Env | undefined;
@@ -83,6 +85,7 @@ export function env(): Env {
       .filter((k): k is string => typeof k === "string" && k.length >= 16),
     stripeUrl: get("STRIPE_API_URL") ?? "https://api.stripe.com",
     stripeKey: get("STRIPE_SECRET_KEY"),
+    duffelWebhookSecret: get("DUFFEL_WEBHOOK_SECRET"),
   };
   return cached;
 }

@@ -2,7 +2,8 @@
  * The fake Duffel's control API under `/_fake/` (no auth, not logged, not rate limited):
  * `POST /_fake/reset`, `GET|POST /_fake/routes` (per-route scripts), `GET /_fake/requests`
  * (`?path=` prefix filter), `GET /_fake/orders`, `POST /_fake/config {"rate_limit_per_minute":n}`
- * and `POST /_fake/clock {"advance_seconds":n}`.
+ * `POST /_fake/clock {"advance_seconds":n}`, and webhook delivery under `/_fake/webhooks`
+ * (`./webhooks.ts`).
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { advanceClock, isObject, jsonResponse, readJsonOrUndefined } from "../_s
 import { checkScript } from "./routes.ts";
 import type { DuffelState } from "./state.ts";
 import type { RouteScript } from "./types.ts";
+import { webhooksControl } from "./webhooks.ts";
 
 async function routesEndpoint(s: DuffelState, req: Request): Promise<Response | null> {
   if (req.method === "GET") return jsonResponse(200, { data: [...s.routes.values()] });
@@ -61,5 +63,9 @@ export async function control(s: DuffelState, req: Request, url: URL): Promise<R
   }
   if (req.method === "POST" && path === "/_fake/config") return await configure(s, req);
   if (req.method === "POST" && path === "/_fake/clock") return await advanceClock(req, s.clock);
+  if (path.startsWith("/_fake/webhooks")) {
+    const res = await webhooksControl(s, req, path);
+    if (res) return res;
+  }
   return jsonResponse(404, { error: `no control endpoint ${req.method} ${path}` });
 }

@@ -17,6 +17,7 @@ import type {
   OrderState,
   RouteScript,
 } from "./types.ts";
+import type { WebhookEventState, WebhookTarget } from "./webhooks.ts";
 
 /** Everything one fake Duffel remembers. */
 export class DuffelState {
@@ -52,6 +53,10 @@ export class DuffelState {
   log!: LoggedRequest[];
   /** Searches so far (numbers the client keys). */
   searchCount!: number;
+  /** Where webhook events are delivered (kept across resets). */
+  readonly webhook: WebhookTarget;
+  /** Emitted webhook events by `wev_` id. */
+  webhookEvents!: Map<string, WebhookEventState>;
 
   /** A fresh state with the built-in routes. */
   constructor(options: DuffelFakeOptions = {}) {
@@ -60,6 +65,7 @@ export class DuffelState {
     this.epoch = options.epoch;
     this.defaultCurrency = (options.currency ?? "GBP").toUpperCase();
     this.rate = new RateLimiter(options.rateLimitPerMinute ?? 4000);
+    this.webhook = { url: options.webhookUrl ?? null, secret: options.webhookSecret ?? null };
     this.reset();
   }
 
@@ -75,6 +81,7 @@ export class DuffelState {
     this.log = [];
     this.rate.reset();
     this.searchCount = 0;
+    this.webhookEvents = new Map();
     this.clock.reset();
   }
 

@@ -72,6 +72,10 @@ export interface DuffelFakeOptions {
   epoch?: string;
   /** Currency of generated offers (default GBP). */
   currency?: string;
+  /** Where webhook events go (`POST /_fake/webhooks/events`); also settable at run time. */
+  webhookUrl?: string;
+  /** The webhook signing secret (as Duffel returns it once when a webhook is created). */
+  webhookSecret?: string;
 }
 
 /** A fake Duffel instance: call `fetch` in-process or serve it. */

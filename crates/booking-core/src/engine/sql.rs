@@ -75,6 +75,8 @@ sql_functions! {
     /// Monitor: flag an attempt for an operator (a ledger that cannot close, travellers
     /// unreadable for hours): trip `needs_operator`, an operator alert, the traveller's email.
     MonitorFlagAttempt = "monitor_flag_attempt", Service;
+    /// duffel-webhook: record a verified event once, against its booking, with its effects.
+    DuffelWebhookRecord = "duffel_webhook_record", Service;
 }
 
 #[cfg(test)]
