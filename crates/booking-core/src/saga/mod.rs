@@ -58,8 +58,12 @@ pub use apply::{
     RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_PAGES, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES,
     RECONCILE_WINDOW_MS,
 };
+pub(crate) use next::is_stale;
 pub(crate) use next::next;
-pub use next::{AUTHORIZE_RETRY_WINDOW_MS, ORDER_HOLD_MAX_AGE_MS, OUTAGE_RECHECK_MS};
+pub use next::{
+    AUTHORIZE_RETRY_WINDOW_MS, ORDER_HOLD_MAX_AGE_MS, OUTAGE_RECHECK_MS, QUOTE_FRESH_MS,
+    RECONCILE_DEADLINE_MS,
+};
 pub use state::{
     reason_code, AttemptState, End, OrderRecord, Phase, REASON_MAX_LEN, SCHEMA_VERSION,
     UNKNOWN_BOOKING_REFERENCE,

@@ -33,6 +33,20 @@ pub(crate) fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> C
     if let Some(at) = state.not_before.filter(|at| *at > now) {
         return Command::WaitUntil(at);
     }
+    let age = now.unix_ms() - state.started_at.unix_ms();
+    if state.phase == Phase::Reconcile && age >= RECONCILE_DEADLINE_MS {
+        // However the look-up fares (a long paged list, pages failing), an unknown order
+        // outcome never waits longer than this: release the hold and fail for operators to
+        // follow up, exactly as when the reconcile window runs out (never search again).
+        return write(state.successor(now).end(End::Fail, "order_outcome_unknown"));
+    }
+    if state.phase == Phase::Authorize && state.tries == 0 && age >= QUOTE_FRESH_MS {
+        // The quote the attempt began from (the monitor's re-price) is old: the run that began
+        // it stopped before authorizing. Price again before any money is held.
+        let mut again = state.successor(now).enter(Phase::Reprice);
+        again.set_reason("quote_stale");
+        return write(again);
+    }
     if is_stale(state, now) {
         // Resumed too late for the phase's request to be safe: release whatever may be held
         // (a known intent is cancelled, a possible one searched for) and search again.
@@ -54,6 +68,15 @@ pub(crate) fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> C
     }
 }
 
+/// How long a quote the attempt began from stays good for authorizing: a first authorize later
+/// than this after the attempt began re-prices first (`quote_stale`).
+pub const QUOTE_FRESH_MS: i64 = 10 * 60 * 1000;
+
+/// The longest an unknown order outcome is looked up (from the attempt's start): 6 hours, far
+/// past the ≥ 32-minute reconcile window, so a look-up that cannot finish (a very long or
+/// failing paged list) still ends in `release(fail)` with `order_outcome_unknown`.
+pub const RECONCILE_DEADLINE_MS: i64 = 6 * 60 * 60 * 1000;
+
 /// How long after an attempt began an authorize may still be retried: 20 hours, inside
 /// Stripe's 24-hour idempotency-key lifetime (a retry after it would create a second intent
 /// instead of replaying the first).
@@ -68,7 +91,7 @@ pub const ORDER_HOLD_MAX_AGE_MS: i64 = 5 * 24 * 60 * 60 * 1000;
 /// [`AUTHORIZE_RETRY_WINDOW_MS`], or an order past [`ORDER_HOLD_MAX_AGE_MS`]. Normally the
 /// saga runs its phases minutes apart; only an attempt left waiting (travellers unreadable, an
 /// operator's hold, the monitor down) gets here.
-fn is_stale(state: &AttemptState, now: Timestamp) -> bool {
+pub(crate) fn is_stale(state: &AttemptState, now: Timestamp) -> bool {
     let age = now.unix_ms() - state.started_at.unix_ms();
     match state.phase {
         Phase::Authorize => state.tries > 0 && age >= AUTHORIZE_RETRY_WINDOW_MS,

@@ -1178,10 +1178,40 @@ fn an_authorize_retried_after_the_key_window_searches_for_the_hold_instead() {
         }
     );
     assert_eq!(state.reason.as_deref(), Some("authorization_stale"));
-    // A first authorize is never stale: nothing can be held yet.
+    // A first authorize is never stale (nothing can be held yet): its old quote is priced
+    // again instead.
     let (_, fresh) = step(&fx, &start(gbp(25_000)), offer("200.00", "GBP"));
-    assert!(matches!(
-        next(&fresh, late, &fx.ctx()),
-        Command::Send { .. }
-    ));
+    let Command::Write { state, .. } = next(&fresh, late, &fx.ctx()) else {
+        panic!("expected a write back to reprice");
+    };
+    assert_eq!(state.phase, Phase::Reprice);
+}
+
+#[test]
+fn an_old_quote_is_priced_again_before_the_first_authorize() {
+    let fx = Fixture::new();
+    let s = begin_with(quote("off_1", 30_000, &["pas_1"]));
+    assert_eq!(s.phase, Phase::Authorize);
+    let late = Timestamp::from_unix_ms(T0.unix_ms() + QUOTE_FRESH_MS);
+    let Command::Write { state, .. } = next(&s, late, &fx.ctx()) else {
+        panic!("expected a write back to reprice");
+    };
+    assert_eq!(state.phase, Phase::Reprice);
+    assert_eq!(state.reason.as_deref(), Some("quote_stale"));
+    // Just inside the window it authorizes.
+    let early = Timestamp::from_unix_ms(late.unix_ms() - 1);
+    assert!(matches!(next(&s, early, &fx.ctx()), Command::Send { .. }));
+}
+
+#[test]
+fn an_unknown_order_outcome_never_reconciles_past_the_deadline() {
+    let fx = Fixture::new();
+    let (_, s) = step(&fx, &authorized(&fx), Outcome::Timeout);
+    assert_eq!(s.phase, Phase::Reconcile);
+    let late = Timestamp::from_unix_ms(s.started_at.unix_ms() + RECONCILE_DEADLINE_MS);
+    let Command::Write { state, .. } = next(&s, late, &fx.ctx()) else {
+        panic!("expected the end, not another look-up");
+    };
+    assert_eq!(state.phase, Phase::Release { end: End::Fail });
+    assert_eq!(state.reason.as_deref(), Some("order_outcome_unknown"));
 }

@@ -58,7 +58,8 @@ impl TripDriver {
         // Every state reaching here is the stored one (resumed, begun, or just saved).
         self.stored = Some((state.attempt_id.clone(), state.version));
         if let Some(sqlstate) = self.travellers_unreadable.clone() {
-            if needs_travellers(&state, now) {
+            // A stale attempt ends without them (its hold is released): let the saga do it.
+            if needs_travellers(&state, now) && !saga::is_stale(&state, now) {
                 // Unknown is not gone: never release because of a failed read. Stop, and
                 // resume next run; flag for an operator once the attempt has been stuck long.
                 let stuck_ms = now.unix_ms() - state.updated_at.unix_ms();
@@ -213,6 +214,8 @@ impl TripDriver {
     ) -> Step {
         match flag(result, "saved") {
             Some(true) => {
+                // The mark is now the stored version (a flag after the answer names it).
+                self.stored = Some((mark.attempt_id.clone(), mark.version));
                 if self.provider_calls >= self.config.max_provider_calls {
                     // Unreachable in practice (checked before the mark), kept for safety:
                     // the mark is durable, so the next run resolves it as lost.

@@ -561,3 +561,54 @@ fn held_money_moves_while_upstash_is_down() {
         }
     }
 }
+
+#[test]
+fn a_permanent_save_failure_after_an_answer_flags_the_saved_mark() {
+    // Resumed at capture (version 6): the mark (7) is saved, the capture lands, and saving its
+    // result (8) is refused for good. The flag must name the stored version, 7.
+    let mut state = stored(Phase::Capture);
+    state.payment_intent = Some("pi_1".into());
+    state.order = Some(saga::OrderRecord {
+        id: "ord_1".into(),
+        booking_reference: "ABC123".into(),
+    });
+    let mut c = claim("booking", Some(offer()), Some(payment()));
+    c["attempt"] = json!({"state": state});
+    let mut d = driver(c);
+    lock(&mut d);
+    let (f, args) = sql(&mut d);
+    assert_eq!(
+        (f, args["state"]["version"].as_u64()),
+        ("monitor_save_attempt", Some(7))
+    );
+    answer(&mut d, json!({"saved": true}));
+    let r = http(&mut d);
+    assert!(r.path.ends_with("/capture"), "{}", r.path);
+    respond(&mut d, 200, intent("succeeded"));
+    let (f, args) = sql(&mut d);
+    assert_eq!(
+        (f, args["expected_version"].as_u64()),
+        ("monitor_save_attempt", Some(7))
+    );
+    d.handle_sql_error(NOW, "23514").unwrap();
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_flag_attempt");
+    assert_eq!(args["expected_version"], 7, "the version that is stored");
+}
+
+#[test]
+fn a_stale_attempt_is_released_even_while_the_travellers_cannot_be_read() {
+    // An order phase holding money, resumed after the hold-age limit with the travellers
+    // unreadable: the saga releases the hold (it needs no travellers for that).
+    let mut state = stored(Phase::Order);
+    state.payment_intent = Some("pi_1".into());
+    let late = Timestamp::from_unix_ms(NOW.unix_ms() + saga::ORDER_HOLD_MAX_AGE_MS);
+    let mut d = resume_unreadable_at(&state, late, "08006");
+    let (f, args) = match d.poll(late) {
+        Command::Sql { function, args, .. } => (function, args),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(f, SqlFunction::MonitorSaveAttempt);
+    assert_eq!(args["state"]["phase"]["name"], "release");
+    assert_eq!(args["state"]["reason"], "authorization_stale");
+}
