@@ -17,6 +17,8 @@
 //! | the one drive API every function uses | [`engine`] |
 //! | the monitor: decide, and the per-trip driver | [`monitor`] |
 //! | the booking saga (private steps, driven through the monitor) | [`saga`] |
+//! | the traveller's profiles (`travelers` function) | [`travelers`] |
+//! | the traveller's watches and their timeline (`trips` function) | [`trips`] |
 
 pub mod auth;
 pub mod contract;
@@ -29,12 +31,15 @@ pub mod id;
 pub mod money;
 pub mod monitor;
 pub mod offer;
+pub mod reply;
 pub mod saga;
 pub mod search;
 pub mod select;
 pub mod service;
 pub mod stripe;
 pub mod time;
+pub mod travelers;
 pub mod trip;
 pub mod trip_search;
+pub mod trips;
 pub mod upstash;
