@@ -14,6 +14,7 @@ import type { SearchDone } from "./types/SearchDone.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";
 import type { SqlRole } from "./types/SqlRole.ts";
 import type { TripDone } from "./types/TripDone.ts";
+import type { Reply } from "./types/Reply.ts";
 import { HttpError } from "./http.ts";
 
 const compiled = new WebAssembly.Module(
@@ -164,4 +165,14 @@ export function parseMonitorRequest(body: Uint8Array): { trip_id: string | null 
     | { ok: false; error: CoreError };
   if (r.ok) return r;
   throw new HttpError(400, r.error.code, r.error.message);
+}
+
+/** The `travelers` function's state machine for one request body (a bad body: done with a 400). */
+export function travelersDriver(body: Uint8Array, nowMs: number): CoreDriver<Reply> {
+  return new Wrapped(guarded(() => new wasm.TravelersDriver(body, nowMs)));
+}
+
+/** The `trips` function's state machine for one request body (a bad body: done with a 400). */
+export function tripsDriver(body: Uint8Array): CoreDriver<Reply> {
+  return new Wrapped(guarded(() => new wasm.TripsDriver(body)));
 }
