@@ -37,10 +37,12 @@ e2eTest(
   "trips: list with price history, get with the timeline, pause, resume, update, cancel",
   async () => {
     const a = await newUser();
-    const { route, id } = await trip(a.jwt, "455.00", { auto_book: true });
+    const { route, id } = await trip(a.jwt, "455.00");
     // The price drops; the traveller searches again.
     await scriptRoute({ ...route, currency: "GBP", offers: [{ total: "412.40", stops: 0 }] });
     assert.equal((await callSearch({ trip_id: id }, a.jwt)).status, 200);
+    // Auto-book on only now, so no background monitor run moves the version under the test.
+    await sql()`update public.trip_requests set auto_book = true where id = ${id}`;
 
     const list = await call("trips", { action: "list" }, a.jwt);
     assert.equal(list.status, 200, JSON.stringify(list.json));
@@ -89,8 +91,8 @@ e2eTest(
 
 e2eTest("trips: needs_traveller resumes to watching", async () => {
   const a = await newUser();
-  const { id } = await trip(a.jwt, "399.00", { auto_book: true });
-  await sql()`update public.trip_requests set status = 'booking' where id = ${id}`;
+  const { id } = await trip(a.jwt, "399.00");
+  await sql()`update public.trip_requests set status = 'booking', auto_book = true where id = ${id}`;
   await sql()`update public.trip_requests set status = 'needs_traveller' where id = ${id}`;
   const upd = await call("trips", {
     action: "update",
