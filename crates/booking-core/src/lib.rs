@@ -18,6 +18,8 @@
 //! | the monitor: decide, and the per-trip driver | [`monitor`] |
 //! | the booking saga (private steps, driven through the monitor) | [`saga`] |
 //! | Duffel webhooks: signature, events, the `duffel-webhook` driver | [`duffel_webhook`] |
+//! | the traveller's profiles (`travelers` function) | [`travelers`] |
+//! | the traveller's watches and their timeline (`trips` function) | [`trips`] |
 
 pub mod auth;
 pub mod contract;
@@ -31,12 +33,15 @@ pub mod id;
 pub mod money;
 pub mod monitor;
 pub mod offer;
+pub mod reply;
 pub mod saga;
 pub mod search;
 pub mod select;
 pub mod service;
 pub mod stripe;
 pub mod time;
+pub mod travelers;
 pub mod trip;
 pub mod trip_search;
+pub mod trips;
 pub mod upstash;

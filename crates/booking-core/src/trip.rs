@@ -205,7 +205,7 @@ pub fn parse_trip_ref(body: &[u8]) -> Result<TripRef, TripError> {
     trip_ref_from(&parse_object(body)?)
 }
 
-fn parse_object(body: &[u8]) -> Result<Map<String, Value>, TripError> {
+pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, TripError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(TripError::InvalidJson);
     }

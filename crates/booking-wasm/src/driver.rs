@@ -247,3 +247,41 @@ pub fn duffel_signed_prefix(header: Option<String>) -> Option<String> {
         .ok()
         .map(|parsed| parsed.signed_prefix())
 }
+/// One `travelers` request's state machine (the caller's profiles). Call `free()` when done.
+#[wasm_bindgen]
+pub struct TravelersDriver {
+    inner: Result<booking_core::travelers::TravelersDriver, booking_core::reply::Reply>,
+}
+
+#[wasm_bindgen]
+impl TravelersDriver {
+    /// Builds the driver from the request body bytes (validated here: a bad body makes the
+    /// driver done at once with the 400 answer) and the shim's clock.
+    #[wasm_bindgen(constructor)]
+    pub fn new(body: &[u8], now_ms: f64) -> Self {
+        Self {
+            inner: booking_core::travelers::driver(body, timestamp(now_ms)),
+        }
+    }
+}
+
+driver_methods!(TravelersDriver);
+
+/// One `trips` request's state machine (the caller's watches). Call `free()` when done.
+#[wasm_bindgen]
+pub struct TripsDriver {
+    inner: Result<booking_core::trips::TripsDriver, booking_core::reply::Reply>,
+}
+
+#[wasm_bindgen]
+impl TripsDriver {
+    /// Builds the driver from the request body bytes (a bad body: done at once with the 400).
+    #[wasm_bindgen(constructor)]
+    pub fn new(body: &[u8]) -> Self {
+        Self {
+            inner: booking_core::trips::driver(body),
+        }
+    }
+}
+
+driver_methods!(TripsDriver);

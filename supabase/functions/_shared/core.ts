@@ -15,6 +15,7 @@ import type { SqlFunction } from "./types/SqlFunction.ts";
 import type { SqlRole } from "./types/SqlRole.ts";
 import type { TripDone } from "./types/TripDone.ts";
 import type { DuffelWebhookDone } from "./types/DuffelWebhookDone.ts";
+import type { Reply } from "./types/Reply.ts";
 import { HttpError } from "./http.ts";
 
 const compiled = new WebAssembly.Module(
@@ -186,4 +187,14 @@ export function duffelWebhookDriver(
 /** What precedes the raw body in the message Duffel signs (`"{t}."`), or undefined. */
 export function duffelSignedPrefix(header: string | null): string | undefined {
   return guarded(() => wasm.duffel_signed_prefix(header ?? undefined));
+}
+
+/** The `travelers` function's state machine for one request body (a bad body: done with a 400). */
+export function travelersDriver(body: Uint8Array, nowMs: number): CoreDriver<Reply> {
+  return new Wrapped(guarded(() => new wasm.TravelersDriver(body, nowMs)));
+}
+
+/** The `trips` function's state machine for one request body (a bad body: done with a 400). */
+export function tripsDriver(body: Uint8Array): CoreDriver<Reply> {
+  return new Wrapped(guarded(() => new wasm.TripsDriver(body)));
 }

@@ -77,6 +77,24 @@ sql_functions! {
     MonitorFlagAttempt = "monitor_flag_attempt", Service;
     /// duffel-webhook: record a verified event once, against its booking, with its effects.
     DuffelWebhookRecord = "duffel_webhook_record", Service;
+    /// travelers: the caller's profiles, decrypted.
+    TravelersList = "travelers_list", User;
+    /// travelers: store a new profile for the caller (encrypted).
+    TravelersCreate = "travelers_create", User;
+    /// travelers: replace one of the caller's profiles.
+    TravelersUpdate = "travelers_update", User;
+    /// travelers: delete one of the caller's profiles (refused while an attempt uses it).
+    TravelersDelete = "travelers_delete", User;
+    /// travelers: a trip's slots and the birth dates of the profiles to attach.
+    TravelersAttachCheck = "travelers_attach_check", User;
+    /// travelers: fill a trip's passenger slots (compare-and-set on the profiles' versions).
+    TravelersAttach = "travelers_attach", User;
+    /// trips: the caller's trips with price history and booking.
+    TripsList = "trips_list", User;
+    /// trips: one of the caller's trips with its decision log.
+    TripsGet = "trips_get", User;
+    /// trips: pause, resume, cancel or change one of the caller's trips.
+    TripsControl = "trips_control", User;
 }
 
 #[cfg(test)]
@@ -99,11 +117,13 @@ mod tests {
     }
 
     #[test]
-    fn only_trip_search_runs_as_the_user() {
+    fn only_the_user_functions_run_as_the_user() {
         for f in SqlFunction::ALL {
             assert_eq!(
                 f.role() == SqlRole::User,
-                f.name().starts_with("search_"),
+                ["search_", "travelers_", "trips_"]
+                    .iter()
+                    .any(|p| f.name().starts_with(p)),
                 "{}",
                 f.name()
             );

@@ -3,4 +3,4 @@
 /**
  * A function of the SQL API (`app.<name>(jsonb)`).
  */
-export type SqlFunction = "search_open" | "search_record" | "search_record_failure" | "monitor_claim" | "monitor_heartbeat" | "monitor_reschedule" | "monitor_expire" | "monitor_begin_attempt" | "monitor_save_attempt" | "monitor_passengers" | "monitor_record_search" | "monitor_record_search_failure" | "monitor_flag_attempt" | "duffel_webhook_record";
+export type SqlFunction = "search_open" | "search_record" | "search_record_failure" | "monitor_claim" | "monitor_heartbeat" | "monitor_reschedule" | "monitor_expire" | "monitor_begin_attempt" | "monitor_save_attempt" | "monitor_passengers" | "monitor_record_search" | "monitor_record_search_failure" | "monitor_flag_attempt" | "duffel_webhook_record" | "travelers_list" | "travelers_create" | "travelers_update" | "travelers_delete" | "travelers_attach_check" | "travelers_attach" | "trips_list" | "trips_get" | "trips_control";

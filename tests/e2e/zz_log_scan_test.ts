@@ -1,0 +1,41 @@
+/**
+ * No traveller's personal data in any log line (issue 7): after the end-to-end tests ran (this
+ * file is named to run last), every log the local stack wrote (.local/logs: the functions'
+ * router, Postgres, the pg_net worker, Upstash, Redis) is scanned for the made-up names, emails,
+ * phones, birth dates and document numbers the tests sent through the functions (travelers, trips,
+ * trip-search, the monitor). The fakes' own logs are left out: they stand in for the providers,
+ * which do receive the order's passengers.
+ */
+import assert from "node:assert/strict";
+import { CHILD, TRAVELLER } from "./personal_data.ts";
+import { PASSENGER } from "./monitor_helpers.ts";
+
+const LOGS = new URL("../../.local/logs/", import.meta.url);
+
+/** Every personal value the tests send (birth dates of children are derived per test). */
+export const PERSONAL_VALUES: string[] = [
+  ...Object.entries(TRAVELLER),
+  ...Object.entries(CHILD).filter(([k]) => k !== "born_on"),
+  ...Object.entries(PASSENGER),
+].filter(([k]) => !["title", "gender"].includes(k)).map(([, v]) => v).concat(["P7654321"]);
+
+Deno.test("no traveller name, email, phone or birth date in any log line", async () => {
+  const hits: string[] = [];
+  let scanned = 0;
+  for await (const entry of Deno.readDir(LOGS)) {
+    if (!entry.isFile || entry.name.startsWith("fake-")) continue;
+    const text = await Deno.readTextFile(new URL(entry.name, LOGS));
+    scanned++;
+    text.split("\n").forEach((line, i) => {
+      for (const value of PERSONAL_VALUES) {
+        if (line.includes(value)) {
+          hits.push(
+            `${entry.name}:${i + 1} contains a traveller's ${value.length}-character value`,
+          );
+        }
+      }
+    });
+  }
+  assert.ok(scanned > 0, "the stack's logs were found");
+  assert.deepEqual(hits, []);
+});
