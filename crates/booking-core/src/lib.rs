@@ -17,6 +17,7 @@
 //! | the one drive API every function uses | [`engine`] |
 //! | the monitor: decide, and the per-trip driver | [`monitor`] |
 //! | the booking saga (private steps, driven through the monitor) | [`saga`] |
+//! | emails: the outbox dispatcher, templates, Resend and its webhook | [`notify`] |
 
 pub mod auth;
 pub mod contract;
@@ -28,6 +29,7 @@ pub mod iata;
 pub mod id;
 pub mod money;
 pub mod monitor;
+pub mod notify;
 pub mod offer;
 pub mod saga;
 pub mod search;
