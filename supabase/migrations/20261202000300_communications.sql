@@ -17,7 +17,8 @@
 --   enqueued when the selected offer (which always meets the trip's maximum) is first seen, and
 --   again only when the price has dropped by at least pipeline_settings.price_alert_min_drop_bps
 --   below the last alerted price; the dedupe key names the price, so one price is never alerted
---   twice. trip_requests.price_alerts turns it off per trip (a watch, auto-book, or both).
+--   twice. trip_requests.price_alerts: null (default) alerts a watch without auto-book; true
+--   alerts with auto-book too (both); false never.
 -- * watch_expired: enqueued when a trip becomes `expired`.
 -- * The dispatcher is scheduled like the monitor (job `notify-dispatch`, pg_net, Vault secrets
 --   project_url and monitor_key).
@@ -44,11 +45,13 @@ alter table public.pipeline_settings
   add constraint pipeline_settings_app_base_url_format check (app_base_url ~ '^https?://[^\s"''<>]{1,200}$'),
   add constraint pipeline_settings_price_alert_min_drop_bps_range check (price_alert_min_drop_bps between 1 and 10000);
 
+-- null (the default): alerts for a watch without auto-book only; true: alerts with auto-book too
+-- (both); false: never.
 alter table public.trip_requests
-  add column price_alerts boolean not null default true;
+  add column price_alerts boolean;
 
 comment on column public.trip_requests.price_alerts is
-  'Tell the traveller when the price first meets the maximum and after each further drop of price_alert_min_drop_bps.';
+  'Price alerts (first price meeting the maximum, then each further drop of price_alert_min_drop_bps): null = when not auto-booking, true = always, false = never.';
 
 -- ------------------------------------------------------------------------------------------------
 -- The outbox's new states and columns
@@ -572,7 +575,8 @@ revoke all on function app.trip_requests_price_alert() from public, anon, authen
 create trigger trip_requests_price_alert
 after update on public.trip_requests
 for each row
-when (new.price_alerts and new.status = 'watching' and new.selected_offer_id is not null
+when (coalesce(new.price_alerts, not new.auto_book) and new.status = 'watching'
+  and new.selected_offer_id is not null
   and (old.selected_offer_id is distinct from new.selected_offer_id or old.version <> new.version))
 execute function app.trip_requests_price_alert();
 

@@ -1,7 +1,7 @@
 //! The emails: one template per outbox `template`, rendered to a subject, an HTML part and a
 //! plain-text part from the data `notify_claim` returns.
 //!
-//! A tiny renderer instead of a template crate: [`Doc`] takes static markup only as
+//! A tiny renderer instead of a template crate: `Doc` takes static markup only as
 //! `&'static str` (the template's own text, fixed at compile time) and every interpolated value
 //! as `&str`, which it escapes for HTML (`& < > " '`) before it lands in the HTML part, and
 //! strips of control characters in the text part and the subject. A value cannot reach the
