@@ -256,6 +256,10 @@ db_apply() {
 # TRAVELER_DATA_KEY encrypts travelers.pii: generated once into .local/env (env.ts does it for a
 # new env; older env files get it appended here), never regenerated.
 ensure_traveler_key() {
+  if ! grep -q '^RESEND_WEBHOOK_SECRET=' "$ENV_FILE"; then
+    printf 'RESEND_WEBHOOK_SECRET=whsec_%s\n' "$(head -c 24 /dev/urandom | base64 | tr -d '\n')" >>"$ENV_FILE"
+    line env "added RESEND_WEBHOOK_SECRET to $ENV_FILE"
+  fi
   if ! grep -q '^TRAVELER_DATA_KEY=' "$ENV_FILE"; then
     printf 'TRAVELER_DATA_KEY=%s\n' "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >>"$ENV_FILE"
     line env "added TRAVELER_DATA_KEY to $ENV_FILE"

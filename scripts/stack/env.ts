@@ -89,6 +89,11 @@ export async function generateEnv(): Promise<[string, string][]> {
     ["STRIPE_SECRET_KEY", "sk_test_local"],
     ["RESEND_API_URL", `http://127.0.0.1:${PORTS.resend}`],
     ["RESEND_API_KEY", "re_local"],
+    // Svix-style signing secret shared by the fake Resend (signs) and resend-webhook (verifies).
+    [
+      "RESEND_WEBHOOK_SECRET",
+      `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(24))))}`,
+    ],
     ["TRIP_SEARCH_RATE_LIMIT", "10/60"],
     // travelers.pii encryption key; stack.sh copies it into the local Vault (traveler_data_key).
     ["TRAVELER_DATA_KEY", randomToken(32)],

@@ -55,7 +55,7 @@ async function ledger(tripId: string) {
       (select count(*)::int from public.booking_attempts where trip_id = ${tripId}) as attempts,
       (select count(*)::int from public.booking_attempts where trip_id = ${tripId} and open) as open,
       (select coalesce(array_agg(template order by template), '{}') from public.notifications
-        where trip_id = ${tripId}) as notifications`;
+        where trip_id = ${tripId} and template <> 'price_alert') as notifications`;
   return counts as { bookings: number; attempts: number; open: number; notifications: string[] };
 }
 

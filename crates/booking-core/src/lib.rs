@@ -20,6 +20,7 @@
 //! | Duffel webhooks: signature, events, the `duffel-webhook` driver | [`duffel_webhook`] |
 //! | the traveller's profiles (`travelers` function) | [`travelers`] |
 //! | the traveller's watches and their timeline (`trips` function) | [`trips`] |
+//! | emails: the outbox dispatcher, templates, Resend and its webhook | [`notify`] |
 
 pub mod auth;
 pub mod contract;
@@ -32,6 +33,7 @@ pub mod iata;
 pub mod id;
 pub mod money;
 pub mod monitor;
+pub mod notify;
 pub mod offer;
 pub mod reply;
 pub mod saga;

@@ -285,3 +285,74 @@ impl TripsDriver {
 }
 
 driver_methods!(TripsDriver);
+
+/// One claimed notification's state machine (notify-dispatch). Call `free()` when done with it.
+#[wasm_bindgen]
+pub struct NotifyDriver {
+    inner: Result<booking_core::notify::NotifyDriver, booking_core::notify::NotifyDone>,
+}
+
+#[wasm_bindgen]
+impl NotifyDriver {
+    /// Builds the driver from one element of `notify_claim`'s `notifications` and its
+    /// `settings` (JSON texts). Unreadable input does not throw: the driver polls `done` with
+    /// outcome `skipped` and the error's code.
+    #[wasm_bindgen(constructor)]
+    pub fn new(claim_json: &str, settings_json: &str) -> Self {
+        let inner = booking_core::notify::NotifyDriver::from_json(claim_json, settings_json)
+            .map_err(|error| booking_core::notify::NotifyDone {
+                notification_id: String::new(),
+                outcome: booking_core::notify::NotifyOutcome::Skipped,
+                reason: error.code().to_owned(),
+            });
+        Self { inner }
+    }
+}
+
+driver_methods!(NotifyDriver);
+
+/// One resend-webhook delivery. Call `free()` when done with it.
+#[wasm_bindgen]
+pub struct ResendWebhookDriver {
+    inner: Result<
+        booking_core::notify::webhook::WebhookDriver,
+        booking_core::notify::webhook::WebhookDone,
+    >,
+}
+
+#[wasm_bindgen]
+impl ResendWebhookDriver {
+    /// Builds the driver from the Svix headers as received (empty string: absent), the raw body
+    /// and the MAC the shim computed over `{id}.{timestamp}.{body}` (base64). The decision
+    /// (tolerance, which signature, constant-time compare) is the core's; a refused delivery
+    /// polls `done` with its 4xx at once.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        svix_id: &str,
+        svix_timestamp: &str,
+        svix_signature: &str,
+        body: &[u8],
+        computed_b64: &str,
+        now_ms: f64,
+    ) -> Self {
+        let headers = booking_core::notify::webhook::SvixHeaders {
+            id: present(svix_id),
+            timestamp: present(svix_timestamp),
+            signature: present(svix_signature),
+        };
+        Self {
+            inner: Ok(booking_core::notify::webhook::WebhookDriver::new(
+                headers,
+                body,
+                computed_b64,
+                timestamp(now_ms),
+            )),
+        }
+    }
+}
+
+driver_methods!(ResendWebhookDriver);
+
+fn present(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
+}

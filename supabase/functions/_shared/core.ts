@@ -14,6 +14,8 @@ import type { SearchDone } from "./types/SearchDone.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";
 import type { SqlRole } from "./types/SqlRole.ts";
 import type { TripDone } from "./types/TripDone.ts";
+import type { NotifyDone } from "./types/NotifyDone.ts";
+import type { WebhookDone } from "./types/WebhookDone.ts";
 import type { DuffelWebhookDone } from "./types/DuffelWebhookDone.ts";
 import type { Reply } from "./types/Reply.ts";
 import { HttpError } from "./http.ts";
@@ -197,4 +199,35 @@ export function travelersDriver(body: Uint8Array, nowMs: number): CoreDriver<Rep
 /** The `trips` function's state machine for one request body (a bad body: done with a 400). */
 export function tripsDriver(body: Uint8Array): CoreDriver<Reply> {
   return new Wrapped(guarded(() => new wasm.TripsDriver(body)));
+}
+
+/** notify-dispatch's state machine for one claimed notification and the run's settings. */
+export function notifyDriver(claim: unknown, settings: unknown): CoreDriver<NotifyDone> {
+  return new Wrapped(
+    guarded(() => new wasm.NotifyDriver(JSON.stringify(claim), JSON.stringify(settings))),
+  );
+}
+
+/** The Svix headers of a Resend webhook delivery, as received ("" when absent). */
+export interface SvixHeaders {
+  id: string;
+  timestamp: string;
+  signature: string;
+}
+
+/**
+ * resend-webhook's state machine: the core checks the headers, the tolerance and the computed
+ * MAC against every `v1` signature (constant time); a refused delivery is done at once.
+ */
+export function resendWebhookDriver(
+  h: SvixHeaders,
+  body: Uint8Array,
+  computedB64: string,
+  nowMs: number,
+): CoreDriver<WebhookDone> {
+  return new Wrapped(
+    guarded(() =>
+      new wasm.ResendWebhookDriver(h.id, h.timestamp, h.signature, body, computedB64, nowMs)
+    ),
+  );
 }

@@ -46,6 +46,7 @@ export function services(e: Env): Partial<Services> {
     upstash: { baseUrl: e.upstashUrl, token: e.upstashToken },
   };
   if (e.stripeKey) out.stripe = { baseUrl: e.stripeUrl, token: e.stripeKey };
+  if (e.resendKey) out.resend = { baseUrl: e.resendUrl, token: e.resendKey };
   return out;
 }
 

@@ -36,6 +36,11 @@ export interface Env {
   stripeKey: string | undefined;
   /** Duffel's webhook signing secret (`DUFFEL_WEBHOOK_SECRET`; only duffel-webhook needs it). */
   duffelWebhookSecret: string | undefined;
+  /** Resend API base URL and key (the outbox dispatcher; see `requireResend`). */
+  resendUrl: string;
+  resendKey: string | undefined;
+  /** Resend's webhook signing secret (`whsec_…`, Svix), for resend-webhook only. */
+  resendWebhookSecret: string | undefined;
 }
 
 let cached: Env | undefined;
@@ -86,6 +91,9 @@ export function env(): Env {
     stripeUrl: get("STRIPE_API_URL") ?? "https://api.stripe.com",
     stripeKey: get("STRIPE_SECRET_KEY"),
     duffelWebhookSecret: get("DUFFEL_WEBHOOK_SECRET"),
+    resendUrl: get("RESEND_API_URL") ?? "https://api.resend.com",
+    resendKey: get("RESEND_API_KEY"),
+    resendWebhookSecret: get("RESEND_WEBHOOK_SECRET"),
   };
   return cached;
 }
@@ -126,4 +134,25 @@ export function requireStripe(e: Env): string {
     throw new HttpError(500, "misconfigured", "function environment is missing STRIPE_SECRET_KEY");
   }
   return e.stripeKey;
+}
+
+/** The Resend key, or a 500 `misconfigured` (checked before the dispatcher claims anything). */
+export function requireResend(e: Env): string {
+  if (!e.resendKey) {
+    throw new HttpError(500, "misconfigured", "function environment is missing RESEND_API_KEY");
+  }
+  return e.resendKey;
+}
+
+/** The Resend webhook secret (`whsec_` + base64), or a 500 `misconfigured`. */
+export function requireResendWebhookSecret(e: Env): string {
+  const s = e.resendWebhookSecret;
+  if (!s || !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(s)) {
+    throw new HttpError(
+      500,
+      "misconfigured",
+      "function environment is missing RESEND_WEBHOOK_SECRET (whsec_…)",
+    );
+  }
+  return s;
 }

@@ -95,6 +95,15 @@ sql_functions! {
     TripsGet = "trips_get", User;
     /// trips: pause, resume, cancel or change one of the caller's trips.
     TripsControl = "trips_control", User;
+    /// notify-dispatch: lease due notifications with what their templates need (the
+    /// executor's own call, before any driver runs).
+    NotifyClaim = "notify_claim", Service;
+    /// notify-dispatch: persist the exact Resend request and mark the row `sending`.
+    NotifySending = "notify_sending", Service;
+    /// notify-dispatch: sent, retry later, dead or suppressed.
+    NotifyFinish = "notify_finish", Service;
+    /// resend-webhook: record a verified event once per svix-id.
+    ResendEvent = "resend_event", Service;
 }
 
 #[cfg(test)]
