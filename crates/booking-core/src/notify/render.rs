@@ -300,6 +300,8 @@ pub fn render(input: &RenderInput<'_>) -> Result<Email, RenderError> {
         "could_not_book" => could_not_book(input),
         "watch_expired" => watch_expired(input),
         "price_alert" => price_alert(input),
+        "booking_under_review" => booking_under_review(input),
+        "schedule_changed" => schedule_changed(input),
         _ => Err(RenderError::UnknownTemplate),
     }
 }
@@ -413,6 +415,61 @@ fn could_not_book(input: &RenderInput<'_>) -> Result<Email, RenderError> {
         doc.link("See your trip", &url);
     }
     Ok(doc.finish(format!("We could not book {route}")))
+}
+
+/// The monitor flagged a ticketed attempt for an operator (`monitor_flag_attempt`): the ticket
+/// stands; the payment record is being put right by a person.
+fn booking_under_review(input: &RenderInput<'_>) -> Result<Email, RenderError> {
+    let trip = input.trip;
+    let route = route(trip);
+    let mut doc = Doc::default();
+    doc.heading(&[
+        Part::Lit("Your booking is being checked: "),
+        Part::Val(&route),
+    ]);
+    doc.para(&[
+        Part::Lit("Your flight "),
+        Part::Val(&route),
+        Part::Lit(" on "),
+        Part::Val(&trip.departure_date),
+        Part::Lit(
+            " was ticketed, but we could not finish recording it. A member of our team is \
+             checking it now; you do not need to do anything, and you will not be charged twice.",
+        ),
+    ]);
+    if let Some(url) = trip_link(input, "") {
+        doc.link("See your trip", &url);
+    }
+    Ok(doc.finish(format!("We are checking your booking for {route}")))
+}
+
+/// Duffel reported an airline-initiated schedule change on the booking (`duffel-webhook`).
+fn schedule_changed(input: &RenderInput<'_>) -> Result<Email, RenderError> {
+    let trip = input.trip;
+    let route = route(trip);
+    let mut doc = Doc::default();
+    doc.heading(&[Part::Lit("Schedule change: "), Part::Val(&route)]);
+    let mut parts = vec![
+        Part::Lit("The airline changed the schedule of your booked flight "),
+        Part::Val(&route),
+        Part::Lit(" on "),
+        Part::Val(&trip.departure_date),
+        Part::Lit("."),
+    ];
+    if let Some(booking) = input.booking {
+        parts.push(Part::Lit(" Booking reference: "));
+        parts.push(Part::Strong(&booking.booking_reference));
+        parts.push(Part::Lit("."));
+    }
+    doc.para(&parts);
+    doc.para(&[Part::Lit(
+        "Please check the new times in your trip. If they do not suit you, contact us and we \
+         will help with the airline's options.",
+    )]);
+    if let Some(url) = trip_link(input, "") {
+        doc.link("See your trip", &url);
+    }
+    Ok(doc.finish(format!("Schedule change for your flight {route}")))
 }
 
 fn watch_expired(input: &RenderInput<'_>) -> Result<Email, RenderError> {

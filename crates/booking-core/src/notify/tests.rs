@@ -87,6 +87,14 @@ fn every_template_has_its_subject() {
             "Your watch for LHR to JFK on 2027-03-12 has ended",
         ),
         ("price_alert", "Price alert: LHR to JFK now GBP 412.40"),
+        (
+            "booking_under_review",
+            "We are checking your booking for LHR to JFK",
+        ),
+        (
+            "schedule_changed",
+            "Schedule change for your flight LHR to JFK",
+        ),
     ];
     for (template, subject) in cases {
         let e = email(&claim(template));
