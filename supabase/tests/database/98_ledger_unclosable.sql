@@ -183,7 +183,8 @@ select is(
 -- No ticket: no traveller email.
 select is(pg_temp.flag((select id from t where k = 'ord_a'), 3, 'travelers_unreadable', '08006'), '{"flagged": true}'::jsonb,
   'an attempt in the order phase is flagged (travellers unreadable)');
-select is((select count(*)::int from public.notifications where trip_id = (select id from t where k = 'ord')), 0,
+select is((select count(*)::int from public.notifications where trip_id = (select id from t where k = 'ord')
+    and template = 'booking_under_review'), 0,
   'no ticket exists: no email to the traveller');
 select is((select sqlstate from public.operator_alerts where attempt_id = (select id from t where k = 'ord_a')), '08006',
   'the alert keeps the SQLSTATE of the failing read');

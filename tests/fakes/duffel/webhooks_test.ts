@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { type Json } from "../_test_helpers.ts";
 import { createDuffelFake } from "../duffel.ts";
+
+/** A fixed id epoch, so that two fakes mint the same order ids (the real fake varies it). */
+const EPOCH = "testepoch1";
 import { FakeClock } from "../_shared.ts";
 import { call, NOW, orderBody, search } from "./test_helpers.ts";
 
@@ -41,6 +44,7 @@ async function withReceiver(
 Deno.test("duffel webhooks: events for an order, signed, redelivered, unique ids", async () => {
   await withReceiver(async (url, got) => {
     const fake = createDuffelFake({
+      epoch: EPOCH,
       clock: new FakeClock(() => NOW),
       webhookUrl: url,
       webhookSecret: SECRET,
@@ -103,8 +107,13 @@ Deno.test("duffel webhooks: events for an order, signed, redelivered, unique ids
       ["order.cancelled", 0],
     ]);
 
-    // A second fake with the same seed repeats order ids but never event ids.
-    const other = createDuffelFake({ clock: new FakeClock(() => NOW), webhookUrl: url });
+    // A second fake with the same seed and a fixed id epoch repeats order ids (as tests pin
+    // them), but never event ids.
+    const other = createDuffelFake({
+      clock: new FakeClock(() => NOW),
+      webhookUrl: url,
+      epoch: EPOCH,
+    });
     const o2 =
       (await call(other, "POST", "/air/orders", orderBody((await search(other)).offers[0])))
         .json.data;
