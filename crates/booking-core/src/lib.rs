@@ -17,6 +17,8 @@
 //! | the one drive API every function uses | [`engine`] |
 //! | the monitor: decide, and the per-trip driver | [`monitor`] |
 //! | the booking saga (private steps, driven through the monitor) | [`saga`] |
+//! | saved cards and consent (`payment-methods`) | [`payment_methods`] |
+//! | Stripe's webhook events (`stripe-webhook`) | [`stripe_webhook`] |
 
 pub mod auth;
 pub mod contract;
@@ -29,11 +31,13 @@ pub mod id;
 pub mod money;
 pub mod monitor;
 pub mod offer;
+pub mod payment_methods;
 pub mod saga;
 pub mod search;
 pub mod select;
 pub mod service;
 pub mod stripe;
+pub mod stripe_webhook;
 pub mod time;
 pub mod trip;
 pub mod trip_search;
