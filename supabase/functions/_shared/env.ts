@@ -34,6 +34,8 @@ export interface Env {
   /** Stripe API base URL and secret key (only the monitor needs them; see `requireStripe`). */
   stripeUrl: string;
   stripeKey: string | undefined;
+  /** The Stripe webhook endpoint's signing secret (`whsec_…`; stripe-webhook only, never in wasm). */
+  stripeWebhookSecret: string | undefined;
 }
 
 let cached: Env | undefined;
@@ -83,6 +85,7 @@ export function env(): Env {
       .filter((k): k is string => typeof k === "string" && k.length >= 16),
     stripeUrl: get("STRIPE_API_URL") ?? "https://api.stripe.com",
     stripeKey: get("STRIPE_SECRET_KEY"),
+    stripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET"),
   };
   return cached;
 }
@@ -123,4 +126,16 @@ export function requireStripe(e: Env): string {
     throw new HttpError(500, "misconfigured", "function environment is missing STRIPE_SECRET_KEY");
   }
   return e.stripeKey;
+}
+
+/** The Stripe webhook signing secret, or a 500 `misconfigured` when it is unset. */
+export function requireStripeWebhookSecret(e: Env): string {
+  if (!e.stripeWebhookSecret) {
+    throw new HttpError(
+      500,
+      "misconfigured",
+      "function environment is missing STRIPE_WEBHOOK_SECRET",
+    );
+  }
+  return e.stripeWebhookSecret;
 }

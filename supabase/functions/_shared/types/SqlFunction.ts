@@ -3,4 +3,4 @@
 /**
  * A function of the SQL API (`app.<name>(jsonb)`).
  */
-export type SqlFunction = "search_open" | "search_record" | "search_record_failure" | "monitor_claim" | "monitor_heartbeat" | "monitor_reschedule" | "monitor_expire" | "monitor_begin_attempt" | "monitor_save_attempt" | "monitor_passengers" | "monitor_record_search" | "monitor_record_search_failure";
+export type SqlFunction = "search_open" | "search_record" | "search_record_failure" | "monitor_claim" | "monitor_heartbeat" | "monitor_reschedule" | "monitor_expire" | "monitor_begin_attempt" | "monitor_save_attempt" | "monitor_passengers" | "monitor_record_search" | "monitor_record_search_failure" | "payment_profile_open" | "payment_customer_record" | "payment_default_set" | "payment_method_forget" | "consent_record" | "stripe_event_context" | "stripe_event_record";
