@@ -46,7 +46,7 @@ create table public.consents (
   revoked_reason text,
 
   constraint consents_payment_method_format check (payment_method_id ~ '^pm_[A-Za-z0-9_]{1,250}$'),
-  constraint consents_amount_positive check (max_amount_minor > 0 and max_amount_minor <= 999999999999),
+  constraint consents_amount_positive check (max_amount_minor > 0 and max_amount_minor <= 1000000000000),
   constraint consents_currency_iso check (currency ~ '^[A-Z]{3}$'),
   constraint consents_text_bounded check (char_length(text) between 1 and 2000),
   constraint consents_text_version_format check (text_version ~ '^[A-Za-z0-9._-]{1,32}$'),
@@ -201,6 +201,12 @@ set search_path = ''
 as $$
 begin
   if not new.auto_book then
+    return new;
+  end if;
+  -- Values the table's constraints refuse are left to them (their codes stay the answer).
+  if new.max_total_minor is null or new.max_total_minor <= 0 or new.max_total_minor > 1000000000000
+    or new.currency is null or new.currency !~ '^[A-Z]{3}$'
+    or not exists (select 1 from auth.users u where u.id = new.owner_id) then
     return new;
   end if;
   if tg_op = 'UPDATE' and old.auto_book and new.max_total_minor <= old.max_total_minor
