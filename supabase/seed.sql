@@ -29,6 +29,16 @@ insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_paymen
 values ('00000000-0000-4000-8000-000000000001', 'cus_demo_traveller', 'pm_card_visa')
 on conflict (owner_id) do nothing;
 
+-- Their consent to off-session charges on that card, up to GBP 500.00 per booking (auto-booking
+-- needs a default card and a consent covering the trip: the trip below is refused without it).
+insert into public.consents (id, owner_id, payment_method_id, max_amount_minor, currency, text, text_version)
+values (
+  '00000000-0000-4000-8000-0000000000c1', '00000000-0000-4000-8000-000000000001', 'pm_card_visa',
+  50000, 'GBP',
+  'I authorise Parker Flight to charge my Visa card ending 4242 while I am not present, up to GBP 500.00 per booking, to pay for flights I asked it to book automatically. I can withdraw this at any time by removing the card or turning auto-booking off.',
+  '2026-12-01'
+) on conflict (id) do nothing;
+
 -- The watched trip, due now: the next monitor run searches, selects and books it.
 insert into public.trip_requests (
   id, owner_id, origin, destination, departure_date, adults, cabin, nonstop_only,

@@ -56,11 +56,21 @@ export async function scriptOffers(duffelUrl: string, offers: DemoOffer[]): Prom
   check(res.ok, "could not script the fake Duffel");
 }
 
-/** Puts a passenger and a saved test card on file for `userId` (service-side seeding). */
+/**
+ * Puts a saved test card on file for `userId` with a consent to off-session charges up to
+ * GBP 500.00 per booking (auto-booking needs both; service-side seeding).
+ */
 export async function seedProfile(sql: Sql, userId: string): Promise<void> {
   await sql`insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
     values (${userId}, 'cus_demo_traveller', 'pm_card_visa')
     on conflict (owner_id) do update set stripe_payment_method_id = 'pm_card_visa'`;
+  await sql`insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency,
+      text, text_version)
+    select ${userId}, 'pm_card_visa', 50000, 'GBP',
+      'I authorise Parker Flight to charge my Visa card ending 4242 while I am not present, up to GBP 500.00 per booking, to pay for flights I asked it to book automatically. I can withdraw this at any time by removing the card or turning auto-booking off.',
+      '2026-12-01'
+    where not exists (select 1 from public.consents where owner_id = ${userId}
+      and payment_method_id = 'pm_card_visa' and currency = 'GBP' and revoked_at is null)`;
 }
 
 /** Lists the trip's passengers: one traveller (made-up test data, never logged). */

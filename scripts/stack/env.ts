@@ -87,6 +87,10 @@ export async function generateEnv(): Promise<[string, string][]> {
     ["DUFFEL_ACCESS_TOKEN", "duffel_test_local"],
     ["STRIPE_API_URL", `http://127.0.0.1:${PORTS.stripe}`],
     ["STRIPE_SECRET_KEY", "sk_test_local"],
+    // stripe-webhook's signing secret; the fake Stripe signs the events it delivers to
+    // STRIPE_WEBHOOK_URL (the router's stripe-webhook) with it.
+    ["STRIPE_WEBHOOK_SECRET", `whsec_${randomToken(24)}`],
+    ["STRIPE_WEBHOOK_URL", `${url}/functions/v1/stripe-webhook`],
     ["RESEND_API_URL", `http://127.0.0.1:${PORTS.resend}`],
     ["RESEND_API_KEY", "re_local"],
     // Svix-style signing secret shared by the fake Resend (signs) and resend-webhook (verifies).

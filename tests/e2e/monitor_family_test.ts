@@ -81,6 +81,9 @@ async function familyTrip(infantPassport: boolean) {
       values (${user.id}, ${
       "cus_" + crypto.randomUUID().replaceAll("-", "").slice(0, 14)
     }, 'pm_card_visa')`;
+    await tx`insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency,
+        text, text_version)
+      values (${user.id}, 'pm_card_visa', 99999999, 'GBP', 'e2e test consent', 'test')`;
   });
   return { tripId, offerId };
 }

@@ -1,5 +1,6 @@
 /** Helpers for the monitor end-to-end tests: seeding travellers and cards, running the monitor. */
 import { env, FUNCTIONS, sql } from "./helpers.ts";
+import type { Sql } from "../../scripts/stack/testkit.ts";
 
 export const STRIPE = env.STRIPE_API_URL ?? "http://127.0.0.1:54392";
 
@@ -14,17 +15,28 @@ export const PASSENGER = {
   phone_number: "+442071234567",
 };
 
-/** Gives `userId` a traveller on `tripId` and a saved card (`pm`, a fake-Stripe test method). */
+/**
+ * Gives `userId` a saved card (`pm`, a fake-Stripe test method) as the default and a consent to
+ * off-session charges on it up to GBP 999,999.99, which auto-booking needs (PF003 / PF005).
+ */
+export async function seedCard(userId: string, pm = "pm_card_visa", db: Sql = sql()) {
+  const customer = `cus_${crypto.randomUUID().replaceAll("-", "").slice(0, 14)}`;
+  await db`insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
+    values (${userId}, ${customer}, ${pm})
+    on conflict (owner_id) do update set stripe_payment_method_id = excluded.stripe_payment_method_id`;
+  await db`insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency,
+      text, text_version)
+    values (${userId}, ${pm}, 99999999, 'GBP', 'e2e test consent', 'test')`;
+}
+
+/** Gives `userId` a traveller on `tripId` and a saved card with consent ({@link seedCard}). */
 export async function seedBooker(userId: string, tripId: string, pm = "pm_card_visa") {
   await sql().begin(async (tx) => {
     const [{ id }] = await tx`select app.create_traveler(${userId}::uuid,
       ${JSON.stringify(PASSENGER)}::text::jsonb) as id`;
     await tx`insert into public.trip_travelers (trip_id, owner_id, traveler_id, position)
       values (${tripId}, ${userId}, ${id}, 1)`;
-    const customer = `cus_${crypto.randomUUID().replaceAll("-", "").slice(0, 14)}`;
-    await tx`insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
-      values (${userId}, ${customer}, ${pm})
-      on conflict (owner_id) do update set stripe_payment_method_id = excluded.stripe_payment_method_id`;
+    await seedCard(userId, pm, tx as unknown as Sql);
   });
 }
 

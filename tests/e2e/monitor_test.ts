@@ -23,6 +23,7 @@ import {
   ordersFor,
   runMonitor,
   seedBooker,
+  seedCard,
   stripeFault,
   tripStatus,
 } from "./monitor_helpers.ts";
@@ -391,6 +392,8 @@ e2eTest("trip-search with auto-book on hands the trip to the monitor at once", a
   const user = await newUser();
   const route = randomRoute();
   await scriptRoute({ ...route, currency: "GBP", offers: [{ total: "399.00", stops: 0 }] });
+  // Auto-booking needs a saved card and a consent before the trip is created.
+  await seedCard(user.id);
   const created = await callSearch(tripBody(route, { auto_book: true }), user.jwt);
   assert.equal(created.status, 201);
   const tripId = (created.json.trip as { id: string }).id;

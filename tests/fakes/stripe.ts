@@ -1,5 +1,6 @@
 /**
- * Fake Stripe API (PaymentIntents + Refunds): a stand-in for `https://api.stripe.com` in local
+ * Fake Stripe API (PaymentIntents, Refunds, customers, SetupIntents, payment methods and webhook
+ * event delivery): a stand-in for `https://api.stripe.com` in local
  * runs and tests.
  *
  * Wire format per /work/shared/reference/contracts-providers.md §2: `Authorization: Bearer
@@ -41,9 +42,23 @@
  *   (every PI with status, amounts and `captures`, the number of successful captures),
  *   `POST /_fake/clock {"advance_seconds":n}`.
  *
+ * Saved cards (stripe/setup.ts, stripe/events.ts): `POST /v1/customers`, `GET /v1/customers/{id}`,
+ * `POST /v1/setup_intents`, `GET /v1/setup_intents/{id}`, `GET /v1/customers/{id}/payment_methods`,
+ * `GET /v1/payment_methods/{id}`, `POST /v1/payment_methods/{id}/attach|detach`; the browser's
+ * confirmation is the test helper `POST /_fake/setup_intents/{id}/confirm {"payment_method":
+ * "pm_card_visa"}`. Events (`setup_intent.succeeded`, `payment_method.attached|detached`,
+ * `payment_intent.amount_capturable_updated|canceled|succeeded`, `charge.refunded`, and any
+ * event made with `POST /_fake/events`) carry `api_version` 2025-09-30.clover and are signed like
+ * Stripe's and delivered to STRIPE_WEBHOOK_URL with STRIPE_WEBHOOK_SECRET (or
+ * `POST /_fake/webhook`); `POST /_fake/events/{id}/deliver` replays one, `GET /_fake/events`
+ * lists them with their delivery statuses. Customer, SetupIntent, payment-method and event ids
+ * are random (unique across restarts); PaymentIntent ids are seeded.
+ *
  * How it differs from real Stripe: in memory, one account for every key (any `sk_test_…` works),
- * no customers, payment-method objects, charges endpoint, events or webhooks; unknown `pm_…` ids
- * behave like `pm_card_visa`; search is immediately consistent (real search lags by up to a
+ * no charges endpoint or `GET /v1/events`; SetupIntents are never declined (every test token
+ * saves; a saved card is charged as its token behaves) and have no 3-D Secure step; no
+ * `invoice_settings` updates; automatic deliveries are retried twice, 2 s apart; unknown `pm_…`
+ * ids behave like `pm_card_visa` when charged; search is immediately consistent (real search lags by up to a
  * minute) and supports only `AND`-joined `metadata['k']:'v'`, `status:'…'`, `customer:'…'` and
  * `currency:'…'` clauses; validation covers the parameters listed above and rejects other
  * parameters as `parameter_unknown`; no rate limiting unless scripted; minimum amounts are a flat
@@ -71,7 +86,16 @@ export {
 } from "./stripe/types.ts";
 
 /** The shared instance behind the default export and the served process. */
-const instance: StripeFake = createStripeFake();
+const instance: StripeFake = createStripeFake(
+  import.meta.main
+    ? {
+      webhook: {
+        url: Deno.env.get("STRIPE_WEBHOOK_URL") ?? "",
+        secret: Deno.env.get("STRIPE_WEBHOOK_SECRET") ?? "",
+      },
+    }
+    : {},
+);
 
 export default instance;
 

@@ -17,6 +17,8 @@
 //! | the one drive API every function uses | [`engine`] |
 //! | the monitor: decide, and the per-trip driver | [`monitor`] |
 //! | the booking saga (private steps, driven through the monitor) | [`saga`] |
+//! | saved cards and consent (`payment-methods`) | [`payment_methods`] |
+//! | Stripe's webhook events (`stripe-webhook`) | [`stripe_webhook`] |
 //! | Duffel webhooks: signature, events, the `duffel-webhook` driver | [`duffel_webhook`] |
 //! | the traveller's profiles (`travelers` function) | [`travelers`] |
 //! | the traveller's watches and their timeline (`trips` function) | [`trips`] |
@@ -35,12 +37,14 @@ pub mod money;
 pub mod monitor;
 pub mod notify;
 pub mod offer;
+pub mod payment_methods;
 pub mod reply;
 pub mod saga;
 pub mod search;
 pub mod select;
 pub mod service;
 pub mod stripe;
+pub mod stripe_webhook;
 pub mod time;
 pub mod travelers;
 pub mod trip;

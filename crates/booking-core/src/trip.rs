@@ -205,6 +205,12 @@ pub fn parse_trip_ref(body: &[u8]) -> Result<TripRef, TripError> {
     trip_ref_from(&parse_object(body)?)
 }
 
+/// Parses any function's JSON request body as an object, refusing duplicate keys at any depth
+/// and bodies over [`MAX_BODY_BYTES`] (`invalid_json` / `duplicate_key`, as for trips).
+pub fn parse_json_object(body: &[u8]) -> Result<Map<String, Value>, TripError> {
+    parse_object(body)
+}
+
 pub(crate) fn parse_object(body: &[u8]) -> Result<Map<String, Value>, TripError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(TripError::InvalidJson);

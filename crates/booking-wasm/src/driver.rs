@@ -20,6 +20,14 @@ use booking_core::monitor::driver::{
     Claim, DriverConfig, DriverError, DriverOutcome, TripDone, TripDriver as CoreTripDriver,
 };
 use booking_core::monitor::{self, MonitorSettings};
+use booking_core::payment_methods::{
+    parse_request as parse_payment_request, PaymentMethodsDriver as CorePaymentMethodsDriver,
+    PaymentsDone,
+};
+use booking_core::stripe::webhook::signed_payload_prefix;
+use booking_core::stripe_webhook::{
+    StripeWebhookDone, StripeWebhookDriver as CoreStripeWebhookDriver,
+};
 use booking_core::trip::parse_trip_body;
 use booking_core::trip_search::{SearchDone, SearchDriver as CoreSearchDriver};
 use serde::Serialize;
@@ -210,6 +218,60 @@ pub fn claim_limit(settings_json: &str) -> u32 {
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn secret_matches(given: &str, expected: &str) -> bool {
     auth::secret_matches(given.as_bytes(), expected.as_bytes())
+}
+
+/// One `payment-methods` request's state machine. Call `free()` when done with it.
+#[wasm_bindgen]
+pub struct PaymentMethodsDriver {
+    inner: Result<CorePaymentMethodsDriver, PaymentsDone>,
+}
+
+#[wasm_bindgen]
+impl PaymentMethodsDriver {
+    /// Builds the driver from the request body bytes (a bad body makes it done at once with the
+    /// 400 answer) and a fresh nonce (UUID) that keys the SetupIntent's creation.
+    #[wasm_bindgen(constructor)]
+    pub fn new(body: &[u8], nonce: &str) -> Self {
+        let inner = parse_payment_request(body)
+            .map(|request| CorePaymentMethodsDriver::new(request, nonce))
+            .map_err(|error| PaymentsDone {
+                status: 400,
+                body: serde_json::to_value(error.to_body()).unwrap_or_default(),
+                outcome: error.code().to_owned(),
+            });
+        Self { inner }
+    }
+}
+
+driver_methods!(PaymentMethodsDriver);
+
+/// One Stripe webhook delivery's state machine. Call `free()` when done with it.
+#[wasm_bindgen]
+pub struct StripeWebhookDriver {
+    inner: Result<CoreStripeWebhookDriver, StripeWebhookDone>,
+}
+
+#[wasm_bindgen]
+impl StripeWebhookDriver {
+    /// Builds the driver from the `Stripe-Signature` header (`None` when absent), the MAC the
+    /// shim computed (`HMAC-SHA256(secret, stripe_signed_prefix(header) ‖ body)`, empty when it
+    /// could not) and the raw body. The core decides the signature first: a refusal makes the
+    /// driver done at once with the 400 answer.
+    #[wasm_bindgen(constructor)]
+    pub fn new(header: Option<String>, mac: &[u8], body: &[u8], now_ms: f64) -> Self {
+        let inner = CoreStripeWebhookDriver::new(header.as_deref(), mac, body, timestamp(now_ms));
+        Self { inner }
+    }
+}
+
+driver_methods!(StripeWebhookDriver);
+
+/// The prefix the shim puts before the raw body when computing a Stripe webhook's MAC
+/// (`"{t}."` from the header), or `undefined` when the header does not parse.
+#[wasm_bindgen]
+#[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
+pub fn stripe_signed_prefix(header: &str) -> Option<String> {
+    signed_payload_prefix(header)
 }
 
 /// One `duffel-webhook` delivery's state machine. Call `free()` when done with it.

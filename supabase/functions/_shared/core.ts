@@ -14,8 +14,10 @@ import type { SearchDone } from "./types/SearchDone.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";
 import type { SqlRole } from "./types/SqlRole.ts";
 import type { TripDone } from "./types/TripDone.ts";
+import type { PaymentsDone } from "./types/PaymentsDone.ts";
 import type { NotifyDone } from "./types/NotifyDone.ts";
 import type { WebhookDone } from "./types/WebhookDone.ts";
+import type { StripeWebhookDone } from "./types/StripeWebhookDone.ts";
 import type { DuffelWebhookDone } from "./types/DuffelWebhookDone.ts";
 import type { Reply } from "./types/Reply.ts";
 import { HttpError } from "./http.ts";
@@ -168,6 +170,32 @@ export function parseMonitorRequest(body: Uint8Array): { trip_id: string | null 
     | { ok: false; error: CoreError };
   if (r.ok) return r;
   throw new HttpError(400, r.error.code, r.error.message);
+}
+
+/** payment-methods' state machine for one request body (a bad body is done at once with a 400). */
+export function paymentMethodsDriver(body: Uint8Array): CoreDriver<PaymentsDone> {
+  return new Wrapped(guarded(() => new wasm.PaymentMethodsDriver(body, crypto.randomUUID())));
+}
+
+/**
+ * stripe-webhook's state machine: the header, the MAC the shim computed over
+ * `stripeSignedPrefix(header) + body` with the endpoint secret (the secret stays here), and the
+ * raw body. The core decides the signature before the body is read.
+ */
+export function stripeWebhookDriver(
+  header: string | null,
+  mac: Uint8Array,
+  body: Uint8Array,
+  nowMs: number,
+): CoreDriver<StripeWebhookDone> {
+  return new Wrapped(
+    guarded(() => new wasm.StripeWebhookDriver(header ?? undefined, mac, body, nowMs)),
+  );
+}
+
+/** `"{t}."` from a `Stripe-Signature` header, or undefined when it does not parse (core). */
+export function stripeSignedPrefix(header: string): string | undefined {
+  return guarded(() => wasm.stripe_signed_prefix(header));
 }
 
 /**

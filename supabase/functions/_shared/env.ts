@@ -34,6 +34,8 @@ export interface Env {
   /** Stripe API base URL and secret key (only the monitor needs them; see `requireStripe`). */
   stripeUrl: string;
   stripeKey: string | undefined;
+  /** The Stripe webhook endpoint's signing secret (`whsec_…`; stripe-webhook only, never in wasm). */
+  stripeWebhookSecret: string | undefined;
   /** Duffel's webhook signing secret (`DUFFEL_WEBHOOK_SECRET`; only duffel-webhook needs it). */
   duffelWebhookSecret: string | undefined;
   /** Resend API base URL and key (the outbox dispatcher; see `requireResend`). */
@@ -90,6 +92,7 @@ export function env(): Env {
       .filter((k): k is string => typeof k === "string" && k.length >= 16),
     stripeUrl: get("STRIPE_API_URL") ?? "https://api.stripe.com",
     stripeKey: get("STRIPE_SECRET_KEY"),
+    stripeWebhookSecret: get("STRIPE_WEBHOOK_SECRET"),
     duffelWebhookSecret: get("DUFFEL_WEBHOOK_SECRET"),
     resendUrl: get("RESEND_API_URL") ?? "https://api.resend.com",
     resendKey: get("RESEND_API_KEY"),
@@ -134,6 +137,18 @@ export function requireStripe(e: Env): string {
     throw new HttpError(500, "misconfigured", "function environment is missing STRIPE_SECRET_KEY");
   }
   return e.stripeKey;
+}
+
+/** The Stripe webhook signing secret, or a 500 `misconfigured` when it is unset. */
+export function requireStripeWebhookSecret(e: Env): string {
+  if (!e.stripeWebhookSecret) {
+    throw new HttpError(
+      500,
+      "misconfigured",
+      "function environment is missing STRIPE_WEBHOOK_SECRET",
+    );
+  }
+  return e.stripeWebhookSecret;
 }
 
 /** The Resend key, or a 500 `misconfigured` (checked before the dispatcher claims anything). */

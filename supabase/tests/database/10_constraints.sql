@@ -25,6 +25,11 @@ $$;
 insert into auth.users (id, email) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'user-a@example.test'),
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'user-b@example.test');
+-- Auto-booking needs a default card and a consent covering the trip (20261202000200).
+insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
+values ('aaaaaaaa-0000-4000-8000-00000000000a', 'cus_taaaaaaaa00004000800000000000000a', 'pm_card_visa');
+insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency, text, text_version)
+values ('aaaaaaaa-0000-4000-8000-00000000000a', 'pm_card_visa', 1000000000000, 'GBP', 'pgTAP consent', 'test');
 
 -- Inserts a trip for user A: a valid default row with `overrides` applied; returns its id.
 create function pg_temp.trip(overrides jsonb default '{}')

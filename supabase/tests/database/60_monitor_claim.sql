@@ -88,6 +88,9 @@ insert into auth.users (id, email) values
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'user-b@example.test');
 insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
 values ('aaaaaaaa-0000-4000-8000-00000000000a', 'cus_NffrFeUfNV2Hib', 'pm_1MqM05LkdIwHu7ix');
+-- The claim hands the payment ids out only under a consent covering the trip (20261202000200).
+insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency, text, text_version)
+values ('aaaaaaaa-0000-4000-8000-00000000000a', 'pm_1MqM05LkdIwHu7ix', 99999999, 'GBP', 'pgTAP consent', 'test');
 
 -- A trip of `owner` in `status` with a selected offer, due at `due`.
 create function pg_temp.trip(owner uuid, status text, due timestamptz)

@@ -126,6 +126,15 @@ update public.pipeline_settings set max_active_trips_per_user = 3;
 insert into auth.users (id, email) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'cap-a@example.test'),
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'cap-b@example.test');
+-- Auto-booking needs a default card and a consent covering the trip (20261202000200).
+insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
+values ('bbbbbbbb-0000-4000-8000-00000000000b', 'cus_tbbbbbbbb00004000800000000000000b', 'pm_card_visa');
+insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency, text, text_version)
+values ('bbbbbbbb-0000-4000-8000-00000000000b', 'pm_card_visa', 1000000000000, 'GBP', 'pgTAP consent', 'test');
+insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
+values ('aaaaaaaa-0000-4000-8000-00000000000a', 'cus_taaaaaaaa00004000800000000000000a', 'pm_card_visa');
+insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency, text, text_version)
+values ('aaaaaaaa-0000-4000-8000-00000000000a', 'pm_card_visa', 1000000000000, 'GBP', 'pgTAP consent', 'test');
 -- Inactive trips do not count.
 insert into public.trip_requests (owner_id, origin, destination, departure_date, adults, cabin,
   max_total_minor, currency, status)

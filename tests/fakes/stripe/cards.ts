@@ -89,10 +89,16 @@ function failCharge(
 }
 
 /** Confirms a PI with a payment method: success, decline (402) or authentication. */
-export function runConfirm(ids: IdMinter, st: PiState, pm: string, offSession: boolean): void {
+export function runConfirm(
+  ids: IdMinter,
+  st: PiState,
+  pm: string,
+  offSession: boolean,
+  token?: string,
+): void {
   const pi = st.pi;
   pi.payment_method = pm;
-  const kind = pm.replace(/^pm_card_(visa_)?/, "");
+  const kind = (token ?? pm).replace(/^pm_card_(visa_)?/, "");
   const decline = DECLINES[kind];
   const chargeId = ids.stripe("ch");
   if (decline) throw failCharge(pi, pm, chargeId, decline, "0002");

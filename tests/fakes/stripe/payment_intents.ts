@@ -124,7 +124,9 @@ export function prepareCreate(s: StripeState, params: Params): Prepared {
       };
       const st: PiState = { pi, captures: 0, refundedMinor: 0, order: s.piCounter++ };
       s.pis.set(id, st);
-      if (confirm) runConfirm(s.ids, st, pm as string, offSession);
+      if (confirm) {
+        runConfirm(s.ids, st, pm as string, offSession, s.paymentMethods.get(pm!)?.token);
+      }
       return jsonResponse(200, pi);
     },
   };
@@ -145,7 +147,7 @@ export function prepareConfirm(s: StripeState, id: string, params: Params): Prep
       if (!allowed.includes(st.pi.status as string)) {
         throw unexpectedState(st, "confirmed", allowed);
       }
-      runConfirm(s.ids, st, pm, offSession);
+      runConfirm(s.ids, st, pm, offSession, s.paymentMethods.get(pm)?.token);
       return jsonResponse(200, st.pi);
     },
   };

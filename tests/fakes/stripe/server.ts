@@ -27,6 +27,17 @@ import {
   prepareRetrieve,
 } from "./payment_intents.ts";
 import { prepareRefund } from "./refunds.ts";
+import { emitForIntent, emitRefund } from "./events.ts";
+import {
+  prepareCustomerCreate,
+  prepareCustomerPaymentMethods,
+  prepareCustomerRetrieve,
+  preparePaymentMethodAttach,
+  preparePaymentMethodDetach,
+  preparePaymentMethodRetrieve,
+  prepareSetupIntentCreate,
+  prepareSetupIntentRetrieve,
+} from "./setup.ts";
 import { search } from "./search.ts";
 import { StripeState } from "./state.ts";
 import type { Endpoint, Params, Prepared, StripeFake, StripeFakeOptions } from "./types.ts";
@@ -78,6 +89,25 @@ function resolveEndpoint(
   if ((m = /^\/v1\/payment_intents\/([^/]+)$/.exec(p)) && method === "GET") {
     return { endpoint: "retrieve", id: m[1] };
   }
+  if (p === "/v1/customers" && method === "POST") return { endpoint: "customer_create", id: null };
+  if ((m = /^\/v1\/customers\/([^/]+)$/.exec(p)) && method === "GET") {
+    return { endpoint: "customer_retrieve", id: m[1] };
+  }
+  if ((m = /^\/v1\/customers\/([^/]+)\/payment_methods$/.exec(p)) && method === "GET") {
+    return { endpoint: "payment_method_list", id: m[1] };
+  }
+  if (p === "/v1/setup_intents" && method === "POST") {
+    return { endpoint: "setup_intent_create", id: null };
+  }
+  if ((m = /^\/v1\/setup_intents\/([^/]+)$/.exec(p)) && method === "GET") {
+    return { endpoint: "setup_intent_retrieve", id: m[1] };
+  }
+  if ((m = /^\/v1\/payment_methods\/([^/]+)$/.exec(p)) && method === "GET") {
+    return { endpoint: "payment_method_retrieve", id: m[1] };
+  }
+  if ((m = /^\/v1\/payment_methods\/([^/]+)\/(attach|detach)$/.exec(p)) && method === "POST") {
+    return { endpoint: `payment_method_${m[2]}` as Endpoint, id: m[1] };
+  }
   return null;
 }
 
@@ -102,6 +132,22 @@ function prepare(
       return prepareCapture(s, id, params);
     case "cancel":
       return prepareCancel(s, id, params);
+    case "customer_create":
+      return prepareCustomerCreate(s, params);
+    case "customer_retrieve":
+      return prepareCustomerRetrieve(s, id);
+    case "setup_intent_create":
+      return prepareSetupIntentCreate(s, params);
+    case "setup_intent_retrieve":
+      return prepareSetupIntentRetrieve(s, id);
+    case "payment_method_list":
+      return prepareCustomerPaymentMethods(s, id, url);
+    case "payment_method_retrieve":
+      return preparePaymentMethodRetrieve(s, id);
+    case "payment_method_attach":
+      return preparePaymentMethodAttach(s, id, params);
+    case "payment_method_detach":
+      return preparePaymentMethodDetach(s, id, params);
     default:
       return prepareRefund(s, params);
   }
@@ -193,7 +239,10 @@ async function handle(s: StripeState, req: Request): Promise<Response> {
       store = fault.store ?? true;
       throw scripted500();
     }
+    const before = prepared.target?.pi.status as string | undefined;
+    const refundedBefore = prepared.target?.refundedMinor ?? 0;
     res = prepared.execute();
+    if (res.status === 200) emitAfter(s, ep.endpoint, prepared, before, refundedBefore, res);
   } catch (e) {
     if (!(e instanceof StripeError)) {
       if (rec) s.idem.delete(key as string);
@@ -213,6 +262,28 @@ async function handle(s: StripeState, req: Request): Promise<Response> {
     return finish(lostResponse(fault, res, bodyText, requestId));
   }
   return finish(res);
+}
+
+/** The events an API call causes (PaymentIntent status changes, refunds). */
+function emitAfter(
+  s: StripeState,
+  endpoint: Endpoint,
+  prepared: Prepared,
+  before: string | undefined,
+  refundedBefore: number,
+  res: Response,
+): void {
+  if (endpoint === "refund" && prepared.target) {
+    if (prepared.target.refundedMinor > refundedBefore) {
+      emitRefund(s, prepared.target.pi, prepared.target.refundedMinor);
+    }
+    return;
+  }
+  if (!["create", "confirm", "capture", "cancel"].includes(endpoint)) return;
+  const st = prepared.target ?? [...s.pis.values()].at(-1);
+  if (!st) return;
+  void res;
+  emitForIntent(s, before, st.pi);
 }
 
 /** Creates an independent fake Stripe with its own in-memory state. */

@@ -8,7 +8,8 @@
 
 import { FakeClock, freshEpoch, IdMinter, type LoggedRequest } from "../_shared.ts";
 import { noSuchPaymentIntent } from "./errors.ts";
-import type { IdemRecord, PiState, StripeFakeOptions, StripeFault } from "./types.ts";
+import type { FakeEvent, WebhookConfig } from "./events.ts";
+import type { IdemRecord, PiState, PmState, StripeFakeOptions, StripeFault } from "./types.ts";
 
 /** Everything one fake Stripe remembers. */
 export class StripeState {
@@ -36,11 +37,26 @@ export class StripeState {
   log!: LoggedRequest[];
   /** PaymentIntents created so far (their creation order). */
   piCounter!: number;
+  /** Customers by id. */
+  customers!: Map<string, Record<string, unknown>>;
+  /** SetupIntents by id. */
+  setupIntents!: Map<string, Record<string, unknown>>;
+  /** Payment methods by id (with the test token they were made from). */
+  paymentMethods!: Map<string, PmState>;
+  /** Payment methods minted so far. */
+  pmCounter!: number;
+  /** Events by id. */
+  events!: Map<string, FakeEvent>;
+  /** The webhook endpoint (kept across resets). */
+  webhook: WebhookConfig;
+  /** Automatic deliveries, one at a time. */
+  outbox: Promise<void> = Promise.resolve();
 
   /** A fresh, empty state. */
   constructor(options: StripeFakeOptions = {}) {
     this.clock = options.clock ?? new FakeClock();
     this.seed = options.seed ?? "stripe";
+    this.webhook = { url: "", secret: "", auto: true, ...options.webhook };
     this.epoch = options.epoch;
     this.reset();
   }
@@ -54,6 +70,11 @@ export class StripeState {
     this.faults = [];
     this.log = [];
     this.piCounter = 0;
+    this.customers = new Map();
+    this.setupIntents = new Map();
+    this.paymentMethods = new Map();
+    this.pmCounter = 0;
+    this.events = new Map();
     this.clock.reset();
   }
 

@@ -16,6 +16,14 @@ export const ENDPOINTS = [
   "retrieve",
   "search",
   "refund",
+  "customer_create",
+  "customer_retrieve",
+  "setup_intent_create",
+  "setup_intent_retrieve",
+  "payment_method_list",
+  "payment_method_retrieve",
+  "payment_method_attach",
+  "payment_method_detach",
 ] as const;
 /** One endpoint name. */
 export type Endpoint = (typeof ENDPOINTS)[number];
@@ -44,6 +52,20 @@ export interface StripeFakeOptions {
   clock?: FakeClock;
   /** Seed for ids (default "stripe"). */
   seed?: string;
+  /** Where events are delivered (default: nowhere). */
+  webhook?: { url?: string; secret?: string; auto?: boolean };
+}
+
+/** One payment method with what the fake remembers about it. */
+export interface PmState {
+  /** The PaymentMethod object as answered. */
+  pm: Record<string, unknown>;
+  /** The test token it was made from (`pm_card_visa`…): charges behave like it. */
+  token: string;
+  /** Detached (permanent). */
+  detached: boolean;
+  /** Creation order (lists answer newest first). */
+  order: number;
   /**
    * Id epoch (0-12 of `[0-9a-z]`). Default: a fresh one at every start and reset, so ids are
    * unique across restarts; fix it only where a test needs repeatable ids.

@@ -72,6 +72,20 @@ sql_functions! {
     MonitorRecordSearch = "monitor_record_search", Service;
     /// Monitor: record a failed search the monitor made.
     MonitorRecordSearchFailure = "monitor_record_search_failure", Service;
+    /// payment-methods: the caller's payment profile (created first for `setup`).
+    PaymentProfileOpen = "payment_profile_open", User;
+    /// payment-methods: store the Stripe customer created for the caller.
+    PaymentCustomerRecord = "payment_customer_record", User;
+    /// payment-methods: make one of the caller's cards the default.
+    PaymentDefaultSet = "payment_default_set", User;
+    /// payment-methods: forget a detached card (default and consents).
+    PaymentMethodForget = "payment_method_forget", User;
+    /// payment-methods: record the caller's consent to off-session charges.
+    ConsentRecord = "consent_record", User;
+    /// stripe-webhook: has the event been seen, and the ledger/profile it concerns.
+    StripeEventContext = "stripe_event_context", Service;
+    /// stripe-webhook: record the event once, with its effects and alerts.
+    StripeEventRecord = "stripe_event_record", Service;
     /// Monitor: flag an attempt for an operator (a ledger that cannot close, travellers
     /// unreadable for hours): trip `needs_operator`, an operator alert, the traveller's email.
     MonitorFlagAttempt = "monitor_flag_attempt", Service;
@@ -130,7 +144,7 @@ mod tests {
         for f in SqlFunction::ALL {
             assert_eq!(
                 f.role() == SqlRole::User,
-                ["search_", "travelers_", "trips_"]
+                ["search_", "travelers_", "trips_", "payment_", "consent_"]
                     .iter()
                     .any(|p| f.name().starts_with(p)),
                 "{}",

@@ -14,8 +14,10 @@
 //! [`StripeError::CurrencyNotSupported`]) rather than rounded. See [`amount`].
 
 pub mod amount;
+pub mod cards;
 mod form;
 mod reply;
+pub mod webhook;
 
 pub use amount::{is_same_amount, to_stripe_amount};
 pub use form::encode as form_encode;

@@ -317,7 +317,9 @@ fn internal(message: &str) -> SearchDone {
 
 /// The answer for a SQL error raised by the search API, by SQLSTATE: not found and not yours
 /// are both 404 (no existence leak); 28000 is 401; PF001 is 409 `too_many_active_trips`; PF002 is
-/// 403 `anonymous_auto_book_forbidden`; 55000 is 409 `trip_busy`; data and
+/// 403 `anonymous_auto_book_forbidden`; PF003 is 403 `auto_book_needs_card` and PF005 403
+/// `auto_book_needs_consent` (no default card / no consent covering the trip); 55000 is 409
+/// `trip_busy`; data and
 /// constraint errors (22xxx, 23xxx) are 400; connection, resource and serialisation errors are
 /// 503 (try again); anything else is 500.
 pub fn sql_error_reply(sqlstate: &str) -> SearchDone {
@@ -337,6 +339,22 @@ pub fn sql_error_reply(sqlstate: &str) -> SearchDone {
             403,
             "anonymous_auto_book_forbidden",
             "sign in with a permanent account to let the pipeline book; anonymous users may only watch",
+            None,
+            json!({}),
+        ),
+        // Raised by the trip_requests consent trigger: auto-booking needs a default card and a
+        // consent covering the trip (payment-methods).
+        "PF003" => reply(
+            403,
+            "auto_book_needs_card",
+            "save a card (payment-methods setup) and record a consent before turning auto-booking on",
+            None,
+            json!({}),
+        ),
+        "PF005" => reply(
+            403,
+            "auto_book_needs_consent",
+            "record a consent for your default card in this trip's currency, at least its maximum",
             None,
             json!({}),
         ),

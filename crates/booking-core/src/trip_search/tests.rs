@@ -245,3 +245,17 @@ fn outcomes_for_other_commands_are_refused() {
     d.handle(NOW, id, Input::Sql("not json")).unwrap();
     assert_eq!(done(&mut d).status, 500);
 }
+
+#[test]
+fn auto_book_without_card_or_consent_is_a_403_with_its_code() {
+    let card = sql_error_reply("PF003");
+    assert_eq!(
+        (card.status, card.outcome.as_str()),
+        (403, "auto_book_needs_card")
+    );
+    let consent = sql_error_reply("PF005");
+    assert_eq!(
+        (consent.status, consent.outcome.as_str()),
+        (403, "auto_book_needs_consent")
+    );
+}
