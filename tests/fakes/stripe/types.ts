@@ -54,6 +54,11 @@ export interface StripeFakeOptions {
   seed?: string;
   /** Where events are delivered (default: nowhere). */
   webhook?: { url?: string; secret?: string; auto?: boolean };
+  /**
+   * Id epoch (0-12 of `[0-9a-z]`). Default: a fresh one at every start and reset, so ids are
+   * unique across restarts; fix it only where a test needs repeatable ids.
+   */
+  epoch?: string;
 }
 
 /** One payment method with what the fake remembers about it. */
@@ -66,11 +71,6 @@ export interface PmState {
   detached: boolean;
   /** Creation order (lists answer newest first). */
   order: number;
-  /**
-   * Id epoch (0-12 of `[0-9a-z]`). Default: a fresh one at every start and reset, so ids are
-   * unique across restarts; fix it only where a test needs repeatable ids.
-   */
-  epoch?: string;
 }
 
 /** A fake Stripe instance: call `fetch` in-process or serve it. */
