@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build the wasm, start the local stack, run the demo trip
-# through search and selection, print the local URLs and keys, then keep serving until Ctrl-C
+# The main job: install what is missing, build the wasm, start the local stack, run the traveller
+# journey demo (scripts/demo.ts), print the local URLs and keys, then keep serving until Ctrl-C
 # (which stops the stack again).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
