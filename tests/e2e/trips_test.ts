@@ -17,7 +17,14 @@ import {
   sql,
   tripBody,
 } from "./helpers.ts";
-import { intentsFor, runMonitor, seedBooker, stripeFault, tripStatus } from "./monitor_helpers.ts";
+import {
+  intentsFor,
+  runMonitor,
+  seedBooker,
+  seedCard,
+  stripeFault,
+  tripStatus,
+} from "./monitor_helpers.ts";
 import { attemptState, call, type Json } from "./user_fn_helpers.ts";
 
 async function trip(jwt: string, total: string, overrides: Record<string, unknown> = {}) {
@@ -41,7 +48,9 @@ e2eTest(
     // The price drops; the traveller searches again.
     await scriptRoute({ ...route, currency: "GBP", offers: [{ total: "412.40", stops: 0 }] });
     assert.equal((await callSearch({ trip_id: id }, a.jwt)).status, 200);
-    // Auto-book on only now, so no background monitor run moves the version under the test.
+    // Auto-book on only now, so no background monitor run moves the version under the test
+    // (auto-booking needs a saved card and a consent).
+    await seedCard(a.id);
     await sql()`update public.trip_requests set auto_book = true where id = ${id}`;
 
     const list = await call("trips", { action: "list" }, a.jwt);
@@ -92,6 +101,7 @@ e2eTest(
 e2eTest("trips: needs_traveller resumes to watching", async () => {
   const a = await newUser();
   const { id } = await trip(a.jwt, "399.00");
+  await seedCard(a.id);
   await sql()`update public.trip_requests set status = 'booking', auto_book = true where id = ${id}`;
   await sql()`update public.trip_requests set status = 'needs_traveller' where id = ${id}`;
   const upd = await call("trips", {

@@ -10,6 +10,11 @@ select plan(32);
 insert into auth.users (id, email) values
   ('a1a1a1a1-0000-4000-8000-0000000000a1', 'travel-a@example.test'),
   ('b2b2b2b2-0000-4000-8000-0000000000b2', 'travel-b@example.test');
+-- Auto-booking needs a saved default card and a consent (migration 20261202000200).
+insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
+values ('a1a1a1a1-0000-4000-8000-0000000000a1', 'cus_ta1a1a1a100004000800000000000a1', 'pm_card_visa');
+insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency, text, text_version)
+values ('a1a1a1a1-0000-4000-8000-0000000000a1', 'pm_card_visa', 1000000000000, 'GBP', 'pgTAP consent', 'test');
 select vault.create_secret('pgtap-only-traveler-key-0123456789', 'traveler_data_key')
 where not exists (select 1 from vault.secrets where name = 'traveler_data_key');
 
