@@ -288,6 +288,13 @@ fn reason_text(code: Option<&str>) -> &'static str {
         "departure_too_close" => "the departure is now too close to book",
         "departure_passed" => "the departure date has passed",
         "travelers_missing" => "the passengers' details are incomplete",
+        "identity_document_missing" => "the airline needs a passport or ID for every passenger",
+        "identity_document_expired" => "a passenger's passport or ID expires before the trip ends",
+        "identity_document_unsupported" => {
+            "the airline does not accept a passenger's document type"
+        }
+        "too_many_infants" => "each infant needs an adult travelling with them",
+        "traveller_mismatch" => "the passengers on file do not match the trip's passengers",
         _ => "the airline or the payment provider refused the booking",
     }
 }
@@ -367,7 +374,48 @@ fn booked(input: &RenderInput<'_>) -> Result<Email, RenderError> {
     )))
 }
 
+/// The booking codes for which the traveller must fix passenger details, not the payment (the
+/// offer's passenger rules: infants, identity documents).
+fn is_passenger_problem(code: Option<&str>) -> bool {
+    matches!(
+        code.unwrap_or(""),
+        "identity_document_missing"
+            | "identity_document_expired"
+            | "identity_document_unsupported"
+            | "too_many_infants"
+            | "traveller_mismatch"
+    )
+}
+
+/// `needs_traveller` for a passenger-rule refusal: nothing was authorized; ask for the details.
+fn passenger_details_needed(input: &RenderInput<'_>) -> Result<Email, RenderError> {
+    let trip = input.trip;
+    let route = route(trip);
+    let mut doc = Doc::default();
+    doc.heading(&[Part::Lit("Passenger details needed: "), Part::Val(&route)]);
+    doc.para(&[
+        Part::Lit("We found a fare for "),
+        Part::Val(&route),
+        Part::Lit(" on "),
+        Part::Val(&trip.departure_date),
+        Part::Lit(" but could not book it: "),
+        Part::Lit(reason_text(trip.last_error_code.as_deref())),
+        Part::Lit("."),
+    ]);
+    doc.para(&[Part::Lit(
+        "What to do: open your trip and complete the passengers' details. Nothing is booked and \
+         nothing was charged.",
+    )]);
+    if let Some(url) = trip_link(input, "/passengers") {
+        doc.link("Complete the details", &url);
+    }
+    Ok(doc.finish(format!("Action needed: passenger details for {route}")))
+}
+
 fn payment_needs_attention(input: &RenderInput<'_>) -> Result<Email, RenderError> {
+    if is_passenger_problem(input.trip.last_error_code.as_deref()) {
+        return passenger_details_needed(input);
+    }
     let trip = input.trip;
     let route = route(trip);
     let mut doc = Doc::default();

@@ -535,3 +535,21 @@ fn webhook_driver_records_once_and_refuses_bad_signatures_without_sql() {
     assert_eq!(result.status, 400);
     assert_eq!(result.body["code"], "invalid_signature");
 }
+
+#[test]
+fn a_passenger_rule_refusal_asks_for_passenger_details_not_the_payment() {
+    let mut c = claim("payment_needs_attention");
+    c["trip"]["status"] = json!("needs_traveller");
+    c["trip"]["last_error_code"] = json!("identity_document_missing");
+    let e = email(&c);
+    assert_eq!(e.subject, "Action needed: passenger details for LHR to JFK");
+    assert!(e.text.contains("passport or ID"), "{}", e.text);
+    assert!(!e.text.contains("payment"), "{}", e.text);
+    assert!(e.text.contains("nothing was charged"));
+    // A card problem keeps the payment email.
+    c["trip"]["last_error_code"] = json!("authentication_required");
+    assert_eq!(
+        email(&c).subject,
+        "Action needed: confirm your payment for LHR to JFK"
+    );
+}
