@@ -5,6 +5,7 @@
  * tolerance) is decided by the core.
  */
 import type { SvixHeaders } from "./core.ts";
+import { hmacSha256, toBase64 } from "./signature.ts";
 
 /** The three Svix headers ("" when absent). */
 export function svixHeaders(req: Request): SvixHeaders {
@@ -18,13 +19,5 @@ export function svixHeaders(req: Request): SvixHeaders {
 /** The expected `v1` signature value (base64) for this delivery. */
 export async function svixMac(secret: string, h: SvixHeaders, body: Uint8Array): Promise<string> {
   const raw = Uint8Array.from(atob(secret.replace(/^whsec_/, "")), (c) => c.charCodeAt(0));
-  const key = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, [
-    "sign",
-  ]);
-  const prefix = new TextEncoder().encode(`${h.id}.${h.timestamp}.`);
-  const signed = new Uint8Array(prefix.length + body.length);
-  signed.set(prefix);
-  signed.set(body, prefix.length);
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, signed));
-  return btoa(String.fromCharCode(...mac));
+  return toBase64(await hmacSha256(raw, `${h.id}.${h.timestamp}.`, body));
 }

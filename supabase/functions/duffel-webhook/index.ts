@@ -11,7 +11,7 @@
  */
 import { duffelSignedPrefix, duffelWebhookDriver } from "../_shared/core.ts";
 import { db } from "../_shared/db.ts";
-import { hmacSha256Hex } from "../_shared/duffel_hmac.ts";
+import { hmacSha256, toHex } from "../_shared/signature.ts";
 import { drive } from "../_shared/engine.ts";
 import { env } from "../_shared/env.ts";
 import { HttpError, json, readBody } from "../_shared/http.ts";
@@ -33,7 +33,7 @@ export default serve("duffel-webhook", async (req, log) => {
   const body = await readBody(req, MAX_BODY_BYTES);
   const header = req.headers.get("x-duffel-signature");
   const prefix = duffelSignedPrefix(header);
-  const expected = prefix === undefined ? "" : await hmacSha256Hex(secret, prefix, body);
+  const expected = prefix === undefined ? "" : toHex(await hmacSha256(secret, prefix, body));
   const ctx = { sql: db(e.dbUrl), services: {}, log };
   const done = await drive(duffelWebhookDriver(body, header, expected, Date.now()), ctx);
   log.info("event done", {
