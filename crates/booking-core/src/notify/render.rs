@@ -133,7 +133,8 @@ pub struct RenderInput<'a> {
     pub booking: Option<&'a BookingView>,
     /// Passengers' names, in trip order.
     pub passengers: &'a [PassengerName],
-    /// The notification's payload (price alert: `amount_minor`, `currency`, `target_minor`).
+    /// The notification's payload (price alert: `amount_minor`, `currency`, `target_minor`, and
+    /// from the price history `previous_low_minor` and `previous_checks` when there were checks).
     pub payload: &'a Value,
     /// The frontend's base URL (`pipeline_settings.app_base_url`).
     pub app_base_url: &'a str,
@@ -580,6 +581,26 @@ fn price_alert(input: &RenderInput<'_>) -> Result<Email, RenderError> {
         Part::Val(&target),
         Part::Lit("."),
     ]);
+    // The trip's price history (price_history, written for every search): the lowest best price
+    // before this one and how many checks it covers.
+    let previous_low = input
+        .payload
+        .get("previous_low_minor")
+        .and_then(Value::as_i64);
+    let checks = input.payload.get("previous_checks").and_then(Value::as_i64);
+    if let (Some(low), Some(checks)) = (previous_low, checks.filter(|n| *n > 0)) {
+        let low = format_money(low, currency)?;
+        let checks = checks.to_string();
+        let unit = if checks == "1" { " check" } else { " checks" };
+        doc.para(&[
+            Part::Lit("Lowest price before this one, over "),
+            Part::Val(&checks),
+            Part::Lit(unit),
+            Part::Lit(": "),
+            Part::Val(&low),
+            Part::Lit("."),
+        ]);
+    }
     let next: &'static str = if trip.auto_book {
         "Auto-booking is on: we book it for you if the fare is still available."
     } else {

@@ -111,6 +111,27 @@ fn every_template_has_its_subject() {
 }
 
 #[test]
+fn price_alert_tells_the_previous_low_from_the_price_history() {
+    let plain = email(&claim("price_alert"));
+    assert!(!plain.text.contains("Lowest price before"), "{}", plain.text);
+    let mut c = claim("price_alert");
+    c["payload"]["previous_low_minor"] = 45500.into();
+    c["payload"]["previous_checks"] = 12.into();
+    let e = email(&c);
+    for part in [&e.html, &e.text] {
+        assert!(part.contains("GBP 412.40"), "{part}");
+        assert!(
+            part.contains("Lowest price before this one, over 12 checks: GBP 455.00."),
+            "{part}"
+        );
+    }
+    c["payload"]["previous_checks"] = 1.into();
+    assert!(email(&c).text.contains("over 1 check: GBP 455.00."));
+    c["payload"]["previous_checks"] = 0.into();
+    assert!(!email(&c).text.contains("Lowest price before"));
+}
+
+#[test]
 fn hostile_values_are_escaped_in_html_and_flattened_in_subjects() {
     let mut c = claim("booked");
     c["passengers"][0]["given_name"] = HOSTILE.into();
