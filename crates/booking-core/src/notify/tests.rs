@@ -113,7 +113,11 @@ fn every_template_has_its_subject() {
 #[test]
 fn price_alert_tells_the_previous_low_from_the_price_history() {
     let plain = email(&claim("price_alert"));
-    assert!(!plain.text.contains("Lowest price before"), "{}", plain.text);
+    assert!(
+        !plain.text.contains("Lowest price before"),
+        "{}",
+        plain.text
+    );
     let mut c = claim("price_alert");
     c["payload"]["previous_low_minor"] = 45500.into();
     c["payload"]["previous_checks"] = 12.into();
