@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: rows and bytes in flight_offers for one trip after SEARCHES searches (default 500) of
-# OFFERS offers (default 200), against the running local stack (scripts/stack.sh up). Runs in one
-# rolled-back transaction (scripts/bench/offers_storage.sql); results go in docs/benchmarks.md.
+# OFFERS offers (default 200), against the running local stack (scripts/stack.sh up), through
+# app.record_search (scripts/bench/offers_storage.sql); results go in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEARCHES="${SEARCHES:-500}"

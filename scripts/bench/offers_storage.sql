@@ -3,18 +3,18 @@
 -- monitor records them. Duffel offer ids change on every search, so each search brings 200 new
 -- provider offer ids. Every raw body is about 4 KB of poorly compressible JSON (md5 strings in a
 -- Duffel-shaped offer: slices, segments, conditions), the middle of the 2-16 KiB range the core
--- keeps. Everything runs in one transaction that is rolled back: the database is left unchanged.
+-- keeps. Each search is its own transaction (as in the monitor, so time passes between them); the
+-- benchmark's user and trip are deleted at the end (and at the start, if a run was interrupted).
 --
 --   bash scripts/bench-offers.sh            # SEARCHES=500 OFFERS=200 by default
 --
 -- Prints, for the trip: rows and bytes (sum of pg_column_size over the rows, raw included as
 -- stored: compressed where TOAST compressed it) right after the searches, and again after one
--- run of app.cleanup_offers() when that function exists (the cleanup job).
+-- run of app.cleanup_offers() when that function exists (the cleanup job, normally hourly).
 \set ON_ERROR_STOP on
 \pset footer off
-begin;
-
-set local client_min_messages = warning;
+set client_min_messages = warning;
+delete from auth.users where id = '00000000-0000-4000-8000-00000000be01';
 
 insert into auth.users (id, aud, role, email, created_at, updated_at)
 values ('00000000-0000-4000-8000-00000000be01', 'authenticated', 'authenticated',
@@ -99,7 +99,9 @@ begin
 end
 $$;
 
-select count(pg_temp.search(s, :offers)) as searched from generate_series(1, :searches) s \gset
+\o /dev/null
+select format('select pg_temp.search(%s, %s)', s, :offers) from generate_series(1, :searches) s \gexec
+\o
 
 select :'searches' as searches, :'offers' as offers_per_search, count(*) as rows,
   sum(pg_column_size(f.*)) as bytes, count(f.raw) as rows_with_raw,
@@ -111,10 +113,11 @@ select exists (
   where n.nspname = 'app' and p.proname = 'cleanup_offers'
 ) as has_cleanup \gset
 \if :has_cleanup
-select app.cleanup_offers() is not null as cleaned \gset
+select app.cleanup_offers(100000) -> 'counts' as cleaned \gset
+\echo 'app.cleanup_offers():' :cleaned
 select 'after app.cleanup_offers()' as "when", count(*) as rows, sum(pg_column_size(f.*)) as bytes,
   count(f.raw) as rows_with_raw, coalesce(sum(pg_column_size(f.raw)), 0) as raw_bytes
 from public.flight_offers f where f.trip_id = '00000000-0000-4000-8000-00000000be02';
 \endif
 
-rollback;
+delete from auth.users where id = '00000000-0000-4000-8000-00000000be01';
