@@ -23,6 +23,7 @@
 //! | the traveller's profiles (`travelers` function) | [`travelers`] |
 //! | the traveller's watches and their timeline (`trips` function) | [`trips`] |
 //! | emails: the outbox dispatcher, templates, Resend and its webhook | [`notify`] |
+//! | GDPR erasure and export requests (`privacy`, `privacy-operator`) | [`privacy`] |
 
 pub mod auth;
 pub mod contract;
@@ -51,3 +52,4 @@ pub mod trip;
 pub mod trip_search;
 pub mod trips;
 pub mod upstash;
+pub mod privacy;
