@@ -157,7 +157,9 @@ select pg_temp.act_as('a1700000-0000-4000-8000-00000000000a');
 select is(app.privacy_erase('{}') #>> '{erasure,erasure_id}', (select st ->> 'erasure_id' from s1),
   'asking again finds the same erasure');
 select pg_temp.act_as_postgres();
-select is((select count(*)::int from public.erasure_requests), 1, 'one erasure row');
+select is((select count(*)::int from public.erasure_requests
+           where subject_hash = encode(extensions.digest('a1700000-0000-4000-8000-00000000000a', 'sha256'), 'hex')), 1,
+  'one erasure row for the user');
 
 -- 2. The saga closes the attempt (released), the pending cancel takes effect --------------------
 update public.booking_attempts
@@ -219,13 +221,14 @@ select pg_temp.act_as_postgres();
 select is((select count(*)::int from auth.users where id = 'a1700000-0000-4000-8000-00000000000a'), 0,
   'auth.users row deleted last');
 select ok((select user_id is null and tombstone_id is null and stripe_customer_id is null and trip_ids is null
-             and completed_at is not null from public.erasure_requests),
+             and completed_at is not null from public.erasure_requests where id = (select (st ->> 'erasure_id')::uuid from s1)),
   'the audit row keeps no link to the person');
 select ok((select position('erase-me' in to_jsonb(r)::text) = 0
              and position('a1700000-0000-4000-8000-00000000000a' in to_jsonb(r)::text) = 0
-           from public.erasure_requests r),
+           from public.erasure_requests r where id = (select (st ->> 'erasure_id')::uuid from s1)),
   'no email or user id in the audit row');
-select is((select (counts ->> 'trips_kept')::int || '/' || (counts ->> 'trips_deleted')::int from public.erasure_requests),
+select is((select (counts ->> 'trips_kept')::int || '/' || (counts ->> 'trips_deleted')::int from public.erasure_requests
+           where id = (select (st ->> 'erasure_id')::uuid from s1)),
   '2/1', 'the audit row counts what was kept and deleted');
 
 select pg_temp.act_as('a1700000-0000-4000-8000-00000000000a');
