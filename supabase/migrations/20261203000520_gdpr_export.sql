@@ -11,7 +11,11 @@
 -- (every search's best price), offers (the flight offers kept, with raw bodies), bookings,
 -- payments (booking attempts: amounts, currency, phase, Stripe PaymentIntent, order), decision_log
 -- (pipeline_events), notifications (template, status, dates, delivery), erasure (a running
--- erasure request, if any).
+-- erasure request, if any); and what the pipeline noted about the caller's trips: disputes
+-- (chargebacks Stripe reported), price_alerts (the last price alerted), suppressions (their
+-- address is on the bounce/complaint list; the reason and date, never the hash),
+-- provider_events (Duffel order events), operator_alerts (what operators were asked to look
+-- at). tests pgTAP 172 fails when a table holding user-linked rows is not exported.
 -- Pages: `after` is the last item's key of the page before; a page shorter than its limit ends
 -- its section.
 
@@ -25,7 +29,8 @@ as $$
 declare
   sections constant text[] := array[
     'account', 'profiles', 'consents', 'payment_profile', 'trips', 'price_history', 'offers',
-    'bookings', 'payments', 'decision_log', 'notifications', 'erasure'];
+    'bookings', 'payments', 'disputes', 'decision_log', 'price_alerts', 'notifications',
+    'suppressions', 'provider_events', 'operator_alerts', 'erasure'];
   v_uid uuid := auth.uid();
   v_section text := coalesce(args ->> 'section', 'account');
   v_after text := args ->> 'after';
@@ -50,10 +55,16 @@ begin
   if v_limit not between 1 and 1000 then
     raise exception using errcode = '22023', message = 'limit must be 1 to 1000';
   end if;
-  if v_after is not null and v_section in ('decision_log', 'price_history') and v_after !~ '^[0-9]{1,19}$' then
+  if v_after is not null and v_section in ('decision_log', 'price_history', 'operator_alerts')
+    and v_after !~ '^[0-9]{1,18}$' then
     raise exception using errcode = '22023', message = 'after must be an event id';
   end if;
-  if v_after is not null and v_section not in ('decision_log', 'price_history')
+  if v_after is not null and v_section in ('disputes', 'suppressions', 'provider_events')
+    and v_after !~ '^[A-Za-z0-9_]{1,255}$' then
+    raise exception using errcode = '22023', message = 'after must be a row id';
+  end if;
+  if v_after is not null
+    and v_section not in ('decision_log', 'price_history', 'operator_alerts', 'disputes', 'suppressions', 'provider_events')
     and v_after !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
     raise exception using errcode = '22023', message = 'after must be a row id';
   end if;
@@ -151,6 +162,46 @@ begin
     from (select n.* from public.notifications n
           where n.owner_id = v_uid and (v_after is null or n.id > v_after::uuid)
           order by n.id limit v_limit) p;
+  when 'disputes' then
+    select coalesce(jsonb_agg(to_jsonb(p) - 'event_id' order by p.id), '[]'::jsonb), count(*), max(p.id)
+    into v_items, v_count, v_last
+    from (select d.* from public.stripe_disputes d
+          join public.trip_requests t on t.id = d.trip_id
+          where t.owner_id = v_uid and (v_after is null or d.id > v_after)
+          order by d.id limit v_limit) p;
+  when 'price_alerts' then
+    select coalesce(jsonb_agg(to_jsonb(p) order by p.trip_id), '[]'::jsonb), count(*), max(p.trip_id::text)
+    into v_items, v_count, v_last
+    from (select a.* from public.price_alerts a
+          join public.trip_requests t on t.id = a.trip_id
+          where t.owner_id = v_uid and (v_after is null or a.trip_id > v_after::uuid)
+          order by a.trip_id limit v_limit) p;
+  when 'suppressions' then
+    select coalesce(jsonb_agg(jsonb_build_object('reason', p.reason, 'created_at', app.rfc3339(p.created_at))
+        order by p.address_hash), '[]'::jsonb), count(*), max(p.address_hash)
+    into v_items, v_count, v_last
+    from (select e.* from public.email_suppressions e
+          where (e.notification_id in (select n.id from public.notifications n where n.owner_id = v_uid)
+              or e.address_hash = (select app.email_hash(u.email) from auth.users u
+                                   where u.id = v_uid and u.email is not null))
+            and (v_after is null or e.address_hash > v_after)
+          order by e.address_hash limit v_limit) p;
+  when 'provider_events' then
+    select coalesce(jsonb_agg(to_jsonb(p) order by p.id), '[]'::jsonb), count(*), max(p.id)
+    into v_items, v_count, v_last
+    from (select d.* from public.duffel_webhook_events d
+          join public.trip_requests t on t.id = d.trip_id
+          where t.owner_id = v_uid and (v_after is null or d.id > v_after)
+          order by d.id limit v_limit) p;
+  when 'operator_alerts' then
+    select coalesce(jsonb_agg(jsonb_build_object('id', p.id, 'trip_id', p.trip_id, 'attempt_id', p.attempt_id,
+        'reason', p.reason, 'source', p.source, 'created_at', app.rfc3339(p.created_at),
+        'resolved_at', app.rfc3339(p.resolved_at)) order by p.id), '[]'::jsonb), count(*), max(p.id)::text
+    into v_items, v_count, v_last
+    from (select o.* from public.operator_alerts o
+          join public.trip_requests t on t.id = o.trip_id
+          where t.owner_id = v_uid and (v_after is null or o.id > v_after::bigint)
+          order by o.id limit v_limit) p;
   when 'erasure' then
     select coalesce(jsonb_agg(jsonb_build_object(
         'id', r.id, 'step', r.step, 'requested_via', r.requested_via,
