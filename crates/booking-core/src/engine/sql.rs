@@ -152,9 +152,16 @@ mod tests {
         for f in SqlFunction::ALL {
             assert_eq!(
                 f.role() == SqlRole::User,
-                ["search_", "travelers_", "trips_", "payment_", "consent_", "privacy_"]
-                    .iter()
-                    .any(|p| f.name().starts_with(p)),
+                [
+                    "search_",
+                    "travelers_",
+                    "trips_",
+                    "payment_",
+                    "consent_",
+                    "privacy_"
+                ]
+                .iter()
+                .any(|p| f.name().starts_with(p)),
                 "{}",
                 f.name()
             );

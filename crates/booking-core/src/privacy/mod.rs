@@ -338,10 +338,7 @@ impl ErasureDriver {
                     ),
                 },
                 Input::SqlError(sqlstate) => (Next::Done(sql_reply(sqlstate)), Wait::State),
-                _ => (
-                    Next::Done(Reply::internal("driver invariant")),
-                    Wait::State,
-                ),
+                _ => (Next::Done(Reply::internal("driver invariant")), Wait::State),
             },
             Wait::StripeDelete => match input {
                 Input::Http { status, .. } if (200..300).contains(&status) || status == 404 => {

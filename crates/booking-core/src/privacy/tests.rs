@@ -59,7 +59,10 @@ fn body(r: &HttpRequest) -> Value {
 fn a_whole_erasure_persists_each_step_before_the_next_side_effect() {
     let mut d = ErasureDriver::new(None);
     let (id, f, role, args) = sql(&mut d);
-    assert_eq!((f, role, args), (SqlFunction::PrivacyErase, SqlRole::User, json!({})));
+    assert_eq!(
+        (f, role, args),
+        (SqlFunction::PrivacyErase, SqlRole::User, json!({}))
+    );
     d.handle(NOW, id, Input::Sql(&state("scrub"))).unwrap();
 
     let (id, f, role, args) = sql(&mut d);
@@ -92,7 +95,14 @@ fn a_whole_erasure_persists_each_step_before_the_next_side_effect() {
     assert_eq!(req.service, Service::Upstash);
     assert_eq!(
         body(&req),
-        json!(["SCAN", "0", "MATCH", format!("rl:*:{USER}:*"), "COUNT", 1000])
+        json!([
+            "SCAN",
+            "0",
+            "MATCH",
+            format!("rl:*:{USER}:*"),
+            "COUNT",
+            1000
+        ])
     );
     d.handle(
         NOW,
@@ -169,7 +179,10 @@ fn the_operator_opens_by_user_id_as_the_service() {
     );
     d.handle(NOW, id, Input::SqlError("P0002")).unwrap();
     let reply = done(&mut d);
-    assert_eq!((reply.status, reply.body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (reply.status, reply.body["code"].as_str()),
+        (404, Some("not_found"))
+    );
 }
 
 #[test]
@@ -285,7 +298,10 @@ fn requests_are_validated() {
         Ok(PrivacyAction::Export)
     );
     assert_eq!(
-        parse_request(format!(r#"{{"action":"erase","user_id":"{USER}"}}"#).as_bytes(), true),
+        parse_request(
+            format!(r#"{{"action":"erase","user_id":"{USER}"}}"#).as_bytes(),
+            true
+        ),
         Ok(PrivacyAction::Erase {
             user_id: Some(USER.into())
         })
@@ -293,9 +309,17 @@ fn requests_are_validated() {
     for (body, operator, code) in [
         (&br#"{"action":"drop"}"#[..], false, "invalid_action"),
         (br#"{}"#, false, "required"),
-        (br#"{"action":"erase","user_id":"x"}"#, false, "unknown_field"),
+        (
+            br#"{"action":"erase","user_id":"x"}"#,
+            false,
+            "unknown_field",
+        ),
         (br#"{"action":"export"}"#, true, "invalid_action"),
-        (br#"{"action":"erase","user_id":"nope"}"#, true, "invalid_user_id"),
+        (
+            br#"{"action":"erase","user_id":"nope"}"#,
+            true,
+            "invalid_user_id",
+        ),
         (br#"{"action":"erase"}"#, true, "required"),
     ] {
         let reply = parse_request(body, operator).unwrap_err();
