@@ -320,7 +320,8 @@ grant execute on function app.data_key_usage() to service_role;
 
 -- data_key_reencrypt(p_limit) -> {"current", "travelers": n, "notifications": n, "remaining": n}:
 -- re-encrypts at most p_limit rows of each table that are under another key than the current
--- one, skipping rows others hold locked (they are taken by a later run).
+-- one, skipping rows others hold locked and profiles frozen by an open booking attempt (they are
+-- taken by a later run; `remaining` counts them).
 create function app.data_key_reencrypt(p_limit integer default 200)
 returns jsonb
 language plpgsql
@@ -341,6 +342,9 @@ begin
   with todo as (
     select t.id from public.travelers t
     where t.data_key <> v_name
+      -- A profile on a trip whose attempt is open is frozen (travelers_keep_in_use): it is
+      -- moved by a run after the attempt closes.
+      and not app.traveler_in_open_attempt(t.id)
     order by t.id limit p_limit
     for update skip locked
   )

@@ -153,6 +153,7 @@ begin
   when 'notifications' then
     select coalesce(jsonb_agg(jsonb_build_object(
         'id', p.id, 'trip_id', p.trip_id, 'template', p.template, 'status', p.status,
+        'subject', to_jsonb(p) -> 'subject',
         'created_at', app.rfc3339(p.created_at), 'sent_at', app.rfc3339(p.sent_at),
         'delivery', p.delivery, 'delivered_at', app.rfc3339(p.delivered_at),
         'bounced_at', app.rfc3339(p.bounced_at), 'complained_at', app.rfc3339(p.complained_at),

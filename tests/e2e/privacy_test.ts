@@ -169,7 +169,12 @@ e2eTest("a person books, exports and is erased: no trace left, accounting kept",
   assert.equal(doc.payments[0].amount_minor, 38900);
   assert.match(doc.payments[0].payment_intent, /^pi_/);
   assert.ok(doc.decision_log.length >= 2);
-  assert.ok(doc.notifications.some((x: Json) => x.template === "booked" && x.status === "sent"));
+  assert.ok(
+    doc.notifications.some((x: Json) =>
+      x.template === "booked" && x.status === "sent" && /^Your flight is booked/.test(x.subject)
+    ),
+    "notifications with their subjects",
+  );
   assert.ok(!exported.text.includes(otherTripId), "another user's trip is not exported");
   assert.ok(!exported.text.includes(other.id), "nor their id");
 

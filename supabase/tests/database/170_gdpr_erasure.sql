@@ -4,7 +4,7 @@
 -- trips with attempts (bookings, attempts) under a tombstone; auth.users goes last; a second
 -- request is idempotent; the audit row holds no personal data; another user is untouched.
 begin;
-select plan(45);
+select plan(47);
 
 create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
 
@@ -116,6 +116,12 @@ begin
 end
 $$;
 
+update public.feature_flags set allow_users = array['a1700000-0000-4000-8000-00000000000a'::uuid]
+where name = (select name from public.feature_flags order by name limit 1);
+insert into public.feature_flag_audit (flag, changed_by, reason, before, after)
+select name, 'pgtap', 'allow a tester', '{"allow_users": []}', '{"allow_users": ["a1700000-0000-4000-8000-00000000000a"]}'
+from public.feature_flags order by name limit 1;
+
 -- Grants ---------------------------------------------------------------------------------------
 select ok((select bool_and(c.relrowsecurity) from pg_class c
            where c.oid in ('public.erasure_requests'::regclass, 'public.erased_subjects'::regclass)),
@@ -206,6 +212,13 @@ select is((select text || ' ' || revoked_reason from public.consents where payme
   '[erased] erased', 'the consent is kept as evidence, its text erased, revoked');
 select ok((select owner_id in (select id from public.erased_subjects) from public.consents where payment_method_id = 'pm_ErasureA'),
   'and its owner is the tombstone');
+
+select ok(not exists (select 1 from public.feature_flags
+               where 'a1700000-0000-4000-8000-00000000000a'::uuid = any (allow_users || deny_users)),
+  'the user is off every feature-flag list');
+select ok(not exists (select 1 from public.feature_flag_audit
+               where (before::text || after::text) like '%a1700000-0000-4000-8000-00000000000a%'),
+  'and the flags'' audit names the tombstone instead');
 
 select pg_temp.act_as_service();
 select is(app.erasure_advance(jsonb_build_object('erasure_id', (select st ->> 'erasure_id' from s1), 'step', 'scrub'))
