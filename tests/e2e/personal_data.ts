@@ -23,3 +23,24 @@ export const CHILD = {
   email: "zoe.quixley@example.test",
   phone_number: "+442079460123",
 };
+
+/**
+ * The person the privacy end-to-end test creates, books, exports and erases
+ * (tests/e2e/privacy_test.ts): after the erasure none of these values may remain anywhere in the
+ * database, in Redis or in a log line (tests/e2e/privacy_scan.ts, zz_log_scan_test.ts). The birth
+ * date is one no other row can hold by chance.
+ */
+export const ERASED_PERSON = {
+  title: "dr",
+  gender: "m",
+  given_name: "Evander",
+  family_name: "Forgetsby-Nakamura",
+  born_on: "1931-08-14",
+  email: "evander.forgetsby@example.test",
+  phone_number: "+442079460777",
+};
+
+/** The erased person's values a scan looks for (not title or gender). */
+export const ERASED_VALUES: string[] = Object.entries(ERASED_PERSON)
+  .filter(([k]) => !["title", "gender"].includes(k))
+  .map(([, v]) => v);

@@ -4,10 +4,13 @@
  * router, Postgres, the pg_net worker, Upstash, Redis) is scanned for the made-up names, emails,
  * phones, birth dates and document numbers the tests sent through the functions (travelers, trips,
  * trip-search, the monitor). The fakes' own logs are left out: they stand in for the providers,
- * which do receive the order's passengers.
+ * which do receive the order's passengers. The person tests/e2e/privacy_test.ts erased is looked
+ * for in every table and Redis key too (tests/e2e/privacy_scan.ts), after everything else ran.
  */
 import assert from "node:assert/strict";
-import { CHILD, TRAVELLER } from "./personal_data.ts";
+import { CHILD, ERASED_VALUES, TRAVELLER } from "./personal_data.ts";
+import { databaseHits, redisHits } from "./privacy_scan.ts";
+import { closeSql } from "./helpers.ts";
 import { PASSENGER } from "./monitor_helpers.ts";
 
 const LOGS = new URL("../../.local/logs/", import.meta.url);
@@ -17,7 +20,8 @@ export const PERSONAL_VALUES: string[] = [
   ...Object.entries(TRAVELLER),
   ...Object.entries(CHILD).filter(([k]) => k !== "born_on"),
   ...Object.entries(PASSENGER),
-].filter(([k]) => !["title", "gender"].includes(k)).map(([, v]) => v).concat(["P7654321"]);
+].filter(([k]) => !["title", "gender"].includes(k)).map(([, v]) => v).concat(["P7654321"])
+  .concat(ERASED_VALUES);
 
 Deno.test("no traveller name, email, phone or birth date in any log line", async () => {
   const hits: string[] = [];
@@ -38,4 +42,18 @@ Deno.test("no traveller name, email, phone or birth date in any log line", async
   }
   assert.ok(scanned > 0, "the stack's logs were found");
   assert.deepEqual(hits, []);
+});
+
+Deno.test({
+  name: "the erased person left no trace in any table or Redis key, after every other test",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    try {
+      assert.deepEqual(await databaseHits(ERASED_VALUES), []);
+      assert.deepEqual(await redisHits(ERASED_VALUES), []);
+    } finally {
+      await closeSql();
+    }
+  },
 });

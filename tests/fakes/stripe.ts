@@ -43,6 +43,7 @@
  *   `POST /_fake/clock {"advance_seconds":n}`.
  *
  * Saved cards (stripe/setup.ts, stripe/events.ts): `POST /v1/customers`, `GET /v1/customers/{id}`,
+ * `DELETE /v1/customers/{id}` (the erasure: detaches every card; a second delete 404s),
  * `POST /v1/setup_intents`, `GET /v1/setup_intents/{id}`, `GET /v1/customers/{id}/payment_methods`,
  * `GET /v1/payment_methods/{id}`, `POST /v1/payment_methods/{id}/attach|detach`; the browser's
  * confirmation is the test helper `POST /_fake/setup_intents/{id}/confirm {"payment_method":

@@ -23,6 +23,7 @@
 //! | the traveller's profiles (`travelers` function) | [`travelers`] |
 //! | the traveller's watches and their timeline (`trips` function) | [`trips`] |
 //! | emails: the outbox dispatcher, templates, Resend and its webhook | [`notify`] |
+//! | GDPR erasure and export requests (`privacy`, `privacy-operator`) | [`privacy`] |
 
 pub mod auth;
 pub mod contract;
@@ -38,6 +39,7 @@ pub mod monitor;
 pub mod notify;
 pub mod offer;
 pub mod payment_methods;
+pub mod privacy;
 pub mod reply;
 pub mod saga;
 pub mod search;

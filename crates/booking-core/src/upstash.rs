@@ -49,6 +49,38 @@ pub fn unlock_request(key: &str, token: &str) -> HttpRequest {
     command(&json!(["EVAL", RELEASE_SCRIPT, 1, key, token]))
 }
 
+/// `SCAN <cursor> MATCH <pattern> COUNT <count>` (the erasure finds a user's keys).
+pub fn scan_request(cursor: &str, pattern: &str, count: u32) -> HttpRequest {
+    command(&json!(["SCAN", cursor, "MATCH", pattern, "COUNT", count]))
+}
+
+/// `DEL <key>…`.
+pub fn del_request(keys: &[String]) -> HttpRequest {
+    let mut cmd = vec![Value::from("DEL")];
+    cmd.extend(keys.iter().map(|k| Value::from(k.as_str())));
+    command(&Value::Array(cmd))
+}
+
+/// Reads a `SCAN` answer: the next cursor (`"0"` when done) and the keys of this page.
+pub fn parse_scan(status: u16, body: &[u8]) -> Result<(String, Vec<String>), UpstashError> {
+    let value = parse_reply(status, body)?;
+    let bad = || UpstashError::BadResponse("scan answer is not [cursor, [keys]]");
+    let items = value.as_array().ok_or_else(bad)?;
+    let cursor = match items.first() {
+        Some(Value::String(c)) => c.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(bad()),
+    };
+    let keys = items
+        .get(1)
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?
+        .iter()
+        .map(|k| k.as_str().map(str::to_owned).ok_or_else(bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((cursor, keys))
+}
+
 /// Reads a single-command envelope: `{"result": …}` on 200, `{"error": "…"}` otherwise.
 pub fn parse_reply(status: u16, body: &[u8]) -> Result<Value, UpstashError> {
     let envelope: Option<serde_json::Map<String, Value>> = serde_json::from_slice(body).ok();

@@ -418,3 +418,39 @@ driver_methods!(ResendWebhookDriver);
 fn present(value: &str) -> Option<&str> {
     (!value.is_empty()).then_some(value)
 }
+
+/// One erasure request's state machine (`privacy` for the caller, `privacy-operator` for a user
+/// id). Call `free()` when done with it.
+#[wasm_bindgen]
+pub struct ErasureDriver {
+    inner: Result<booking_core::privacy::ErasureDriver, booking_core::reply::Reply>,
+}
+
+#[wasm_bindgen]
+impl ErasureDriver {
+    /// The erasure of the signed-in caller (`user_id` undefined) or, for the operator, of
+    /// `user_id` (already validated by `parse_privacy_request`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(user_id: Option<String>) -> Self {
+        Self {
+            inner: Ok(booking_core::privacy::ErasureDriver::new(user_id)),
+        }
+    }
+}
+
+driver_methods!(ErasureDriver);
+
+/// Validates a `privacy` body (`operator`: the `privacy-operator` function's):
+/// `{ok:true, action:"erase"|"export", user_id?}` or `{ok:false, reply:{status, body, outcome}}`.
+#[wasm_bindgen]
+#[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
+pub fn parse_privacy_request(body: &[u8], operator: bool) -> JsValue {
+    use booking_core::privacy::{parse_request, PrivacyAction};
+    to_js(&match parse_request(body, operator) {
+        Ok(PrivacyAction::Erase { user_id }) => {
+            json!({"ok": true, "action": "erase", "user_id": user_id})
+        }
+        Ok(PrivacyAction::Export) => json!({"ok": true, "action": "export"}),
+        Err(reply) => json!({"ok": false, "reply": reply}),
+    })
+}

@@ -259,3 +259,18 @@ export function resendWebhookDriver(
     ),
   );
 }
+
+/** An erasure request's state machine: the caller's (`userId` undefined) or, operator, a user's. */
+export function erasureDriver(userId?: string): CoreDriver<Reply> {
+  return new Wrapped(guarded(() => new wasm.ErasureDriver(userId)));
+}
+
+/** A validated `privacy` / `privacy-operator` request, or the 400 answer the core gave. */
+export type PrivacyRequest =
+  | { ok: true; action: "erase" | "export"; user_id?: string | null }
+  | { ok: false; reply: Reply };
+
+/** Validates a `privacy` body (`operator`: the operator function's). */
+export function parsePrivacyRequest(body: Uint8Array, operator: boolean): PrivacyRequest {
+  return guarded(() => wasm.parse_privacy_request(body, operator)) as PrivacyRequest;
+}

@@ -165,7 +165,7 @@ select ok(not has_function_privilege('authenticated', 'app.create_traveler(uuid,
   'create_traveler is service only; nobody may call traveler_data_key directly');
 
 -- Encrypted at rest ------------------------------------------------------------------------------
-select columns_are('public', 'travelers', array['id', 'owner_id', 'passenger_type', 'pii', 'identity_document', 'created_at', 'updated_at', 'version'],
+select columns_are('public', 'travelers', array['id', 'owner_id', 'passenger_type', 'pii', 'identity_document', 'created_at', 'updated_at', 'version', 'data_key'],
   'travelers has no clear-text personal column (pii and identity_document are encrypted)');
 select ok(
   (select bool_and(position(convert_to(w, 'UTF8') in t.pii) = 0)

@@ -30,6 +30,7 @@ import { prepareRefund } from "./refunds.ts";
 import { emitForIntent, emitRefund } from "./events.ts";
 import {
   prepareCustomerCreate,
+  prepareCustomerDelete,
   prepareCustomerPaymentMethods,
   prepareCustomerRetrieve,
   preparePaymentMethodAttach,
@@ -93,6 +94,9 @@ function resolveEndpoint(
   if ((m = /^\/v1\/customers\/([^/]+)$/.exec(p)) && method === "GET") {
     return { endpoint: "customer_retrieve", id: m[1] };
   }
+  if ((m = /^\/v1\/customers\/([^/]+)$/.exec(p)) && method === "DELETE") {
+    return { endpoint: "customer_delete", id: m[1] };
+  }
   if ((m = /^\/v1\/customers\/([^/]+)\/payment_methods$/.exec(p)) && method === "GET") {
     return { endpoint: "payment_method_list", id: m[1] };
   }
@@ -136,6 +140,8 @@ function prepare(
       return prepareCustomerCreate(s, params);
     case "customer_retrieve":
       return prepareCustomerRetrieve(s, id);
+    case "customer_delete":
+      return prepareCustomerDelete(s, id);
     case "setup_intent_create":
       return prepareSetupIntentCreate(s, params);
     case "setup_intent_retrieve":
@@ -168,7 +174,8 @@ async function handle(s: StripeState, req: Request): Promise<Response> {
     method: req.method,
     path: url.pathname,
     query: queryRecord(url),
-    idempotency_key: key,
+    // Logged for every method; applied to POST only (Stripe ignores it on GET and DELETE).
+    idempotency_key: req.headers.get("idempotency-key"),
     body: null,
     status: null,
   };

@@ -90,6 +90,31 @@ export function prepareCustomerRetrieve(s: StripeState, id: string): Prepared {
   return { target: null, execute: () => jsonResponse(200, c) };
 }
 
+/**
+ * `DELETE /v1/customers/{id}`: `{"id","object":"customer","deleted":true}`; permanent. Every
+ * card of the customer is detached (it cannot be attached again), a later `GET` answers the
+ * deleted stub, and a second delete 404s
+ * `resource_missing`, as Stripe does (reference/contracts-webhooks-setup.md §2.1).
+ */
+export function prepareCustomerDelete(s: StripeState, id: string): Prepared {
+  const c = customerOrThrow(s, id, "id");
+  if (c.deleted === true) throw missing("customer", id, "id");
+  return {
+    target: null,
+    execute: () => {
+      for (const p of s.paymentMethods.values()) {
+        if (p.pm.customer === id) {
+          p.pm.customer = null;
+          p.detached = true;
+        }
+      }
+      const stub = { id, object: "customer", deleted: true };
+      s.customers.set(id, stub);
+      return jsonResponse(200, stub);
+    },
+  };
+}
+
 /** `POST /v1/setup_intents`. */
 export function prepareSetupIntentCreate(s: StripeState, params: Params): Prepared {
   checkKnown(

@@ -79,3 +79,38 @@ Deno.test("stripe: unknown customers and payment methods are 404 resource_missin
   const si = await call(fake, "POST", "/v1/setup_intents", { customer: "cus_nope" });
   assert.equal(si.status, 404);
 });
+
+Deno.test("stripe: DELETE /v1/customers/{id} deletes once, detaches the cards, then 404s", async () => {
+  const { fake } = fresh();
+  const cus = await call(fake, "POST", "/v1/customers", { "metadata[user_id]": "u2" });
+  const si = await call(fake, "POST", "/v1/setup_intents", {
+    customer: cus.json.id,
+    usage: "off_session",
+    "payment_method_types[]": "card",
+  });
+  const confirmed = await control(fake, "POST", `/_fake/setup_intents/${si.json.id}/confirm`, {
+    payment_method: "pm_card_visa",
+  });
+  const pm = confirmed.setup_intent.payment_method;
+  const del = await call(fake, "DELETE", `/v1/customers/${cus.json.id}`, undefined, {
+    "idempotency-key": "erasure-x-customer",
+  });
+  assert.equal(del.status, 200);
+  assert.deepEqual(del.json, { id: cus.json.id, object: "customer", deleted: true });
+  const again = await call(fake, "DELETE", `/v1/customers/${cus.json.id}`);
+  assert.equal(again.status, 404);
+  assert.equal(again.json.error.code, "resource_missing");
+  const stub = await call(fake, "GET", `/v1/customers/${cus.json.id}`);
+  assert.equal(stub.json.deleted, true, "a deleted customer stays retrievable as a stub");
+  const card = await call(fake, "GET", `/v1/payment_methods/${pm}`);
+  assert.equal(card.json.customer, null, "its cards are detached");
+  const reattach = await call(fake, "POST", `/v1/payment_methods/${pm}/attach`, {
+    customer: cus.json.id,
+  });
+  assert.equal(reattach.status >= 400, true, "and cannot be used again");
+  const unknown = await call(fake, "DELETE", "/v1/customers/cus_missing");
+  assert.equal(unknown.status, 404);
+  const log = await control(fake, "GET", "/_fake/requests");
+  const logged = log.data.find((r: { method: string }) => r.method === "DELETE");
+  assert.equal(logged.idempotency_key, "erasure-x-customer", "the key is logged");
+});

@@ -24,6 +24,7 @@ export const ENDPOINTS = [
   "payment_method_retrieve",
   "payment_method_attach",
   "payment_method_detach",
+  "customer_delete",
 ] as const;
 /** One endpoint name. */
 export type Endpoint = (typeof ENDPOINTS)[number];

@@ -118,6 +118,14 @@ sql_functions! {
     NotifyFinish = "notify_finish", Service;
     /// resend-webhook: record a verified event once per svix-id.
     ResendEvent = "resend_event", Service;
+    /// privacy: start or resume the caller's erasure (GDPR Art. 17).
+    PrivacyErase = "privacy_erase", User;
+    /// privacy-operator: start or resume the erasure of a user id (requests received by email).
+    ErasureOpen = "erasure_open", Service;
+    /// privacy: record an erasure step as done and do the next database work.
+    ErasureAdvance = "erasure_advance", Service;
+    /// privacy: one page of the caller's data export (GDPR Art. 20).
+    PrivacyExport = "privacy_export", User;
 }
 
 #[cfg(test)]
@@ -144,9 +152,16 @@ mod tests {
         for f in SqlFunction::ALL {
             assert_eq!(
                 f.role() == SqlRole::User,
-                ["search_", "travelers_", "trips_", "payment_", "consent_"]
-                    .iter()
-                    .any(|p| f.name().starts_with(p)),
+                [
+                    "search_",
+                    "travelers_",
+                    "trips_",
+                    "payment_",
+                    "consent_",
+                    "privacy_"
+                ]
+                .iter()
+                .any(|p| f.name().starts_with(p)),
                 "{}",
                 f.name()
             );

@@ -65,6 +65,18 @@ pub fn detach_request(owner_id: &str, payment_method: &str) -> HttpRequest {
     )
 }
 
+/// `DELETE /v1/customers/{id}` (the erasure): permanent, removes every card of the customer.
+/// Carries `Idempotency-Key: <key>` (derived from the erasure row); Stripe treats DELETE as
+/// idempotent by itself and a second delete answers 404 `resource_missing`, which the erasure
+/// counts as done.
+pub fn delete_customer_request(customer: &str, idempotency_key: &str) -> HttpRequest {
+    let mut req = get(format!("/v1/customers/{}", path_segment(customer)));
+    req.method = crate::http::Method::Delete;
+    req.headers
+        .push(("Idempotency-Key".to_owned(), idempotency_key.to_owned()));
+    req
+}
+
 /// A Stripe customer (`cus_…`), as far as the pipeline reads it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct Customer {

@@ -358,6 +358,14 @@ pub fn sql_error_reply(sqlstate: &str) -> SearchDone {
             None,
             json!({}),
         ),
+        // Raised by the owner trigger while the caller's erasure runs (migration 20261203000500).
+        "PF010" => reply(
+            409,
+            "erasure_in_progress",
+            "this account is being erased; no new watches can be created",
+            None,
+            json!({}),
+        ),
         "28000" => reply(
             401,
             "unauthorized",
