@@ -23,6 +23,8 @@
 //! | the traveller's profiles (`travelers` function) | [`travelers`] |
 //! | the traveller's watches and their timeline (`trips` function) | [`trips`] |
 //! | emails: the outbox dispatcher, templates, Resend and its webhook | [`notify`] |
+//! | feature flags: bucketing and evaluation | [`flags`] |
+//! | health checks (`health` function) | [`health`] |
 
 pub mod auth;
 pub mod contract;
@@ -30,6 +32,8 @@ pub mod duffel;
 pub mod duffel_webhook;
 pub mod engine;
 pub mod error;
+pub mod flags;
+pub mod health;
 pub mod http;
 pub mod iata;
 pub mod id;

@@ -118,6 +118,10 @@ sql_functions! {
     NotifyFinish = "notify_finish", Service;
     /// resend-webhook: record a verified event once per svix-id.
     ResendEvent = "resend_event", Service;
+    /// Monitor: the feature flags, read once per run and handed to every trip driver.
+    MonitorFlags = "monitor_flags", Service;
+    /// health: the database's numbers for the checks (backlogs, heartbeat, money held).
+    HealthSnapshot = "health_snapshot", Service;
 }
 
 #[cfg(test)]
