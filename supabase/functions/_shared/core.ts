@@ -146,6 +146,8 @@ export function searchDriver(body: Uint8Array, nowMs: number): CoreDriver<Search
 export interface DriverConfig {
   lock_lease_ms: number;
   max_provider_calls?: number;
+  /** The feature flags as the run read them once (`app.monitor_flags`); gates new attempts. */
+  flags?: unknown;
 }
 
 /** The SQL API the executor may call, from the core's own list. */
@@ -258,4 +260,9 @@ export function resendWebhookDriver(
       new wasm.ResendWebhookDriver(h.id, h.timestamp, h.signature, body, computedB64, nowMs)
     ),
   );
+}
+
+/** health's state machine: the database snapshot, the Redis ping, the answer (200 or 503). */
+export function healthDriver(detail: boolean): CoreDriver<Reply> {
+  return new Wrapped(guarded(() => new wasm.HealthDriver(detail)));
 }

@@ -75,7 +75,13 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
     lease_seconds: Number(settings.claim_lease_seconds ?? 120),
     trip_id: tripId,
   });
-  const config: DriverConfig = { lock_lease_ms: Number(settings.lock_lease_ms ?? 60_000) };
+  // The flags once per run: every driver decides on the same snapshot (the kill switch stops
+  // new attempts within one run; open attempts resume regardless).
+  const flags = JSON.parse(await callSql(ctx, "monitor_flags", "service", {}));
+  const config: DriverConfig = {
+    lock_lease_ms: Number(settings.lock_lease_ms ?? 60_000),
+    flags,
+  };
   const summary: RunSummary = {
     run_id: runId,
     enabled,

@@ -1,5 +1,5 @@
 //! Feature flags: deterministic bucketing and evaluation, identical to the SQL side
-//! (`app.flag_bucket`, `app.flag_enabled` in `supabase/migrations/20261203000601_feature_flag_evaluation.sql`).
+//! (`app.flag_bucket`, `app.flag_allows`, `app.auto_booking_allowed` in `supabase/migrations/20261203000601_feature_flag_evaluation.sql`).
 //!
 //! # The bucketing hash
 //!

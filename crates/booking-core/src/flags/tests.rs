@@ -119,3 +119,20 @@ proptest! {
         }
     }
 }
+
+/// The pgTAP file's copy of the vectors (between `-- vectors:begin` and `-- vectors:end`, in a
+/// `$vectors$` literal) is the JSON file: SQL is tested on the very same vectors.
+#[test]
+fn the_pgtap_copy_of_the_vectors_is_the_shared_file() {
+    let sql = include_str!("../../../../supabase/tests/database/180_feature_flags.sql");
+    let start = sql.find("-- vectors:begin").expect("begin marker");
+    let end = sql.find("-- vectors:end").expect("end marker");
+    let block = &sql[start..end];
+    let open = block.find("$vectors$").expect("literal") + "$vectors$".len();
+    let close = block.rfind("$vectors$").expect("literal end");
+    let copy: serde_json::Value = serde_json::from_str(&block[open..close]).expect("copy");
+    let file: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../tests/vectors/flag_buckets.json"))
+            .expect("file");
+    assert_eq!(copy, file);
+}
