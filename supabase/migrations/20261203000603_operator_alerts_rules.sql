@@ -222,9 +222,11 @@ begin
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('app.alerts_evaluate'));
 
   -- What holds now: (rule, incident_key, trip, attempt, detail).
-  create temporary table if not exists alert_conditions (
-    rule text, incident_key text, trip_id uuid, attempt_id uuid, detail jsonb
-  ) on commit drop;
+  if pg_catalog.to_regclass('pg_temp.alert_conditions') is null then
+    create temporary table alert_conditions (
+      rule text, incident_key text, trip_id uuid, attempt_id uuid, detail jsonb
+    ) on commit drop;
+  end if;
   truncate pg_temp.alert_conditions;
 
   insert into pg_temp.alert_conditions
