@@ -11,7 +11,9 @@
 -- app.health_snapshot(args jsonb '{}') -> jsonb, service only:
 --   {"monitor_enabled", "heartbeat_age_s" (null: never ran), "schedule_interval_s" (of the
 --    pg_cron job auto-book-monitor: 30 for '30 seconds', 60 for a per-minute cron line),
---    "due_backlog", "due_oldest_age_s", "stuck_attempts", "needs_operator",
+--    "due_backlog", "due_oldest_age_s" (the trips a run would claim: while the monitor is paused
+--    only those whose open attempt may hold money, so a deliberate pause is not a backlog),
+--    "stuck_attempts", "needs_operator",
 --    "outbox_backlog", "outbox_oldest_age_s", "outbox_dead_24h",
 --    "alert_backlog", "alert_dead",
 --    "money_held": [{"currency", "amount_minor", "attempts", "oldest_age_s"}]}
@@ -95,6 +97,10 @@ begin
     select count(*) as n, extract(epoch from now() - min(t.next_check_at))::bigint as oldest
     from public.trip_requests t
     where t.status in ('searching', 'watching', 'booking') and t.next_check_at <= now()
+      -- what a run would claim: while the monitor is paused only attempts that may hold money
+      and (coalesce(v_settings.monitor_enabled, false)
+        or (t.status = 'booking'
+          and exists (select 1 from public.booking_attempts a where a.trip_id = t.id and a.open)))
   ) d,
   (
     select count(*) as n, extract(epoch from now() - min(n.next_attempt_at))::bigint as oldest
