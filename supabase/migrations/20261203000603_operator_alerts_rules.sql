@@ -342,29 +342,36 @@ begin
     end if;
   end loop;
 
-  -- Send what is due (pg_net sends after this transaction commits).
-  select s.decrypted_secret into v_url from vault.decrypted_secrets s where s.name = 'operator_webhook_url';
-  if v_url is not null and v_url ~ '^https?://' then
-    for v_row in
-      select d.* from public.operator_alert_deliveries d
-      where d.status = 'pending' and d.next_attempt_at <= now()
-      order by d.next_attempt_at, d.id limit 20
-      for update of d skip locked
-    loop
-      update public.operator_alert_deliveries d set
-        status = 'sending',
-        attempts = d.attempts + 1,
-        request_id = net.http_post(
-          url := v_url,
-          body := v_row.payload,
-          headers := jsonb_build_object('Content-Type', 'application/json'),
-          timeout_milliseconds := 10000
-        ),
-        updated_at = now()
-      where d.id = v_row.id;
-      v_dispatched := v_dispatched + 1;
-    end loop;
-  end if;
+  -- Send what is due (pg_net sends after this transaction commits). A failing pg_net (not
+  -- installed, its queue refusing) leaves the messages pending and keeps the rules' work.
+  begin
+    select s.decrypted_secret into v_url from vault.decrypted_secrets s where s.name = 'operator_webhook_url';
+    if v_url is not null and v_url ~ '^https?://' then
+      for v_row in
+        select d.* from public.operator_alert_deliveries d
+        where d.status = 'pending' and d.next_attempt_at <= now()
+        order by d.next_attempt_at, d.id limit 20
+        for update of d skip locked
+      loop
+        update public.operator_alert_deliveries d set
+          status = 'sending',
+          attempts = d.attempts + 1,
+          request_id = net.http_post(
+            url := v_url,
+            body := v_row.payload,
+            headers := jsonb_build_object('Content-Type', 'application/json'),
+            timeout_milliseconds := 10000
+          ),
+          updated_at = now()
+        where d.id = v_row.id;
+        v_dispatched := v_dispatched + 1;
+      end loop;
+    end if;
+  exception
+    when others then
+      raise warning 'operator alert delivery failed: %', sqlstate;
+      v_dispatched := 0;
+  end;
 
   return jsonb_build_object('fired', v_fired, 'resolved', v_resolved, 'queued', v_queued,
     'sent', v_sent, 'retried', v_retried, 'dead', v_dead, 'dispatched', v_dispatched);

@@ -40,7 +40,11 @@ e2eTest("an incident is delivered once (retried after a failure) and resolved on
   await sql()`delete from vault.secrets where name = 'operator_webhook_url'`;
   await sql()`select vault.create_secret(${url + "/services/T0/B0/x"}, 'operator_webhook_url')`;
   try {
-    await sendRound(); // whatever earlier tests left open goes out first
+    // A quiet start: the monitor ran just now (a fresh stack may have fired monitor_silent
+    // before its first run), and whatever earlier tests left goes out first.
+    await sql()`update public.pipeline_settings set heartbeat_at = now()`;
+    await sendRound();
+    await sendRound();
     fake.messages.length = 0;
     await fake.handle(
       new Request("http://fake/_fake/script", {
@@ -51,15 +55,18 @@ e2eTest("an incident is delivered once (retried after a failure) and resolved on
 
     await sql()`update public.pipeline_settings set heartbeat_at = now() - interval '20 minutes'`;
     const fired = await evaluate();
-    assert.equal(fired.fired, 1, JSON.stringify(fired));
+    assert.ok(fired.fired >= 1, JSON.stringify(fired));
+    const [{ id: alertId }] = await sql()`select id from public.operator_alerts
+      where rule = 'monitor_silent' and resolved_at is null`;
+    const deliveries = () =>
+      sql()`select kind, status, attempts, last_status, next_attempt_at > now() as later
+        from public.operator_alert_deliveries where alert_id = ${alertId} order by kind`;
     await delivered();
     const retried = await evaluate();
-    assert.equal(retried.retried, 1, "the 500 is retried");
-    const [row] = await sql()`select d.status, d.attempts, d.last_status,
-        d.next_attempt_at > now() as later
-      from public.operator_alert_deliveries d join public.operator_alerts a on a.id = d.alert_id
-      where a.rule = 'monitor_silent' and a.resolved_at is null and d.kind = 'fire'`;
-    assert.deepEqual({ ...row }, { status: "pending", attempts: 1, last_status: 500, later: true });
+    assert.ok(retried.retried >= 1, "the 500 is retried");
+    assert.deepEqual((await deliveries()).map((r) => ({ ...r })), [
+      { kind: "fire", status: "pending", attempts: 1, last_status: 500, later: true },
+    ]);
     // The backoff has passed.
     await sql()`update public.operator_alert_deliveries set next_attempt_at = now()
       where status = 'pending'`;
@@ -73,7 +80,7 @@ e2eTest("an incident is delivered once (retried after a failure) and resolved on
 
     await sql()`update public.pipeline_settings set heartbeat_at = now()`;
     const resolved = await evaluate();
-    assert.equal(resolved.resolved, 1);
+    assert.ok(resolved.resolved >= 1);
     await delivered();
     await evaluate();
     await sendRound();
@@ -82,11 +89,11 @@ e2eTest("an incident is delivered once (retried after a failure) and resolved on
     );
     assert.equal(resolves.length, 1, "one resolve message");
     assert.equal(resolves[0].status, 200);
-    const [{ sent }] = await sql()`select count(*)::int as sent
-      from public.operator_alert_deliveries d join public.operator_alerts a on a.id = d.alert_id
-      where a.rule = 'monitor_silent' and a.created_at > now() - interval '5 minutes'
-        and d.status = 'sent'`;
-    assert.equal(sent, 2, "fire and resolve are both marked sent");
+    assert.deepEqual(
+      (await deliveries()).map((r) => [r.kind, r.status, r.attempts]),
+      [["fire", "sent", 2], ["resolve", "sent", 1]],
+      "fire (after one retry) and resolve are both marked sent",
+    );
     const all = JSON.stringify(fake.messages);
     assert.doesNotMatch(all, /@|given_name|family_name|born_on|phone_number/, "no personal data");
   } finally {
