@@ -93,9 +93,13 @@ e2eTest(
       "booking",
       "authorized and ordered, capture pending",
     );
-    await makeDue(idle.tripId);
+    // Auto-book on but not due yet; then the switch; then due: a scheduled run reads the flags
+    // after it claims, so whichever run claims the idle trip from here on sees the switch.
+    await sql()`update public.trip_requests set auto_book = true,
+      next_check_at = now() + interval '1 day' where id = ${idle.tripId}`;
     await setFlag({ name: "auto_booking_kill_switch", enabled: true });
     try {
+      await sql()`update public.trip_requests set next_check_at = now() where id = ${idle.tripId}`;
       // The first run after the switch begins nothing for the idle trip.
       const first = await runMonitor({ trip_id: idle.tripId });
       assert.equal(first.status, 200, JSON.stringify(first.json));
@@ -114,7 +118,7 @@ e2eTest(
       }
       assert.equal(status, "booked", "the hold was captured under the kill switch");
       assert.equal((await intentsFor(holding.tripId))[0].captures, 1);
-      await makeDue(idle.tripId);
+      await sql()`update public.trip_requests set next_check_at = now() where id = ${idle.tripId}`;
       await runMonitor({ trip_id: idle.tripId });
       assert.equal(await tripStatus(idle.tripId), "watching", "still nothing new");
     } finally {
