@@ -24,6 +24,8 @@
 //! | the traveller's watches and their timeline (`trips` function) | [`trips`] |
 //! | emails: the outbox dispatcher, templates, Resend and its webhook | [`notify`] |
 //! | GDPR erasure and export requests (`privacy`, `privacy-operator`) | [`privacy`] |
+//! | feature flags: bucketing and evaluation | [`flags`] |
+//! | health checks (`health` function) | [`health`] |
 
 pub mod auth;
 pub mod contract;
@@ -31,6 +33,8 @@ pub mod duffel;
 pub mod duffel_webhook;
 pub mod engine;
 pub mod error;
+pub mod flags;
+pub mod health;
 pub mod http;
 pub mod iata;
 pub mod id;

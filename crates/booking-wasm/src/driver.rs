@@ -454,3 +454,23 @@ pub fn parse_privacy_request(body: &[u8], operator: bool) -> JsValue {
         Err(reply) => json!({"ok": false, "reply": reply}),
     })
 }
+
+/// One `health` request's state machine (snapshot, Redis ping, answer). Call `free()` when done.
+#[wasm_bindgen]
+pub struct HealthDriver {
+    inner: Result<booking_core::health::HealthDriver, booking_core::reply::Reply>,
+}
+
+#[wasm_bindgen]
+impl HealthDriver {
+    /// Builds the driver; `detail`: the caller presented the health token (checked by the shim
+    /// with `secret_matches`), so the answer carries each check's numbers.
+    #[wasm_bindgen(constructor)]
+    pub fn new(detail: bool) -> Self {
+        Self {
+            inner: Ok(booking_core::health::HealthDriver::new(detail)),
+        }
+    }
+}
+
+driver_methods!(HealthDriver);

@@ -146,6 +146,8 @@ export function searchDriver(body: Uint8Array, nowMs: number): CoreDriver<Search
 export interface DriverConfig {
   lock_lease_ms: number;
   max_provider_calls?: number;
+  /** The feature flags as the run read them once (`app.monitor_flags`); gates new attempts. */
+  flags?: unknown;
 }
 
 /** The SQL API the executor may call, from the core's own list. */
@@ -273,4 +275,9 @@ export type PrivacyRequest =
 /** Validates a `privacy` body (`operator`: the operator function's). */
 export function parsePrivacyRequest(body: Uint8Array, operator: boolean): PrivacyRequest {
   return guarded(() => wasm.parse_privacy_request(body, operator)) as PrivacyRequest;
+}
+
+/** health's state machine: the database snapshot, the Redis ping, the answer (200 or 503). */
+export function healthDriver(detail: boolean): CoreDriver<Reply> {
+  return new Wrapped(guarded(() => new wasm.HealthDriver(detail)));
 }

@@ -43,6 +43,8 @@ export interface Env {
   resendKey: string | undefined;
   /** Resend's webhook signing secret (`whsec_…`, Svix), for resend-webhook only. */
   resendWebhookSecret: string | undefined;
+  /** `HEALTH_TOKEN`: presented as a Bearer token, health answers with its numbers (>= 16 chars). */
+  healthToken: string | undefined;
 }
 
 let cached: Env | undefined;
@@ -97,6 +99,7 @@ export function env(): Env {
     resendUrl: get("RESEND_API_URL") ?? "https://api.resend.com",
     resendKey: get("RESEND_API_KEY"),
     resendWebhookSecret: get("RESEND_WEBHOOK_SECRET"),
+    healthToken: [get("HEALTH_TOKEN")].find((t) => typeof t === "string" && t.length >= 16),
   };
   return cached;
 }

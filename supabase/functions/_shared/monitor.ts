@@ -75,7 +75,19 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
     lease_seconds: Number(settings.claim_lease_seconds ?? 120),
     trip_id: tripId,
   });
-  const config: DriverConfig = { lock_lease_ms: Number(settings.lock_lease_ms ?? 60_000) };
+  // The flags once per run: every driver decides on the same snapshot (the kill switch stops
+  // new attempts within one run; open attempts resume regardless). Unreadable flags fail
+  // closed: an empty snapshot begins no attempt, and held money still settles.
+  let flags: unknown = { flags: [] };
+  try {
+    flags = JSON.parse(await callSql(ctx, "monitor_flags", "service", {}));
+  } catch (err) {
+    log.warn("flags unreadable: no new attempts this run", errorFields(err));
+  }
+  const config: DriverConfig = {
+    lock_lease_ms: Number(settings.lock_lease_ms ?? 60_000),
+    flags,
+  };
   const summary: RunSummary = {
     run_id: runId,
     enabled,

@@ -17,3 +17,14 @@ export function requireService(req: Request, e: Env): void {
     throw new HttpError(401, "unauthorized", "this function is for the service only");
   }
 }
+
+/**
+ * Whether the request presents the health token (`Authorization: Bearer <HEALTH_TOKEN>`) or a
+ * service credential: then health answers with each check's numbers. Constant time, every key.
+ */
+export function presentsHealthToken(req: Request, e: Env): boolean {
+  const given = req.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? "";
+  const keys = [e.healthToken, ...e.serviceKeys].filter((k): k is string => !!k);
+  const matches = keys.map((key) => secretMatches(given, key));
+  return given !== "" && matches.includes(true);
+}

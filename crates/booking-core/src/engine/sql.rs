@@ -126,6 +126,10 @@ sql_functions! {
     ErasureAdvance = "erasure_advance", Service;
     /// privacy: one page of the caller's data export (GDPR Art. 20).
     PrivacyExport = "privacy_export", User;
+    /// Monitor: the feature flags, read once per run and handed to every trip driver.
+    MonitorFlags = "monitor_flags", Service;
+    /// health: the database's numbers for the checks (backlogs, heartbeat, money held).
+    HealthSnapshot = "health_snapshot", Service;
 }
 
 #[cfg(test)]

@@ -318,7 +318,8 @@ fn internal(message: &str) -> SearchDone {
 /// The answer for a SQL error raised by the search API, by SQLSTATE: not found and not yours
 /// are both 404 (no existence leak); 28000 is 401; PF001 is 409 `too_many_active_trips`; PF002 is
 /// 403 `anonymous_auto_book_forbidden`; PF003 is 403 `auto_book_needs_card` and PF005 403
-/// `auto_book_needs_consent` (no default card / no consent covering the trip); 55000 is 409
+/// `auto_book_needs_consent` (no default card / no consent covering the trip); PFF01 is 403
+/// `auto_booking_unavailable` (the `auto_booking` flag is off for the caller); 55000 is 409
 /// `trip_busy`; data and
 /// constraint errors (22xxx, 23xxx) are 400; connection, resource and serialisation errors are
 /// 503 (try again); anything else is 500.
@@ -348,6 +349,15 @@ pub fn sql_error_reply(sqlstate: &str) -> SearchDone {
             403,
             "auto_book_needs_card",
             "save a card (payment-methods setup) and record a consent before turning auto-booking on",
+            None,
+            json!({}),
+        ),
+        // Raised by the feature-flag gate: auto_booking is off for the caller (rollout, deny
+        // list, kill switch).
+        "PFF01" => reply(
+            403,
+            "auto_booking_unavailable",
+            "auto-booking is not available for your account yet; you can still watch the price",
             None,
             json!({}),
         ),

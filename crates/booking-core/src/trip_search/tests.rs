@@ -208,6 +208,7 @@ fn a_missing_or_foreign_trip_is_404_and_sql_errors_map_to_statuses() {
         ("55000", 409, "trip_busy"),
         ("PF001", 409, "too_many_active_trips"),
         ("PF002", 403, "anonymous_auto_book_forbidden"),
+        ("PFF01", 403, "auto_booking_unavailable"),
         ("23514", 400, "validation_failed"),
         ("08006", 503, "database_unavailable"),
         ("40001", 503, "database_unavailable"),

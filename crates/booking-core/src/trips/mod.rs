@@ -432,6 +432,13 @@ impl Driver for TripsDriver {
                     "sign in with a permanent account to let the pipeline book",
                     json!({}),
                 ),
+                // The feature-flag gate (turning auto-book on while auto_booking is off).
+                "PFF01" => Reply::error(
+                    403,
+                    "auto_booking_unavailable",
+                    "auto-booking is not available for your account yet",
+                    json!({}),
+                ),
                 "PF001" => Reply::error(
                     409,
                     "too_many_active_trips",

@@ -203,6 +203,14 @@ fn control_outcomes_map_to_statuses() {
         (403, Some("anonymous_auto_book_forbidden"))
     );
     let (_, _, r) = run(
+        json!({"action":"update","trip_id":TRIP,"version":3,"max_total_minor":50000}),
+        Input::SqlError("PFF01"),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (403, Some("auto_booking_unavailable"))
+    );
+    let (_, _, r) = run(
         json!({"action":"pause","trip_id":TRIP}),
         Input::SqlError("28000"),
     );

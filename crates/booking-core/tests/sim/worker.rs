@@ -31,6 +31,7 @@ pub(crate) fn config() -> DriverConfig {
         duffel: DuffelConfig::default(),
         lock_lease_ms: LOCK_MS,
         max_provider_calls: booking_core::monitor::CALLS_PER_TRIP,
+        flags: None,
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::super::CALLS_PER_TRIP;
 use super::DriverError;
 use crate::duffel::DuffelConfig;
+use crate::flags::FlagSnapshot;
 
 /// Settings for a driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +17,9 @@ pub struct DriverConfig {
     pub lock_lease_ms: u32,
     /// Provider calls one trip may make in one run ([`CALLS_PER_TRIP`] by default).
     pub max_provider_calls: u32,
+    /// The feature flags as the run read them once (`app.monitor_flags`): `auto_booking` and
+    /// its kill switch gate beginning an attempt. `None` (no snapshot passed): not gated.
+    pub flags: Option<FlagSnapshot>,
 }
 
 #[derive(Deserialize)]
@@ -26,10 +30,12 @@ struct RawConfig {
     lock_lease_ms: u32,
     #[serde(default)]
     max_provider_calls: Option<u32>,
+    #[serde(default)]
+    flags: Option<FlagSnapshot>,
 }
 
 impl DriverConfig {
-    /// Reads `{"duffel":{"supplier_timeout_ms":n}?,"lock_lease_ms":n,"max_provider_calls":n?}`.
+    /// Reads `{"duffel":{"supplier_timeout_ms":n}?,"lock_lease_ms":n,"max_provider_calls":n?,"flags":{"flags":[…]}?}`.
     /// Unknown keys (a credential, say) are refused.
     pub fn from_json(text: &str) -> Result<Self, DriverError> {
         let raw: RawConfig = serde_json::from_str(text)
@@ -41,6 +47,7 @@ impl DriverConfig {
             duffel: raw.duffel,
             lock_lease_ms: raw.lock_lease_ms,
             max_provider_calls: raw.max_provider_calls.unwrap_or(CALLS_PER_TRIP),
+            flags: raw.flags,
         })
     }
 }

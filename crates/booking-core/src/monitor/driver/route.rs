@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::super::{decide, Decision, Quote, MIN_LEAD_MS};
+use super::super::{decide, next_check_at, Decision, Quote, MIN_LEAD_MS};
 use super::state::{Await, HttpResult, Ready, Step};
 use super::{DriverCommand, DriverOutcome, SelectedOffer, TripDriver};
 use crate::duffel;
@@ -94,7 +94,7 @@ impl TripDriver {
 
     pub(super) fn decided(&mut self, quote: Quote, now: Timestamp) -> Step {
         match decide(&self.view(), quote, now, self.seed) {
-            Decision::Book => Step::Ready(Ready::Book),
+            Decision::Book => self.book_if_flagged(now, None),
             Decision::Wait { until, reason } => {
                 self.reschedule(until, "wait", reason, DriverOutcome::Waiting)
             }
@@ -220,8 +220,38 @@ impl TripDriver {
         self.trip = trip;
         self.selected_offer = Some(offer);
         match decide(&self.view(), quote, now, self.seed) {
-            Decision::Book => Step::Ready(Ready::Book),
+            Decision::Book => self.book_if_flagged(now, Some(searched)),
             _ => searched,
+        }
+    }
+
+    /// The `auto_booking` flag at booking time (the run's snapshot, [`DriverConfig`]'s
+    /// `flags`): a new attempt begins only when the flag is on for the trip's owner and the kill
+    /// switch is off. Otherwise the trip keeps watching: `fallback` (a search's own next check
+    /// stands) or a `wait` with reason `auto_booking_flag_off`. Only new attempts pass here; an
+    /// open attempt resumes without it, so money already held always settles.
+    ///
+    /// [`DriverConfig`]: super::DriverConfig
+    fn book_if_flagged(&mut self, now: Timestamp, fallback: Option<Step>) -> Step {
+        let allowed = self
+            .config
+            .flags
+            .as_ref()
+            .is_none_or(|f| f.auto_booking(&self.trip.owner_id));
+        if allowed {
+            return Step::Ready(Ready::Book);
+        }
+        match fallback {
+            Some(step) => step,
+            None => {
+                let until = next_check_at(now, self.view().departs_at, self.seed);
+                self.reschedule(
+                    until,
+                    "wait",
+                    "auto_booking_flag_off",
+                    DriverOutcome::Waiting,
+                )
+            }
         }
     }
 

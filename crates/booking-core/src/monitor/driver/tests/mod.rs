@@ -17,6 +17,7 @@ use crate::time::Timestamp;
 mod booking;
 mod contract;
 mod feed;
+mod flags;
 mod route;
 
 const NOW: Timestamp = Timestamp::from_unix_ms(1_790_000_000_000); // 2026-09-21T…
