@@ -6,6 +6,10 @@
 begin;
 select plan(21);
 
+-- Profiles are encrypted under the live data key (a trigger checks it; migration 20261203000510).
+select vault.create_secret('pgtap-only-traveler-key-0123456789', 'traveler_data_key')
+where not exists (select 1 from vault.secrets where name = 'traveler_data_key');
+
 insert into auth.users (id, email) values ('16316316-0000-4000-8000-000000000001', 'user-163@example.test');
 create temp table k (name text primary key, id uuid);
 grant all on k to public;
@@ -37,7 +41,7 @@ declare
   v uuid;
 begin
   insert into public.travelers (owner_id, pii)
-  values ('16316316-0000-4000-8000-000000000001', extensions.pgp_sym_encrypt('{"given_name":"Probe"}', 'pgtap-163'))
+  values ('16316316-0000-4000-8000-000000000001', extensions.pgp_sym_encrypt('{"given_name":"Probe"}', app.traveler_data_key(), 'cipher-algo=aes256'))
   returning id into v;
   insert into k values (name, v);
   return v;
