@@ -222,6 +222,6 @@ Deno.test("deploy.yml maps every secret the script reads, from the GitHub enviro
   for (const m of wf.matchAll(/run: \|\n((?: {10,}.*\n?)+)/g)) {
     assert.ok(!m[1].includes("secrets."), m[1]);
   }
-  assert.match(wf, /bash scripts\/deploy\.sh staging\n/);
-  assert.match(wf, /bash scripts\/deploy\.sh production --yes\n/);
+  assert.match(wf, /bash scripts\/deploy\.sh staging \$DEPLOY_FLAGS\n/);
+  assert.match(wf, /bash scripts\/deploy\.sh production --yes \$DEPLOY_FLAGS\n/);
 });
