@@ -85,6 +85,12 @@ done
 [ ${#missing[@]} -eq 0 ] || die "missing for $target: ${missing[*]} (values are never printed)"
 secret_names=("${required[@]}")
 for name in "${optional[@]}"; do [ -z "${!name:-}" ] || secret_names+=("$name"); done
+for name in "${secret_names[@]}"; do
+  # Written single-quoted for the CLI's dotenv parser (literal: no $ expansion, no escapes).
+  case "${!name}" in
+    *$'\n'* | *"'"*) die "$name holds a newline or a single quote, which the env file cannot carry" ;;
+  esac
+done
 masked=(SUPABASE_ACCESS_TOKEN SUPABASE_DB_PASSWORD "${secret_names[@]}")
 functions_url=${SUPABASE_FUNCTIONS_URL:-https://$ref.supabase.co/functions/v1}
 functions_url=${functions_url%/}
@@ -135,8 +141,7 @@ else
   secrets_file=$(umask 077 && mktemp "${TMPDIR:-/tmp}/deploy-secrets.XXXXXX")
   for name in "${secret_names[@]}"; do
     value=${!name}
-    case "$value" in *$'\n'*) die "$name holds a newline; secrets are one line" ;; esac
-    printf '%s=%s\n' "$name" "$value" >>"$secrets_file"
+    printf "%s='%s'\n" "$name" "$value" >>"$secrets_file" # checked above: no ' or newline
   done
   secrets_file_shown=$secrets_file
 fi

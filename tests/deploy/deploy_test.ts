@@ -146,6 +146,12 @@ Deno.test("deploy.sh refuses missing secrets and a bad project ref, naming but n
   assert.match(r.err, new RegExp(`missing for staging: SUPABASE_ACCESS_TOKEN ${required[0]}`));
   assert.deepEqual(commands(r.out), []);
   assertNoSecret(r.out + r.err, env);
+  const quoted = { ...env, [required[0]]: "it's-a-secret-value" };
+  r = await deploy(["staging", "--dry-run"], quoted);
+  assert.equal(r.code, 1);
+  assert.match(r.err, new RegExp(`${required[0]} holds a newline or a single quote`));
+  assert.deepEqual(commands(r.out), []);
+  assert.ok(!(r.out + r.err).includes("it's-a-secret-value"));
   r = await deploy(["staging", "--dry-run"], { ...env, SUPABASE_PROJECT_REF: "abc; rm -rf /" });
   assert.equal(r.code, 1);
   assert.match(r.err, /SUPABASE_PROJECT_REF must be a project ref/);
@@ -195,7 +201,7 @@ if [ "$2 $3" = "secrets set" ]; then cp "$5" ${dir}/secrets.seen; stat -c %a "$5
     const seen = await Deno.readTextFile(`${dir}/secrets.seen`);
     const { required } = secretNames();
     for (const n of [...required, "JWT_SECRET"]) {
-      assert.ok(seen.split("\n").includes(`${n}=${env[n as keyof typeof env]}`), n);
+      assert.ok(seen.split("\n").includes(`${n}='${env[n as keyof typeof env]}'`), n);
     }
     assert.ok(!seen.includes("SUPABASE_ACCESS_TOKEN") && !seen.includes("SUPABASE_DB_PASSWORD"));
     assert.equal((await Deno.readTextFile(`${dir}/secrets.mode`)).trim(), "600");
