@@ -27,6 +27,7 @@
 # Secret values never reach a command line or the output: `secrets set` reads a mode-600 file that
 # is removed on exit, and every printed command is masked against every secret value.
 set -euo pipefail
+export LC_ALL=C # glob order (the functions) is the same on every machine
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
