@@ -76,6 +76,7 @@ for dir in supabase/functions/*/; do
   functions+=("$name")
 done
 [ ${#functions[@]} -gt 0 ] || die "no functions found in supabase/functions"
+mapfile -t functions < <(printf '%s\n' "${functions[@]}" | sort) # by name, C order
 
 ref=${SUPABASE_PROJECT_REF:-}
 [[ "$ref" =~ ^[a-z]{20}$ ]] || die "SUPABASE_PROJECT_REF must be a project ref (20 lowercase letters)"
