@@ -17,6 +17,7 @@ import { execute, type FetchOutcome } from "./fetcher.ts";
 import type { Logger } from "./log.ts";
 import type { Slot } from "./pool.ts";
 import type { SqlBatcher } from "./sql_batch.ts";
+import type { UpstashBatcher } from "./upstash_batch.ts";
 import type { Env } from "./env.ts";
 
 /** Base URL and bearer credential per service, from the function's environment. */
@@ -47,6 +48,8 @@ export interface ExecContext {
   beforeSend?: (req: HttpRequest) => Promise<void>;
   /** Sees every provider answer (a 429's Retry-After pauses every instance). */
   afterSend?: (req: HttpRequest, out: FetchOutcome) => void;
+  /** The monitor's Upstash coalescer: single lock commands go out as one pipeline. */
+  upstash?: UpstashBatcher;
   /** Counts each SQL call that runs in a transaction of its own (not batched). */
   onSql?: () => void;
 }
@@ -122,17 +125,23 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
       if (step === 0) await ctx.beforeIo?.();
       if (cmd.kind === "http") {
         await ctx.beforeSend?.(cmd.request);
-        const sent = send(cmd.request, ctx.services);
+        const sent = ctx.upstash && cmd.request.service === "upstash"
+          ? ctx.upstash.send(cmd.request)
+          : send(cmd.request, ctx.services);
         const out = await (ctx.slot ? ctx.slot.call(sent) : sent);
         ctx.afterSend?.(cmd.request, out);
-        ctx.log.info("provider call", {
-          service: cmd.request.service,
-          method: cmd.request.method,
-          path: cmd.request.path.split("?")[0],
-          outcome: out.kind,
-          status: out.kind === "response" ? out.status : null,
-          duration_ms: out.durationMs,
-        });
+        // Upstash lock commands are counted in the monitor's run summary, not logged one by
+        // one (two per trip); a failing one still shows in the trip's outcome and reason.
+        if (cmd.request.service !== "upstash" || out.kind !== "response" || out.status !== 200) {
+          ctx.log.info("provider call", {
+            service: cmd.request.service,
+            method: cmd.request.method,
+            path: cmd.request.path.split("?")[0],
+            outcome: out.kind,
+            status: out.kind === "response" ? out.status : null,
+            duration_ms: out.durationMs,
+          });
+        }
         driver.handle(
           Date.now(),
           cmd.id,

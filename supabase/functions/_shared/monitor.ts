@@ -4,13 +4,14 @@
  * See docs/contracts.md "The monitor".
  */
 import { claimLimit, type DriverConfig, tripDriver } from "./core.ts";
-import { db } from "./db.ts";
-import { callSql, drive, type ExecContext, services } from "./engine.ts";
+import { db, serviceCallOneTrip } from "./db.ts";
+import { callSql, drive, type ExecContext, send, services } from "./engine.ts";
 import { type Env, requireStripe } from "./env.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { poolOptions, runPool } from "./pool.ts";
 import { providerLimits } from "./provider_limit.ts";
 import { SqlBatcher } from "./sql_batch.ts";
+import { UpstashBatcher } from "./upstash_batch.ts";
 import type { HttpRequest } from "./types/HttpRequest.ts";
 
 /** What one monitor run did (the function's response body). */
@@ -30,6 +31,8 @@ export interface RunCost {
   duffel: number;
   stripe: number;
   upstash: number;
+  /** Upstash HTTP requests the lock commands took (pipelines; `upstash` counts commands). */
+  upstash_requests: number;
   /** Upstash calls of the shared provider limit (token takes). */
   limit_takes: number;
   /** 429s and "remaining 0" answers that paused every instance. */
@@ -107,6 +110,7 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
     duffel: 0,
     stripe: 0,
     upstash: 0,
+    upstash_requests: 0,
     limit_takes: 0,
     provider_pauses: 0,
     sql_transactions: 2,
@@ -121,10 +125,15 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
   }, log);
   const takes0 = limits.takes;
   const pauses0 = limits.pauses;
-  const batch = new SqlBatcher((args) => callSql(base, "monitor_batch", "service", args));
+  // The group commit: one round trip per batch (db.ts serviceCallOneTrip).
+  const batch = new SqlBatcher((args) =>
+    serviceCallOneTrip(base.sql, "monitor_batch", JSON.stringify(args), log.correlationId)
+  );
+  const upstash = new UpstashBatcher((req) => send(req, base.services));
   const ctx = counted({
     ...base,
     batch,
+    upstash,
     beforeSend: limits.before,
     afterSend: limits.after,
     onSql: () => void cost.sql_transactions++,
@@ -145,6 +154,7 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
     cost,
   };
   await driveAll(ctx, claimed.trips, Number(settings.concurrency ?? 4), config, summary);
+  cost.upstash_requests = upstash.pipelines;
   cost.batched_calls = batch.stats.calls;
   cost.batches = batch.stats.batches;
   cost.sql_transactions += batch.stats.batches + 1;

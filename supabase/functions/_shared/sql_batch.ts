@@ -26,8 +26,8 @@ export interface BatchOptions {
   maxOpen: number;
 }
 
-/** Defaults: 200 calls, 2 ms, 2 batches in flight (the pool has 4 connections). */
-export const BATCH_DEFAULTS: BatchOptions = { maxCalls: 200, lingerMs: 2, maxOpen: 2 };
+/** Defaults: 500 calls, 25 ms, 2 batches in flight (the pool has 4 connections). */
+export const BATCH_DEFAULTS: BatchOptions = { maxCalls: 500, lingerMs: 25, maxOpen: 2 };
 
 type Pending = {
   fn: string;
