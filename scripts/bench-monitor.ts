@@ -13,7 +13,8 @@
  * trips per trip (a batch is one simple-protocol query; any other transaction is begin,
  * set_config, call, commit), provider and Upstash calls
  * per trip (the runs' own counts, and the fake Duffel's request count), and the outcomes.
- * The cron job is paused while it runs (restored at the end); the seeded trips are deleted.
+ * The cron jobs and the fake Stripe's webhook deliveries are paused while it runs (restored at
+ * the end), so the router runs only the monitor; seeded waiting trips are deleted afterwards.
  */
 import { connect, loadEnv } from "./stack/testkit.ts";
 import { dropSeeded, seedTrips } from "./stack/seed_trips.ts";
@@ -34,6 +35,7 @@ for (let i = 0; i < Deno.args.length; i += 2) {
 const env = loadEnv();
 const FUNCTIONS = `${env.SUPABASE_URL}/functions/v1`;
 const DUFFEL = env.DUFFEL_API_URL ?? "http://127.0.0.1:54391";
+const STRIPE = env.STRIPE_API_URL ?? "http://127.0.0.1:54392";
 const KEY = env.SUPABASE_SECRET_KEY ?? JSON.parse(env.SUPABASE_SECRET_KEYS).default;
 const db = connect(env, 2);
 
@@ -76,7 +78,17 @@ async function runMonitor(): Promise<Record<string, unknown>> {
 const n = Number(args.trips);
 const book = args.path === "booking";
 const [saved] = await db`select * from public.pipeline_settings`;
-await db`update cron.job set active = false where jobname = 'auto-book-monitor'`;
+// Only the monitor runs in the router while measuring: both cron jobs paused, and the fake
+// Stripe's automatic webhook deliveries (stripe-webhook runs in the same process) off.
+await db`update cron.job set active = false where jobname in ('auto-book-monitor', 'notify-dispatch')`;
+const stripeWebhook = async (auto: boolean) => {
+  const r = await fetch(`${STRIPE}/_fake/webhook`, {
+    method: "POST",
+    body: JSON.stringify({ auto }),
+  });
+  return (await r.json()).auto as boolean;
+};
+const stripeAuto = await stripeWebhook(false);
 try {
   await fakeConfig({ rate_limit_per_minute: 1_000_000, latency_ms: null });
   // Leave nothing else due, so the runs claim only the seeded trips.
@@ -130,8 +142,8 @@ try {
       peak_rss_mb: peakRssMb(pid),
       db_transactions_per_trip: per(x),
       // A batch is one round trip (one simple-protocol query); every other transaction is four
-    // (begin, set_config, the call, commit).
-    db_round_trips_per_trip: per(cost.batches + 4 * Math.max(0, x - cost.batches)),
+      // (begin, set_config, the call, commit).
+      db_round_trips_per_trip: per(cost.batches + 4 * Math.max(0, x - cost.batches)),
       run_sql_transactions_per_trip: per(cost.sql_transactions),
       batches: cost.batches,
       duffel_calls_per_trip: per(cost.duffel),
@@ -152,6 +164,7 @@ try {
     duffel_calls_per_second = ${saved.duffel_calls_per_second},
     stripe_calls_per_second = ${saved.stripe_calls_per_second},
     claim_lease_seconds = ${saved.claim_lease_seconds}, lock_lease_ms = ${saved.lock_lease_ms}`;
-  await db`update cron.job set active = true where jobname = 'auto-book-monitor'`;
+  await db`update cron.job set active = true where jobname in ('auto-book-monitor', 'notify-dispatch')`;
+  await stripeWebhook(stripeAuto);
   await db.end();
 }

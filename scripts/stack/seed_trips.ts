@@ -16,6 +16,7 @@ export interface Seeded {
   ids: string[];
   owners: string[];
   route: { origin: string; destination: string };
+  /** The (first) selected offer; with `book` each trip has its own. */
   offerId: string;
 }
 
@@ -49,7 +50,7 @@ export async function seedTrips(
   const route = opts.route ?? freshRoute();
   const day = new Date(Date.now() + 60 * 86_400_000).toISOString().slice(0, 10);
   const total = opts.book ? "399.00" : "455.00";
-  let res = await fetch(`${duffelUrl}/_fake/routes`, {
+  const res = await fetch(`${duffelUrl}/_fake/routes`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({
@@ -59,25 +60,40 @@ export async function seedTrips(
     }),
   });
   await res.body?.cancel();
-  res = await fetch(`${duffelUrl}/air/offer_requests?return_offers=true`, {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      Accept: "application/json",
-      "Duffel-Version": "v2",
-      Authorization: "Bearer duffel_test_seed",
-    },
-    body: JSON.stringify({
-      data: {
-        slices: [{ ...route, departure_date: day }],
-        passengers: [{ type: "adult" }],
-        cabin_class: "economy",
-        max_connections: 0,
+  // Booking: one search per trip (Duffel books one offer per offer request); waiting: one
+  // offer for every trip.
+  const search = async () => {
+    const r = await fetch(`${duffelUrl}/air/offer_requests?return_offers=true`, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "Duffel-Version": "v2",
+        Authorization: "Bearer duffel_test_seed",
       },
-    }),
-  });
-  const offer = (await res.json()).data.offers[0];
-  const offerId = offer.id as string;
+      body: JSON.stringify({
+        data: {
+          slices: [{ ...route, departure_date: day }],
+          passengers: [{ type: "adult" }],
+          cabin_class: "economy",
+          max_connections: 0,
+        },
+      }),
+    });
+    return (await r.json()).data.offers[0] as {
+      id: string;
+      slices: { segments: { departing_at: string; arriving_at: string }[] }[];
+    };
+  };
+  const offers: Awaited<ReturnType<typeof search>>[] = [];
+  for (let i = 0; i < (opts.book ? n : 1); i += 20) {
+    offers.push(
+      ...await Promise.all(Array.from({ length: Math.min(20, (opts.book ? n : 1) - i) }, search)),
+    );
+  }
+  const offer = offers[0];
+  const offerId = offer.id;
+  const offerIds = Array.from({ length: n }, (_, i) => offers[opts.book ? i : 0].id);
   const departing = offer.slices[0].segments[0].departing_at as string;
   const arriving = offer.slices[0].segments[0].arriving_at as string;
   const owners = Math.ceil(n / 20);
@@ -105,11 +121,9 @@ export async function seedTrips(
     await tx`with o as (
         insert into public.flight_offers (trip_id, provider, provider_offer_id, total_minor, currency,
           cabin, stops, duration_minutes, departing_at, arriving_at, carriers, expires_at)
-        select t, 'duffel', ${offerId}, ${
-      Math.round(Number(total) * 100)
-    }, 'GBP', 'economy', 0, 490,
+        select t, 'duffel', off, ${Math.round(Number(total) * 100)}, 'GBP', 'economy', 0, 490,
           ${departing}::timestamp, ${arriving}::timestamp, '{ZZ}', now() + interval '1 day'
-        from unnest(${ids}::uuid[]) t
+        from unnest(${ids}::uuid[], ${offerIds}::text[]) as x(t, off)
         returning id, trip_id)
       update public.trip_requests r set status = 'watching', selected_offer_id = o.id,
         next_check_at = now() - interval '1 second'

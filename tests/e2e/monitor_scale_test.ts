@@ -60,34 +60,41 @@ async function reprices(offerId: string): Promise<{ at: string; status: number }
   );
 }
 
-e2eTest("a tick with a backlog fans out: 3 concurrent invocations, disjoint claims, each trip checked once", async () => {
-  await isolated({ batch_size: 10, provider_call_budget: 100, fanout_max: 3 }, async () => {
-    const seeded = await seedTrips(sql(), DUFFEL, 30);
-    try {
-      const since = new Date(Date.now() - 1000);
-      assert.equal(await tick(), 3, "30 due trips at 10 per run: 3 invocations");
-      await checked(seeded);
-      const events = await sql()`select trip_id, count(*)::int as n from public.pipeline_events
+e2eTest(
+  "a tick with a backlog fans out: 3 concurrent invocations, disjoint claims, each trip checked once",
+  async () => {
+    await isolated({ batch_size: 10, provider_call_budget: 100, fanout_max: 3 }, async () => {
+      const seeded = await seedTrips(sql(), DUFFEL, 30);
+      try {
+        const since = new Date(Date.now() - 1000);
+        assert.equal(await tick(), 3, "30 due trips at 10 per run: 3 invocations");
+        await checked(seeded);
+        const events = await sql()`select trip_id, count(*)::int as n from public.pipeline_events
         where trip_id = any(${seeded.ids}::uuid[]) and stage = 'monitor' group by trip_id`;
-      assert.equal(events.length, 30, "every trip was checked");
-      assert.ok(events.every((e) => e.n === 1), "and none twice");
-      const [{ n }] = await sql()`select count(*)::int as n from public.trip_requests
+        assert.equal(events.length, 30, "every trip was checked");
+        assert.ok(events.every((e) => e.n === 1), "and none twice");
+        const [{ n }] = await sql()`select count(*)::int as n from public.trip_requests
         where id = any(${seeded.ids}::uuid[]) and check_count = 1 and next_check_at > now()`;
-      assert.equal(n, 30, "each rescheduled once");
-      assert.equal((await reprices(seeded.offerId)).length, 30, "one re-price per trip, no duplicate");
-      let runs = await runsSince(since);
-      for (let i = 0; i < 50 && runs.length < 3; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        runs = await runsSince(since);
+        assert.equal(n, 30, "each rescheduled once");
+        assert.equal(
+          (await reprices(seeded.offerId)).length,
+          30,
+          "one re-price per trip, no duplicate",
+        );
+        let runs = await runsSince(since);
+        for (let i = 0; i < 50 && runs.length < 3; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          runs = await runsSince(since);
+        }
+        assert.equal(runs.length, 3, "three invocations ran");
+        assert.deepEqual(runs.map((r) => r.claimed).sort(), [10, 10, 10], "each claimed one batch");
+        assert.ok(runs.every((r) => r.cost.batches < r.claimed), "their writes were batched");
+      } finally {
+        await dropSeeded(sql(), seeded);
       }
-      assert.equal(runs.length, 3, "three invocations ran");
-      assert.deepEqual(runs.map((r) => r.claimed).sort(), [10, 10, 10], "each claimed one batch");
-      assert.ok(runs.every((r) => r.cost.batches < r.claimed), "their writes were batched");
-    } finally {
-      await dropSeeded(sql(), seeded);
-    }
-  });
-});
+    });
+  },
+);
 
 e2eTest("the shared Duffel limit holds across concurrent invocations", async () => {
   const rate = 4;

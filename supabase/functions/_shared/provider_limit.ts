@@ -87,7 +87,9 @@ class Bucket {
   ) {}
 
   get chunk(): number {
-    return Math.max(1, Math.min(8, Math.floor(this.perSecond / 4)));
+    // A quarter of a second's worth per take, at most 64: few Upstash calls at high rates,
+    // and at low rates one token at a time, so no instance sits on tokens others could use.
+    return Math.max(1, Math.min(64, Math.floor(this.perSecond / 4)));
   }
 
   async take(): Promise<void> {
