@@ -5,7 +5,8 @@
  * fake Duffel answering every call after 300-800 ms (uniform). Prints requests per second,
  * latency p50/p95/p99 of the searches that ran (201) and of every answer, the error rate
  * (5xx and transport failures), the 429s, and whether the per-user rate limit held: no traveller
- * got more than TRIP_SEARCH_RATE_LIMIT's count of searches through inside one window.
+ * got more than TRIP_SEARCH_RATE_LIMIT's count of searches through inside one of the limiter's
+ * windows.
  *
  *   eval "$(bash scripts/stack.sh env)"
  *   deno run -A scripts/bench-search-load.ts [--levels 1,8,32] [--seconds 20]
@@ -107,6 +108,7 @@ async function level(travellers: number, seconds: number) {
     error_rate: samples.length ? Math.round((errors / samples.length) * 10000) / 10000 : 0,
     rate_limited_429: limited,
     most_searches_per_user_per_window: most,
+    most_in_any_span: mostSpan,
     limit: `${limitCount}/${limitWindow}s`,
     limit_held: most <= limitCount,
   };
