@@ -82,15 +82,22 @@ async function level(travellers: number, seconds: number) {
   const all = samples.map((s) => s.ms).sort((a, b) => a - b);
   const errors = samples.filter((s) => s.status === 0 || s.status >= 500).length;
   const limited = samples.filter((s) => s.status === 429).length;
-  // Most searches one traveller got through within any window of the limit's length.
+  // The limit is @upstash/ratelimit's sliding window: within each fixed window (aligned to
+  // the epoch, as the library counts) at most `count` pass; the previous window's count is
+  // weighted in, so any 60 s span may see a few more (shown as `most_in_any_span`).
   let most = 0;
+  let mostSpan = 0;
+  const w = limitWindow * 1000;
   for (let u = 0; u < travellers; u++) {
-    const times = samples.filter((s) => s.user === u && s.status === 201).map((s) => s.at).sort();
+    const times = samples.filter((s) => s.user === u && s.status === 201)
+      .map((s) => performance.timeOrigin + s.at).sort((a, b) => a - b);
+    const perWindow = new Map<number, number>();
+    for (const t of times) {
+      perWindow.set(Math.floor(t / w), (perWindow.get(Math.floor(t / w)) ?? 0) + 1);
+    }
+    most = Math.max(most, ...perWindow.values());
     for (let i = 0; i < times.length; i++) {
-      most = Math.max(
-        most,
-        times.filter((t) => t >= times[i] && t < times[i] + limitWindow * 1000).length,
-      );
+      mostSpan = Math.max(mostSpan, times.filter((t) => t >= times[i] && t < times[i] + w).length);
     }
   }
   return {
