@@ -21,6 +21,9 @@ import type { Logger } from "./log.ts";
 /** Providers the limit applies to. */
 export type LimitedService = "duffel" | "stripe";
 
+/** How long tokens taken from the shared bucket may be spent (a quarter second's worth). */
+export const GRANT_LIFETIME_MS = 250;
+
 /** Longest pause a provider's answer can impose. */
 export const MAX_PAUSE_MS = 60_000;
 
@@ -39,7 +42,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(b[1]) or burst
 local ts = tonumber(b[2]) or now
-if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate / 1000) end
+if now > ts then tokens = tokens + (now - ts) * rate / 1000 end
+tokens = math.min(burst, tokens)
 local granted = math.min(want, math.floor(tokens))
 tokens = tokens - granted
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(math.max(now, ts)))
@@ -76,6 +80,7 @@ export function pauseFrom(out: FetchOutcome, nowMs: number): number {
 /** One provider's bucket as seen from this isolate. */
 class Bucket {
   #local = 0;
+  #localUntil = 0;
   #refill: Promise<void> | null = null;
   takes = 0;
 
@@ -86,6 +91,12 @@ class Bucket {
     private log: Logger,
   ) {}
 
+  /** A new rate; tokens taken at the old one are dropped. */
+  setRate(rate: number): void {
+    if (rate !== this.perSecond) this.#local = 0;
+    this.perSecond = rate;
+  }
+
   get chunk(): number {
     // A quarter of a second's worth per take, at most 64: few Upstash calls at high rates,
     // and at low rates one token at a time, so no instance sits on tokens others could use.
@@ -94,6 +105,9 @@ class Bucket {
 
   async take(): Promise<void> {
     for (;;) {
+      // Tokens are spent within a quarter second of their grant or not at all: held longer
+      // (a run ends, the next one starts at another rate) they would add up to a burst.
+      if (this.#local > 0 && Date.now() > this.#localUntil) this.#local = 0;
       if (this.#local > 0) {
         this.#local--;
         return;
@@ -111,7 +125,10 @@ class Bucket {
         [`pl:${this.name}`, `pl:${this.name}:pause`],
         [String(this.perSecond), String(this.perSecond), String(this.chunk)],
       ) as [number, number];
-      if (granted > 0) this.#local += granted;
+      if (granted > 0) {
+        this.#local += granted;
+        this.#localUntil = Date.now() + GRANT_LIFETIME_MS;
+      }
       else await sleep(Math.min(Math.max(1, wait), MAX_PAUSE_MS));
     } catch (err) {
       this.log.error("provider limit unavailable; pacing locally", {
@@ -121,6 +138,7 @@ class Bucket {
       });
       await sleep(Math.ceil(1000 / this.perSecond));
       this.#local += 1;
+      this.#localUntil = Date.now() + GRANT_LIFETIME_MS;
     }
   }
 
@@ -150,7 +168,7 @@ export class ProviderLimits {
     for (const [name, rate] of Object.entries(rates) as [LimitedService, number][]) {
       if (!Number.isFinite(rate) || rate < 1) continue;
       const b = this.#buckets.get(name);
-      if (b) b.perSecond = rate;
+      if (b) b.setRate(rate);
       else this.#buckets.set(name, new Bucket(this.#redis, name, rate, this.log));
     }
   }
