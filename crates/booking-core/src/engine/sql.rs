@@ -129,7 +129,7 @@ impl SqlFunction {
     /// (`monitor_batch`, each call in its own savepoint), or `None` when the call must have a
     /// transaction of its own. Only the writes that end a waiting turn are batched; money
     /// steps (begin, save attempt, flag) and reads are never.
-    pub fn batch(self) -> Option<SqlFunction> {
+    pub fn batch(self) -> Option<Self> {
         match self {
             Self::MonitorReschedule
             | Self::MonitorExpire

@@ -139,7 +139,10 @@ fn budget_bounds_the_batch_and_leaves_the_rest() {
     assert_eq!(budget.claimable(50), 3);
     assert!(budget.take_trip() && budget.take_trip() && budget.take_trip());
     assert!(!budget.take_trip());
-    assert_eq!(budget.calls_left, 3, "the booking reserve is never taken by checks");
+    assert_eq!(
+        budget.calls_left, 3,
+        "the booking reserve is never taken by checks"
+    );
     // The shipped defaults: 1,000 checks and room for 20 bookings.
     assert_eq!(Budget::new(1000, 1100).claimable(u32::MAX), 1000);
     assert_eq!(Budget::new(10_000, 10_100).claimable(20_000), 10_000);
@@ -157,7 +160,11 @@ fn claim_limit_follows_batch_and_budget_even_when_paused() {
     // Paused runs still claim (the SQL hands out only attempts that may hold money).
     assert_eq!(claim_limit(&settings(false, 50, 1_000)), 50);
     assert_eq!(claim_limit(&settings(true, 50, 1_000)), 50);
-    assert_eq!(claim_limit(&settings(true, 50, 60)), 30, "half kept for bookings");
+    assert_eq!(
+        claim_limit(&settings(true, 50, 60)),
+        30,
+        "half kept for bookings"
+    );
     assert_eq!(claim_limit(&settings(true, 50, 1)), 1);
     assert_eq!(claim_limit(&settings(true, 50, 0)), 0);
     let parsed: MonitorSettings = serde_json::from_str(
