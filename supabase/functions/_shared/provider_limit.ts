@@ -128,8 +128,7 @@ class Bucket {
       if (granted > 0) {
         this.#local += granted;
         this.#localUntil = Date.now() + GRANT_LIFETIME_MS;
-      }
-      else await sleep(Math.min(Math.max(1, wait), MAX_PAUSE_MS));
+      } else await sleep(Math.min(Math.max(1, wait), MAX_PAUSE_MS));
     } catch (err) {
       this.log.error("provider limit unavailable; pacing locally", {
         code: "provider_limit_unavailable",
