@@ -456,7 +456,12 @@ router_up() {
   port_open "$ROUTER_PORT" && die "port $ROUTER_PORT is taken by another process; stop it first"
   (
     load_dotenv
-    start_bg router "$DENO" serve --config "$REPO/deno.json" --host 127.0.0.1 \
+    # Several isolates, each on its own thread, like the edge runtime's per-worker policy:
+    # concurrent invocations really run in parallel, and module state is per isolate.
+    # ROUTER_WORKERS=1 gives the old single isolate.
+    export DENO_JOBS="${ROUTER_WORKERS:-4}"
+    start_bg router "$DENO" serve --parallel \
+      --config "$REPO/deno.json" --host 127.0.0.1 \
       --port "$ROUTER_PORT" --allow-env --allow-net --allow-read --allow-write=/tmp --allow-sys \
       "$script"
   )

@@ -29,8 +29,11 @@
  * - No other CORS at router level (functions answer preflight and add headers themselves).
  * - `globalThis.EdgeRuntime.waitUntil` is shimmed (the promise runs on; errors are logged).
  *
- * How it differs from the real runtime: all functions share one Deno process and one isolate
- * (module state and globals are shared, no per-function import map or `deno.json`); there are no
+ * How it differs from the real runtime: `stack.sh` runs it with `deno serve --parallel` and
+ * `DENO_JOBS=${ROUTER_WORKERS:-4}`: several isolates (threads of one process), each serving every
+ * function, so concurrent invocations run in parallel and module state is per isolate, as with
+ * the edge runtime's workers, but an isolate is not per function (module state and globals are
+ * shared between the functions of one isolate, no per-function import map or `deno.json`); there are no
  * per-worker limits (2 s CPU, 256 MB, 150/400 s wall clock, 546 WORKER_LIMIT are not enforced);
  * a changed function file needs a router restart (modules are cached); `static_files` is not
  * needed because the modules read from the checkout directly; env is the router's own process

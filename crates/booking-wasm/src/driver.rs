@@ -186,9 +186,11 @@ struct SqlEntry {
     function: SqlFunction,
     name: &'static str,
     role: booking_core::engine::SqlRole,
+    /// The function that may carry this call together with others (`monitor_batch`), if any.
+    batch: Option<SqlFunction>,
 }
 
-/// The SQL API the executor may call: `[{function, name, role}]`, the core's own list.
+/// The SQL API the executor may call: `[{function, name, role, batch}]`, the core's own list.
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn sql_api() -> JsValue {
@@ -198,6 +200,7 @@ pub fn sql_api() -> JsValue {
             function,
             name: function.name(),
             role: function.role(),
+            batch: function.batch(),
         })
         .collect();
     to_js(&list)

@@ -151,8 +151,18 @@ export interface DriverConfig {
 }
 
 /** The SQL API the executor may call, from the core's own list. */
-export function sqlApi(): { function: SqlFunction; name: string; role: SqlRole }[] {
-  return guarded(() => wasm.sql_api()) as { function: SqlFunction; name: string; role: SqlRole }[];
+export function sqlApi(): {
+  function: SqlFunction;
+  name: string;
+  role: SqlRole;
+  batch: SqlFunction | null;
+}[] {
+  return guarded(() => wasm.sql_api()) as {
+    function: SqlFunction;
+    name: string;
+    role: SqlRole;
+    batch: SqlFunction | null;
+  }[];
 }
 
 /** Constant-time comparison of a presented secret with the expected one (in the core). */

@@ -58,3 +58,36 @@ export function asService<T>(
     return await work(tx);
   }) as Promise<T>;
 }
+
+/** `text` as a dollar-quoted SQL literal whose tag does not occur in it. */
+function dollarQuoted(text: string): string {
+  let tag = "";
+  do {
+    tag = `$pf${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}$`;
+  } while (text.includes(tag));
+  return tag + text + tag;
+}
+
+/**
+ * `select app.<fn>(<json>)` as `service_role` in ONE round trip: a simple-protocol query of two
+ * statements, which PostgreSQL runs as one implicit transaction (so the transaction-local role
+ * and settings hold for the call, exactly as in {@link asService}). The JSON travels as a
+ * dollar-quoted literal (the simple protocol has no parameters; dollar quoting does not depend on
+ * `standard_conforming_strings`). For the monitor's group commit, where round trips per trip
+ * are what counts; `fn` must be a name from the core's SQL API (the caller checks it).
+ */
+export async function serviceCallOneTrip(
+  sql: Sql,
+  fn: string,
+  argsJson: string,
+  correlationId = "",
+): Promise<string> {
+  if (!/^[a-z_]+$/.test(fn)) throw Object.assign(new Error("bad function name"), { code: "42883" });
+  const results = await sql.unsafe(
+    `select set_config('role', 'service_role', true),
+       set_config('request.jwt.claims', '{"role":"service_role"}', true),
+       set_config('app.correlation_id', ${dollarQuoted(correlationId)}, true);
+     select app.${fn}(${dollarQuoted(argsJson)}::jsonb) as r`,
+  ).simple() as unknown as { r: unknown }[][];
+  return JSON.stringify(results[1][0].r);
+}

@@ -16,6 +16,8 @@ import type { Sql, TransactionSql } from "./deps.ts";
 import { execute, type FetchOutcome } from "./fetcher.ts";
 import type { Logger } from "./log.ts";
 import type { Slot } from "./pool.ts";
+import type { SqlBatcher } from "./sql_batch.ts";
+import type { UpstashBatcher } from "./upstash_batch.ts";
 import type { Env } from "./env.ts";
 
 /** Base URL and bearer credential per service, from the function's environment. */
@@ -37,6 +39,19 @@ export interface ExecContext {
   beforeIo?: () => Promise<void>;
   /** The monitor's pool place: a slow provider call lends it to another trip (pool.ts). */
   slot?: Slot;
+  /**
+   * The monitor's group commit (sql_batch.ts): calls the core names as batchable go through it,
+   * in one transaction with other drivers' calls; every other call keeps its own transaction.
+   */
+  batch?: SqlBatcher;
+  /** Waits before a provider call for the shared rate limit (provider_limit.ts). */
+  beforeSend?: (req: HttpRequest) => Promise<void>;
+  /** Sees every provider answer (a 429's Retry-After pauses every instance). */
+  afterSend?: (req: HttpRequest, out: FetchOutcome) => void;
+  /** The monitor's Upstash coalescer: single lock commands go out as one pipeline. */
+  upstash?: UpstashBatcher;
+  /** Counts each SQL call that runs in a transaction of its own (not batched). */
+  onSql?: () => void;
 }
 
 /** The services the environment configures (a missing secret leaves its service out). */
@@ -52,9 +67,18 @@ export function services(e: Env): Partial<Services> {
 
 /** The core's SQL API: name -> role. Built once per isolate from the wasm module. */
 let api: Map<SqlFunction, SqlRole> | undefined;
+let batchedBy: Map<SqlFunction, SqlFunction> | undefined;
 function sqlRole(fn: SqlFunction): SqlRole | undefined {
   api ??= new Map(sqlApi().map((e) => [e.function, e.role]));
   return api.get(fn);
+}
+
+/** The function that may carry `fn` with other calls (the core's list), if any. */
+export function sqlBatch(fn: SqlFunction): SqlFunction | undefined {
+  batchedBy ??= new Map(
+    sqlApi().flatMap((e) => (e.batch ? [[e.function, e.batch] as const] : [])),
+  );
+  return batchedBy.get(fn);
 }
 
 /** Performs `req` against its service, adding the base URL and the credential. */
@@ -86,6 +110,12 @@ export async function callSql(
   return JSON.stringify(rows[0].r);
 }
 
+/** The row a batched call locks (its trip), so a batch locks rows in one order. */
+function batchKey(args: unknown): string {
+  const id = (args as { trip_id?: unknown } | null)?.trip_id;
+  return typeof id === "string" ? id : "";
+}
+
 /** Drives `driver` to its result. The driver is freed afterwards. */
 export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise<D> {
   try {
@@ -94,16 +124,24 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
       if (cmd.kind === "done") return cmd.result;
       if (step === 0) await ctx.beforeIo?.();
       if (cmd.kind === "http") {
-        const sent = send(cmd.request, ctx.services);
+        await ctx.beforeSend?.(cmd.request);
+        const sent = ctx.upstash && cmd.request.service === "upstash"
+          ? ctx.upstash.send(cmd.request)
+          : send(cmd.request, ctx.services);
         const out = await (ctx.slot ? ctx.slot.call(sent) : sent);
-        ctx.log.info("provider call", {
-          service: cmd.request.service,
-          method: cmd.request.method,
-          path: cmd.request.path.split("?")[0],
-          outcome: out.kind,
-          status: out.kind === "response" ? out.status : null,
-          duration_ms: out.durationMs,
-        });
+        ctx.afterSend?.(cmd.request, out);
+        // Upstash lock commands are counted in the monitor's run summary, not logged one by
+        // one (two per trip); a failing one still shows in the trip's outcome and reason.
+        if (cmd.request.service !== "upstash" || out.kind !== "response" || out.status !== 200) {
+          ctx.log.info("provider call", {
+            service: cmd.request.service,
+            method: cmd.request.method,
+            path: cmd.request.path.split("?")[0],
+            outcome: out.kind,
+            status: out.kind === "response" ? out.status : null,
+            duration_ms: out.durationMs,
+          });
+        }
         driver.handle(
           Date.now(),
           cmd.id,
@@ -116,7 +154,10 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
       let result: string | undefined;
       let sqlstate = "";
       try {
-        result = await callSql(ctx, cmd.function, cmd.role, cmd.args);
+        const via = ctx.batch && cmd.role === "service" ? sqlBatch(cmd.function) : undefined;
+        result = via && sqlRole(via) === "service"
+          ? await ctx.batch!.call(cmd.function, cmd.args, batchKey(cmd.args))
+          : (ctx.onSql?.(), await callSql(ctx, cmd.function, cmd.role, cmd.args));
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         sqlstate = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : "08006";

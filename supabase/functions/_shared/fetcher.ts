@@ -15,7 +15,14 @@ export interface CoreHttpRequest {
 
 /** What happened to a request: an answer, a timeout, or a network failure. */
 export type FetchOutcome =
-  | { kind: "response"; status: number; body: Uint8Array; durationMs: number }
+  | {
+    kind: "response";
+    status: number;
+    body: Uint8Array;
+    durationMs: number;
+    /** The answer's headers (read only for rate-limit hints, provider_limit.ts). */
+    headers?: Headers;
+  }
   | { kind: "timeout"; durationMs: number }
   | { kind: "network"; durationMs: number };
 
@@ -32,7 +39,7 @@ export async function execute(req: CoreHttpRequest): Promise<FetchOutcome> {
       signal,
     });
     const body = new Uint8Array(await res.arrayBuffer());
-    return { kind: "response", status: res.status, body, durationMs: took() };
+    return { kind: "response", status: res.status, body, durationMs: took(), headers: res.headers };
   } catch (err) {
     const name = (err as Error)?.name;
     if (signal.aborted || name === "TimeoutError" || name === "AbortError") {

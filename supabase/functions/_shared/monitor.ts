@@ -4,11 +4,15 @@
  * See docs/contracts.md "The monitor".
  */
 import { claimLimit, type DriverConfig, tripDriver } from "./core.ts";
-import { db } from "./db.ts";
-import { callSql, drive, type ExecContext, services } from "./engine.ts";
+import { db, serviceCallOneTrip } from "./db.ts";
+import { callSql, drive, type ExecContext, send, services } from "./engine.ts";
 import { type Env, requireStripe } from "./env.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { poolOptions, runPool } from "./pool.ts";
+import { providerLimits } from "./provider_limit.ts";
+import { SqlBatcher } from "./sql_batch.ts";
+import { UpstashBatcher } from "./upstash_batch.ts";
+import type { HttpRequest } from "./types/HttpRequest.ts";
 
 /** What one monitor run did (the function's response body). */
 export interface RunSummary {
@@ -18,6 +22,26 @@ export interface RunSummary {
   outcomes: Record<string, number>;
   left_for_next_run: number;
   duration_ms: number;
+  /** What the run cost: provider and Upstash calls, SQL transactions (batched and alone). */
+  cost: RunCost;
+}
+
+/** The run's calls, counted by the executor (docs/benchmarks.md reads them). */
+export interface RunCost {
+  duffel: number;
+  stripe: number;
+  upstash: number;
+  /** Upstash HTTP requests the lock commands took (pipelines; `upstash` counts commands). */
+  upstash_requests: number;
+  /** Upstash calls of the shared provider limit (token takes). */
+  limit_takes: number;
+  /** 429s and "remaining 0" answers that paused every instance. */
+  provider_pauses: number;
+  /** SQL transactions: the claims, each unbatched call, each batch, the heartbeat. */
+  sql_transactions: number;
+  /** Calls that went through `monitor_batch`, and how many batches carried them. */
+  batched_calls: number;
+  batches: number;
 }
 
 type Claim = { trip: { id: string } };
@@ -33,6 +57,19 @@ type ClaimResult = {
 
 async function claim(ctx: ExecContext, args: unknown): Promise<ClaimResult> {
   return JSON.parse(await callSql(ctx, "monitor_claim", "service", args)) as ClaimResult;
+}
+
+/** Counts each provider call and each SQL transaction of the run into `cost`. */
+function counted(ctx: ExecContext, cost: RunCost): ExecContext {
+  const before = ctx.beforeSend;
+  return {
+    ...ctx,
+    beforeSend: (req: HttpRequest) => {
+      cost[req.service as "duffel" | "stripe" | "upstash"] =
+        (cost[req.service as "duffel" | "stripe" | "upstash"] ?? 0) + 1;
+      return before ? before(req) : Promise.resolve();
+    },
+  };
 }
 
 /**
@@ -68,8 +105,39 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
   const started = Date.now();
   const runId = crypto.randomUUID();
   requireStripe(e); // before leasing anything: a run without its keys would lease and do nothing
-  const ctx: ExecContext = { sql: db(e.dbUrl), services: services(e), log };
-  const { settings, enabled } = await claim(ctx, { limit: 0, lease_seconds: 0, trip_id: null });
+  const base: ExecContext = { sql: db(e.dbUrl), services: services(e), log };
+  const cost: RunCost = {
+    duffel: 0,
+    stripe: 0,
+    upstash: 0,
+    upstash_requests: 0,
+    limit_takes: 0,
+    provider_pauses: 0,
+    sql_transactions: 2,
+    batched_calls: 0,
+    batches: 0,
+  };
+  const { settings, enabled } = await claim(base, { limit: 0, lease_seconds: 0, trip_id: null });
+  const limits = providerLimits(e.upstashUrl, e.upstashToken, log);
+  limits.configure({
+    duffel: Number(settings.duffel_calls_per_second ?? 0),
+    stripe: Number(settings.stripe_calls_per_second ?? 0),
+  }, log);
+  const takes0 = limits.takes;
+  const pauses0 = limits.pauses;
+  // The group commit: one round trip per batch (db.ts serviceCallOneTrip).
+  const batch = new SqlBatcher((args) =>
+    serviceCallOneTrip(base.sql, "monitor_batch", JSON.stringify(args), log.correlationId)
+  );
+  const upstash = new UpstashBatcher((req) => send(req, base.services));
+  const ctx = counted({
+    ...base,
+    batch,
+    upstash,
+    beforeSend: limits.before,
+    afterSend: limits.after,
+    onSql: () => void cost.sql_transactions++,
+  }, cost);
   const claimed = await claim(ctx, {
     limit: tripId ? 1 : claimLimit(settings),
     lease_seconds: Number(settings.claim_lease_seconds ?? 120),
@@ -95,8 +163,15 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
     outcomes: {},
     left_for_next_run: claimed.due_left,
     duration_ms: 0,
+    cost,
   };
   await driveAll(ctx, claimed.trips, Number(settings.concurrency ?? 4), config, summary);
+  cost.upstash_requests = upstash.pipelines;
+  cost.batched_calls = batch.stats.calls;
+  cost.batches = batch.stats.batches;
+  cost.sql_transactions += batch.stats.batches + 1;
+  cost.limit_takes = limits.takes - takes0;
+  cost.provider_pauses = limits.pauses - pauses0;
   summary.duration_ms = Date.now() - started;
   await callSql(ctx, "monitor_heartbeat", "service", {
     run_id: runId,

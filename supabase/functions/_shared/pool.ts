@@ -30,7 +30,11 @@ export const SLOW_CALL_MS = 3_000;
 /** Default limits for a monitor concurrency. */
 export function poolOptions(concurrency: number): PoolOptions {
   const n = Math.max(1, Math.floor(concurrency));
-  return { concurrency: n, slowAfterMs: SLOW_CALL_MS, maxInFlight: Math.min(64, n * 4) };
+  return {
+    concurrency: n,
+    slowAfterMs: SLOW_CALL_MS,
+    maxInFlight: Math.max(n, Math.min(1024, n * 4)),
+  };
 }
 
 /** Runs `work` for every item within `opts`; resolves when all are done (`work` must not throw). */

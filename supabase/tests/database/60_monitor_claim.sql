@@ -155,8 +155,9 @@ select set_config('role', 'service_role', true);
 -- Peek and kill switch -----------------------------------------------------------------------------
 insert into got values ('peek', app.monitor_claim('{"limit": 0, "lease_seconds": 0, "trip_id": null}'));
 select is((select j - 'due_left' from got where k = 'peek'),
-  '{"enabled": true, "trips": [], "settings": {"monitor_enabled": true, "batch_size": 25, "provider_call_budget": 100,
-    "concurrency": 4, "lock_lease_ms": 120000, "claim_lease_seconds": 300}}'::jsonb,
+  '{"enabled": true, "trips": [], "settings": {"monitor_enabled": true, "batch_size": 1000, "provider_call_budget": 1100,
+    "concurrency": 64, "lock_lease_ms": 120000, "claim_lease_seconds": 300, "fanout_max": 4,
+    "duffel_calls_per_second": 40, "stripe_calls_per_second": 20}}'::jsonb,
   'limit 0 peeks: the settings, nothing claimed');
 select is((select (j ->> 'due_left')::int from got where k = 'peek'), (select due from before),
   'due_left counts the due trips (searching, watching, booking; not booked or expired)');
@@ -241,8 +242,8 @@ select is((select app.monitor_claim(jsonb_build_object('trip_id', gen_random_uui
 
 -- Arguments -----------------------------------------------------------------------------------------
 select throws_ok($$ select app.monitor_claim('{"limit": 1, "lease": 5}') $$, '22023', 'unknown field: lease', 'unknown fields are refused');
-select throws_ok($$ select app.monitor_claim('{"limit": -1}') $$, '22023', 'field limit must be an integer between 0 and 1000', 'negative limit');
-select throws_ok($$ select app.monitor_claim('{"limit": 1.5}') $$, '22023', 'field limit must be an integer between 0 and 1000', 'fractional limit');
+select throws_ok($$ select app.monitor_claim('{"limit": -1}') $$, '22023', 'field limit must be an integer between 0 and 10000', 'negative limit');
+select throws_ok($$ select app.monitor_claim('{"limit": 1.5}') $$, '22023', 'field limit must be an integer between 0 and 10000', 'fractional limit');
 select throws_ok($$ select app.monitor_claim('{"limit": 1, "lease_seconds": 0}') $$, '22023',
   'field lease_seconds must be at least 1 when claiming', 'claiming needs a lease');
 select throws_ok($$ select app.monitor_claim('{"trip_id": "trip-1"}') $$, '22P02', null, 'trip_id must be a uuid');

@@ -1,7 +1,9 @@
 /**
  * The fake Duffel's control API under `/_fake/` (no auth, not logged, not rate limited):
  * `POST /_fake/reset`, `GET|POST /_fake/routes` (per-route scripts), `GET /_fake/requests`
- * (`?path=` prefix filter), `GET /_fake/orders`, `POST /_fake/config {"rate_limit_per_minute":n}`
+ * (`?path=` prefix filter), `GET /_fake/orders`, `POST /_fake/config {"rate_limit_per_minute":n,
+ * "latency_ms":[min,max]|n|null}` (either field), `GET /_fake/stats` (API requests since reset by
+ * `METHOD /air/<resource>`, never truncated like the log),
  * `POST /_fake/clock {"advance_seconds":n}`, and webhook delivery under `/_fake/webhooks`
  * (`./webhooks.ts`).
  *
@@ -25,14 +27,33 @@ async function routesEndpoint(s: DuffelState, req: Request): Promise<Response | 
   return jsonResponse(201, { data: script });
 }
 
+function latencyFrom(v: unknown): [number, number] | null | undefined {
+  const ok = (n: unknown) => typeof n === "number" && Number.isFinite(n) && n >= 0 && n <= 60_000;
+  if (v === null) return null;
+  if (ok(v)) return [v as number, v as number];
+  if (Array.isArray(v) && v.length === 2 && ok(v[0]) && ok(v[1]) && v[0] <= v[1]) {
+    return [v[0], v[1]];
+  }
+  return undefined;
+}
+
 async function configure(s: DuffelState, req: Request): Promise<Response> {
   const c = await readJsonOrUndefined(req);
   const n = isObject(c) ? c.rate_limit_per_minute : undefined;
-  if (!Number.isInteger(n) || (n as number) < 0) {
+  const hasLatency = isObject(c) && "latency_ms" in c;
+  if (n === undefined && !hasLatency) {
+    return jsonResponse(400, { error: "give rate_limit_per_minute or latency_ms" });
+  }
+  if (n !== undefined && (!Number.isInteger(n) || (n as number) < 0)) {
     return jsonResponse(400, { error: "rate_limit_per_minute must be a non-negative integer" });
   }
-  s.rate.configure(n as number);
-  return jsonResponse(200, { rate_limit_per_minute: s.rate.limit });
+  const latency = hasLatency ? latencyFrom((c as Record<string, unknown>).latency_ms) : null;
+  if (latency === undefined) {
+    return jsonResponse(400, { error: "latency_ms must be null, ms, or [min, max] ms (<= 60000)" });
+  }
+  if (n !== undefined) s.rate.configure(n as number);
+  if (hasLatency) s.latencyMs = latency;
+  return jsonResponse(200, { rate_limit_per_minute: s.rate.limit, latency_ms: s.latencyMs });
 }
 
 /** Answers one `/_fake/…` request (404 for anything else under `/_fake/`). */
@@ -62,6 +83,9 @@ export async function control(s: DuffelState, req: Request, url: URL): Promise<R
     });
   }
   if (req.method === "POST" && path === "/_fake/config") return await configure(s, req);
+  if (req.method === "GET" && path === "/_fake/stats") {
+    return jsonResponse(200, { data: Object.fromEntries(s.counts) });
+  }
   if (req.method === "POST" && path === "/_fake/clock") return await advanceClock(req, s.clock);
   if (path.startsWith("/_fake/webhooks")) {
     const res = await webhooksControl(s, req, path);

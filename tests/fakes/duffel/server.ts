@@ -7,7 +7,7 @@
  * @module
  */
 
-import { appendLog, type LoggedRequest, queryRecord } from "../_shared.ts";
+import { appendLog, type LoggedRequest, queryRecord, sleep } from "../_shared.ts";
 import { confirmCancellation, createCancellation, getCancellation } from "./cancellations.ts";
 import { control } from "./control.ts";
 import { ApiError, errorResponse } from "./errors.ts";
@@ -71,6 +71,12 @@ async function handle(s: DuffelState, req: Request): Promise<Response> {
   const url = new URL(req.url);
   if (url.pathname.startsWith("/_fake/")) return await control(s, req, url);
 
+  const kind = `${req.method} ${url.pathname.split("/").slice(0, 3).join("/")}`;
+  s.counts.set(kind, (s.counts.get(kind) ?? 0) + 1);
+  if (s.latencyMs) {
+    const [lo, hi] = s.latencyMs;
+    await sleep(lo + Math.random() * (hi - lo));
+  }
   const requestId = `Fake${s.ids.code(16)}`;
   const nowMs = s.clock.nowMs();
   const headers: Record<string, string> = { "x-request-id": requestId, ...s.rate.count(nowMs) };

@@ -53,6 +53,10 @@ export class DuffelState {
   log!: LoggedRequest[];
   /** Searches so far (numbers the client keys). */
   searchCount!: number;
+  /** Added latency per API answer, `[min, max]` ms uniformly (`POST /_fake/config`), or null. */
+  latencyMs!: [number, number] | null;
+  /** API requests since the last reset, by `METHOD /path-prefix` (`GET /_fake/stats`). */
+  counts!: Map<string, number>;
   /** Where webhook events are delivered (kept across resets). */
   readonly webhook: WebhookTarget;
   /** Emitted webhook events by `wev_` id. */
@@ -81,6 +85,8 @@ export class DuffelState {
     this.log = [];
     this.rate.reset();
     this.searchCount = 0;
+    this.latencyMs = null;
+    this.counts = new Map();
     this.webhookEvents = new Map();
     this.clock.reset();
   }

@@ -130,6 +130,26 @@ sql_functions! {
     MonitorFlags = "monitor_flags", Service;
     /// health: the database's numbers for the checks (backlogs, heartbeat, money held).
     HealthSnapshot = "health_snapshot", Service;
+    /// Monitor: several drivers' waiting-turn writes (reschedule, expire, record a search or
+    /// its failure) in one transaction, each in its own savepoint (the executor's group commit;
+    /// each driver still hears its own answer only after the commit).
+    MonitorBatch = "monitor_batch", Service;
+}
+
+impl SqlFunction {
+    /// The function that may carry this call in one transaction with other drivers' calls
+    /// (`monitor_batch`, each call in its own savepoint), or `None` when the call must have a
+    /// transaction of its own. Only the writes that end a waiting turn are batched; money
+    /// steps (begin, save attempt, flag) and reads are never.
+    pub fn batch(self) -> Option<Self> {
+        match self {
+            Self::MonitorReschedule
+            | Self::MonitorExpire
+            | Self::MonitorRecordSearch
+            | Self::MonitorRecordSearchFailure => Some(Self::MonitorBatch),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +169,31 @@ mod tests {
             let back: SqlFunction = serde_json::from_value(f.name().into()).unwrap();
             assert_eq!(back, *f);
         }
+    }
+
+    #[test]
+    fn only_waiting_turn_writes_are_batched_and_as_the_service() {
+        let batched: Vec<_> = SqlFunction::ALL
+            .iter()
+            .filter(|f| f.batch().is_some())
+            .map(|f| f.name())
+            .collect();
+        assert_eq!(
+            batched,
+            [
+                "monitor_reschedule",
+                "monitor_expire",
+                "monitor_record_search",
+                "monitor_record_search_failure"
+            ]
+        );
+        for f in SqlFunction::ALL {
+            if let Some(b) = f.batch() {
+                assert_eq!(b, SqlFunction::MonitorBatch);
+                assert_eq!(f.role(), b.role());
+            }
+        }
+        assert_eq!(SqlFunction::MonitorBatch.batch(), None);
     }
 
     #[test]

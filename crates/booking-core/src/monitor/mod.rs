@@ -181,11 +181,24 @@ pub struct Budget {
     pub calls_left: u32,
     /// Trips this run may still claim.
     pub trips_left: u32,
+    /// Calls kept back for trips that go on to book (see [`BOOKING_RESERVE_CALLS`]).
+    pub reserve: u32,
 }
 
-/// Provider calls to reserve for a trip: one re-price, plus a whole booking attempt (re-price,
-/// authorize, order, capture or cancel, and a look-up) if it books.
+/// Most provider calls one trip may make in one run (the driver's per-trip cap): one re-price,
+/// plus a whole booking attempt (re-price, authorize, order, capture or cancel, and a look-up).
 pub const CALLS_PER_TRIP: u32 = 6;
+
+/// Provider calls a due trip really uses when it does not book: one re-price (`GET
+/// /air/offers/{id}`) or one search. This is what each claimed trip reserves.
+pub const CALLS_PER_CHECK: u32 = 1;
+
+/// Calls each run keeps back for the trips whose check turns into a booking (each adds at most
+/// [`CALLS_PER_TRIP`] - [`CALLS_PER_CHECK`] calls): 100, room for 20 bookings, or half the
+/// budget when that is smaller. Bookings are rare next to checks (a trip books once; it is
+/// checked every 30 minutes to 12 hours for weeks), so reserving a whole attempt per claimed
+/// trip, as before, cut each run to a sixth of what it could check.
+pub const BOOKING_RESERVE_CALLS: u32 = 100;
 
 impl Budget {
     /// A fresh budget from the `pipeline_settings` batch size and per-run call budget.
@@ -193,22 +206,23 @@ impl Budget {
         Self {
             calls_left: provider_calls,
             trips_left: batch_size,
+            reserve: BOOKING_RESERVE_CALLS.min(provider_calls / 2),
         }
     }
 
     /// How many of `due` trips to claim now; the rest are left for the next run.
     pub fn claimable(&self, due: u32) -> u32 {
         due.min(self.trips_left)
-            .min(self.calls_left / CALLS_PER_TRIP)
+            .min(self.calls_left.saturating_sub(self.reserve) / CALLS_PER_CHECK)
     }
 
     /// Takes one trip's reservation; false (and no change) when the budget cannot cover it.
     pub fn take_trip(&mut self) -> bool {
-        if self.trips_left == 0 || self.calls_left < CALLS_PER_TRIP {
+        if self.claimable(1) == 0 {
             return false;
         }
         self.trips_left -= 1;
-        self.calls_left -= CALLS_PER_TRIP;
+        self.calls_left -= CALLS_PER_CHECK;
         true
     }
 }
@@ -237,7 +251,7 @@ fn default_call_budget() -> u32 {
 }
 
 /// How many due trips one monitor run may claim: the batch size bounded by the call budget at
-/// [`CALLS_PER_TRIP`] calls per trip ([`Budget`]). The kill switch does not change it: while the
+/// [`CALLS_PER_CHECK`] call per trip, less the booking reserve ([`Budget`]). The kill switch does not change it: while the
 /// monitor is paused `app.monitor_claim` hands out only trips whose open attempt may hold money,
 /// so they finish, and `app.monitor_begin_attempt` refuses to start new ones.
 pub fn claim_limit(settings: &MonitorSettings) -> u32 {

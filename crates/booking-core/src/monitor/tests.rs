@@ -131,11 +131,21 @@ fn checks_get_more_frequent_as_departure_nears_with_bounded_jitter() {
 
 #[test]
 fn budget_bounds_the_batch_and_leaves_the_rest() {
-    let mut budget = Budget::new(10, 20);
+    // 20 calls: 10 kept for bookings, 10 checks at one call each, but the batch is 8.
+    let budget = Budget::new(8, 20);
+    assert_eq!(budget.reserve, 10);
+    assert_eq!(budget.claimable(50), 8);
+    let mut budget = Budget::new(10, 6);
     assert_eq!(budget.claimable(50), 3);
     assert!(budget.take_trip() && budget.take_trip() && budget.take_trip());
     assert!(!budget.take_trip());
-    assert_eq!(budget.calls_left, 2);
+    assert_eq!(
+        budget.calls_left, 3,
+        "the booking reserve is never taken by checks"
+    );
+    // The shipped defaults: 1,000 checks and room for 20 bookings.
+    assert_eq!(Budget::new(1000, 1100).claimable(u32::MAX), 1000);
+    assert_eq!(Budget::new(10_000, 10_100).claimable(20_000), 10_000);
     assert_eq!(Budget::new(2, 1000).claimable(5), 2);
     assert_eq!(Budget::new(2, 1000).claimable(1), 1);
 }
@@ -150,8 +160,13 @@ fn claim_limit_follows_batch_and_budget_even_when_paused() {
     // Paused runs still claim (the SQL hands out only attempts that may hold money).
     assert_eq!(claim_limit(&settings(false, 50, 1_000)), 50);
     assert_eq!(claim_limit(&settings(true, 50, 1_000)), 50);
-    assert_eq!(claim_limit(&settings(true, 50, 60)), 60 / CALLS_PER_TRIP);
-    assert_eq!(claim_limit(&settings(true, 50, CALLS_PER_TRIP - 1)), 0);
+    assert_eq!(
+        claim_limit(&settings(true, 50, 60)),
+        30,
+        "half kept for bookings"
+    );
+    assert_eq!(claim_limit(&settings(true, 50, 1)), 1);
+    assert_eq!(claim_limit(&settings(true, 50, 0)), 0);
     let parsed: MonitorSettings = serde_json::from_str(
         r#"{"monitor_enabled":true,"batch_size":7,"provider_call_budget":600,"concurrency":4,"lock_lease_ms":60000}"#,
     )

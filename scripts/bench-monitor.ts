@@ -1,0 +1,173 @@
+/**
+ * The monitor at scale, on the running local stack (issue 10 item 4): seeds due watched trips,
+ * runs auto-book-monitor invocations through the router and prints what they cost.
+ *
+ *   eval "$(bash scripts/stack.sh env)"
+ *   deno run -A scripts/bench-monitor.ts [--trips 10000] [--batch 5000] [--invocations 2]
+ *     [--path waiting|booking] [--latency 0|500] [--concurrency 64]
+ *
+ * `--invocations` runs start together (the fan-out a tick would do); each claims `--batch`.
+ * Printed per scenario: wall time, trips/s, the router process's CPU ms per trip (utime + stime
+ * from /proc, the process that runs every function; the fakes run elsewhere), its peak RSS,
+ * database transactions per trip (pg_stat_database xact_commit, measured by Postgres) and round
+ * trips per trip (a batch is one simple-protocol query; any other transaction is begin,
+ * set_config, call, commit), provider and Upstash calls
+ * per trip (the runs' own counts, and the fake Duffel's request count), and the outcomes.
+ * The cron jobs and the fake Stripe's webhook deliveries are paused while it runs (restored at
+ * the end), so the router runs only the monitor; seeded waiting trips are deleted afterwards.
+ */
+import { connect, loadEnv } from "./stack/testkit.ts";
+import { dropSeeded, seedTrips } from "./stack/seed_trips.ts";
+
+const args: Record<string, string | number> = {
+  trips: 10000,
+  batch: 5000,
+  invocations: 2,
+  path: "waiting",
+  latency: 0,
+  concurrency: 64,
+};
+for (let i = 0; i < Deno.args.length; i += 2) {
+  const k = Deno.args[i].replace(/^--/, "");
+  if (!(k in args) || Deno.args[i + 1] === undefined) throw new Error(`unknown or empty: ${k}`);
+  args[k] = Deno.args[i + 1];
+}
+const env = loadEnv();
+const FUNCTIONS = `${env.SUPABASE_URL}/functions/v1`;
+const DUFFEL = env.DUFFEL_API_URL ?? "http://127.0.0.1:54391";
+const STRIPE = env.STRIPE_API_URL ?? "http://127.0.0.1:54392";
+const KEY = env.SUPABASE_SECRET_KEY ?? JSON.parse(env.SUPABASE_SECRET_KEYS).default;
+const db = connect(env, 2);
+
+function routerPid(): number {
+  return Number(Deno.readTextFileSync(".local/run/router.pid").trim());
+}
+function cpuMs(pid: number): number {
+  // utime + stime of the process and its threads, in clock ticks (100 Hz on Linux).
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+function peakRssMb(pid: number): number {
+  const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmHWM:\s+(\d+) kB/);
+  return m ? Math.round(Number(m[1]) / 1024) : 0;
+}
+async function xacts(): Promise<number> {
+  const [r] =
+    await db`select xact_commit::bigint as n from pg_stat_database where datname = current_database()`;
+  return Number(r.n);
+}
+async function duffelCount(): Promise<number> {
+  const s = await (await fetch(`${DUFFEL}/_fake/stats`)).json();
+  return Object.values(s.data as Record<string, number>).reduce((a, b) => a + b, 0);
+}
+async function fakeConfig(body: Record<string, unknown>) {
+  const r = await fetch(`${DUFFEL}/_fake/config`, { method: "POST", body: JSON.stringify(body) });
+  await r.body?.cancel();
+}
+async function runMonitor(): Promise<Record<string, unknown>> {
+  const r = await fetch(`${FUNCTIONS}/auto-book-monitor`, {
+    method: "POST",
+    headers: { apikey: KEY, "Content-Type": "application/json" },
+    body: "{}",
+  });
+  const j = await r.json();
+  if (r.status !== 200) throw new Error(`monitor answered ${r.status}: ${JSON.stringify(j)}`);
+  return j;
+}
+
+const n = Number(args.trips);
+const book = args.path === "booking";
+const [saved] = await db`select * from public.pipeline_settings`;
+// Only the monitor runs in the router while measuring: both cron jobs paused, and the fake
+// Stripe's automatic webhook deliveries (stripe-webhook runs in the same process) off.
+await db`update cron.job set active = false where jobname in ('auto-book-monitor', 'notify-dispatch')`;
+const stripeWebhook = async (auto: boolean) => {
+  const r = await fetch(`${STRIPE}/_fake/webhook`, {
+    method: "POST",
+    body: JSON.stringify({ auto }),
+  });
+  return (await r.json()).auto as boolean;
+};
+const stripeAuto = await stripeWebhook(false);
+try {
+  await fakeConfig({ rate_limit_per_minute: 1_000_000, latency_ms: null });
+  // Leave nothing else due, so the runs claim only the seeded trips.
+  await db`update public.trip_requests set next_check_at = now() + interval '1 day'
+    where status in ('searching', 'watching', 'booking') and next_check_at <= now()`;
+  // Warm the router's isolates (module load, wasm compile, pool) outside the measurement:
+  // several rounds of concurrent runs with nothing due, so every isolate has served one.
+  for (let i = 0; i < 3; i++) {
+    await Promise.all(Array.from({ length: Math.max(4, Number(args.invocations)) }, runMonitor));
+  }
+  const t0 = performance.now();
+  const seeded = await seedTrips(db, DUFFEL, n, { book });
+  console.log(`seeded ${n} ${args.path} trips in ${Math.round(performance.now() - t0)} ms`);
+  await fakeConfig({ latency_ms: Number(args.latency) || null });
+  await db`update public.pipeline_settings set batch_size = ${Number(args.batch)},
+    provider_call_budget = ${Math.min(100000, Number(args.batch) * (book ? 6 : 1) + 100)},
+    concurrency = ${Number(args.concurrency)}, duffel_calls_per_second = 10000,
+    stripe_calls_per_second = 10000, claim_lease_seconds = 900, lock_lease_ms = 900000`;
+  const pid = routerPid();
+  const cpu0 = cpuMs(pid);
+  const x0 = await xacts();
+  const d0 = await duffelCount();
+  const started = performance.now();
+  const runs = await Promise.all(
+    Array.from({ length: Number(args.invocations) }, () => runMonitor()),
+  );
+  const wall = performance.now() - started;
+  const cpu = cpuMs(pid) - cpu0;
+  const x = (await xacts()) - x0;
+  const duffel = (await duffelCount()) - d0;
+  const trips = runs.reduce((s, r) => s + Number(r.claimed), 0);
+  const cost: Record<string, number> = {};
+  const outcomes: Record<string, number> = {};
+  for (const r of runs) {
+    for (const [k, v] of Object.entries(r.cost as Record<string, number>)) {
+      cost[k] = (cost[k] ?? 0) + v;
+    }
+    for (const [k, v] of Object.entries(r.outcomes as Record<string, number>)) {
+      outcomes[k] = (outcomes[k] ?? 0) + v;
+    }
+  }
+  const per = (v: number) => (trips ? (v / trips).toFixed(3) : "-");
+  console.log(JSON.stringify(
+    {
+      scenario:
+        `${args.path}, ${args.latency} ms provider latency, ${args.invocations} x batch ${args.batch}, concurrency ${args.concurrency}`,
+      due: n,
+      trips,
+      left: runs.map((r) => r.left_for_next_run),
+      wall_ms: Math.round(wall),
+      trips_per_s: Math.round(trips / (wall / 1000)),
+      cpu_ms_per_trip: per(cpu),
+      cpu_ms_per_invocation: Math.round(cpu / runs.length),
+      peak_rss_mb: peakRssMb(pid),
+      db_transactions_per_trip: per(x),
+      // A batch is one round trip (one simple-protocol query); every other transaction is four
+      // (begin, set_config, the call, commit).
+      db_round_trips_per_trip: per(cost.batches + 4 * Math.max(0, x - cost.batches)),
+      run_sql_transactions_per_trip: per(cost.sql_transactions),
+      batches: cost.batches,
+      duffel_calls_per_trip: per(cost.duffel),
+      duffel_requests_seen_by_fake_per_trip: per(duffel),
+      stripe_calls_per_trip: per(cost.stripe),
+      upstash_commands_per_trip: per(cost.upstash + cost.limit_takes),
+      upstash_requests_per_trip: per(cost.upstash_requests + cost.limit_takes),
+      outcomes,
+    },
+    null,
+    2,
+  ));
+  await fakeConfig({ latency_ms: null });
+  if (!book) await dropSeeded(db, seeded);
+} finally {
+  await db`update public.pipeline_settings set batch_size = ${saved.batch_size},
+    provider_call_budget = ${saved.provider_call_budget}, concurrency = ${saved.concurrency},
+    duffel_calls_per_second = ${saved.duffel_calls_per_second},
+    stripe_calls_per_second = ${saved.stripe_calls_per_second},
+    claim_lease_seconds = ${saved.claim_lease_seconds}, lock_lease_ms = ${saved.lock_lease_ms}`;
+  await db`update cron.job set active = true where jobname in ('auto-book-monitor', 'notify-dispatch')`;
+  await stripeWebhook(stripeAuto);
+  await db.end();
+}
