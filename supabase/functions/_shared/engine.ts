@@ -37,6 +37,8 @@ export interface ExecContext {
   beforeIo?: () => Promise<void>;
   /** The monitor's pool place: a slow provider call lends it to another trip (pool.ts). */
   slot?: Slot;
+  /** Told of every provider call (its service, and the HTTP status or null): the run's metrics. */
+  onProviderCall?: (service: HttpRequest["service"], status: number | null) => void;
 }
 
 /** The services the environment configures (a missing secret leaves its service out). */
@@ -104,6 +106,7 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
           status: out.kind === "response" ? out.status : null,
           duration_ms: out.durationMs,
         });
+        ctx.onProviderCall?.(cmd.request.service, out.kind === "response" ? out.status : null);
         driver.handle(
           Date.now(),
           cmd.id,

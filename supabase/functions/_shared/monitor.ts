@@ -9,6 +9,7 @@ import { callSql, drive, type ExecContext, services } from "./engine.ts";
 import { type Env, requireStripe } from "./env.ts";
 import { errorFields, type Logger } from "./log.ts";
 import { poolOptions, runPool } from "./pool.ts";
+import { reportError } from "./sentry.ts";
 
 /** What one monitor run did (the function's response body). */
 export interface RunSummary {
@@ -18,6 +19,10 @@ export interface RunSummary {
   outcomes: Record<string, number>;
   left_for_next_run: number;
   duration_ms: number;
+  /** Provider calls made by this run, per service (metrics: app.metrics_monitor_hourly). */
+  provider_calls: Record<string, number>;
+  /** Of those, answers with HTTP 429 (rate limited), per service. */
+  provider_429: Record<string, number>;
 }
 
 type Claim = { trip: { id: string } };
@@ -54,6 +59,7 @@ async function driveAll(
       ctx.log.info("trip done", { trip_id: c.trip.id, outcome, reason: done.reason });
     } catch (err) {
       ctx.log.error("trip driver failed", { trip_id: c.trip.id, ...errorFields(err) });
+      await reportError(err, { function: "auto-book-monitor", trip_id: c.trip.id });
     }
     summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
   });
@@ -83,6 +89,12 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
     outcomes: {},
     left_for_next_run: claimed.due_left,
     duration_ms: 0,
+    provider_calls: {},
+    provider_429: {},
+  };
+  ctx.onProviderCall = (service, status) => {
+    summary.provider_calls[service] = (summary.provider_calls[service] ?? 0) + 1;
+    if (status === 429) summary.provider_429[service] = (summary.provider_429[service] ?? 0) + 1;
   };
   await driveAll(ctx, claimed.trips, Number(settings.concurrency ?? 4), config, summary);
   summary.duration_ms = Date.now() - started;
