@@ -5,10 +5,11 @@
 #   bash scripts/install.sh --faketime   and Debian's faketime (libfaketime), for
 #                                        scripts/test-future.sh
 #
-# - Debian packages: PostgreSQL 15 with pg_cron, pgTAP and plpython3u, and Redis 7. Installed with
+# - Debian packages: PostgreSQL 15 with pg_cron, pgTAP and plpython3u, Redis 7 and Chromium (the
+#   ops dashboard's browser test). Installed with
 #   apt-get when running as root; otherwise the script lists what is missing and fails.
-# - npm packages from package-lock.json (Deno, binaryen's wasm-opt, the Supabase CLI): `npm install` when
-#   node_modules is missing or older than package-lock.json.
+# - npm packages from package-lock.json (Deno, binaryen's wasm-opt, the Supabase CLI,
+#   playwright-core): `npm install` when node_modules is missing or older than package-lock.json.
 # - The wasm32-unknown-unknown Rust target.
 # - wasm-bindgen-cli at exactly the wasm-bindgen version pinned in the root Cargo.toml.
 #
@@ -18,6 +19,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(postgresql-15-cron postgresql-15-pgtap postgresql-plpython3-15 redis-server)
+# Debian's Chromium for the ops dashboard's browser test (driven by playwright-core from npm;
+# no browser is ever downloaded).
+APT_PACKAGES+=(chromium)
 
 fail() {
   echo "install: $*" >&2
