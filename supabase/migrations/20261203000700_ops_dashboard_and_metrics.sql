@@ -96,6 +96,14 @@ alter table public.operator_actions enable row level security;
 revoke all on table public.operator_actions from public, anon, authenticated, service_role;
 grant select on table public.operator_actions to service_role;
 
+-- Indexes for the dashboard's windows (scripts/bench-ops.sql; docs/benchmarks.md): the latest
+-- decisions across all trips, booking failures by time, bookings and attempts by time.
+create index pipeline_events_occurred_idx on public.pipeline_events (occurred_at desc, id desc);
+create index pipeline_events_book_fail_idx on public.pipeline_events (occurred_at)
+  where stage = 'book' and decision = 'fail';
+create index bookings_created_idx on public.bookings (created_at);
+create index booking_attempts_created_idx on public.booking_attempts (created_at);
+
 -- ------------------------------------------------------------------------------------------------
 -- Metrics views (service_role; the dashboard reads them through app.ops_overview)
 -- ------------------------------------------------------------------------------------------------
