@@ -32,6 +32,7 @@ const PROGRAMMING = ["TypeError", "RangeError", "ReferenceError"];
 const TAGS = ["function", "trip_id", "flag_state", "environment"];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PHONE = /\+?\d[\d ().-]{7,}\d/g;
+const FLAG_TIMEOUT_MS = 500;
 
 let sdk: Promise<SentryApi | undefined> | undefined;
 let flags: { at: number; value: string } | undefined;
@@ -126,11 +127,18 @@ async function flagState(): Promise<string> {
   let value = "unknown";
   if (url) {
     try {
-      const rows = await asService(
-        db(url),
-        (tx) =>
-          tx`select name, enabled, rollout_bp from public.feature_flags order by name limit 10`,
-      );
+      // Bounded: the error being reported may be the database itself being unreachable.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const rows = await Promise.race([
+        asService(
+          db(url),
+          (tx) =>
+            tx`select name, enabled, rollout_bp from public.feature_flags order by name limit 10`,
+        ),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("flag state timeout")), FLAG_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
       value = rows.map((r) => `${r.name}=${r.enabled ? `on:${r.rollout_bp}` : "off"}`).join(",") ||
         "none";
     } catch {
