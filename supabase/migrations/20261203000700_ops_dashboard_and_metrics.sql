@@ -383,7 +383,8 @@ end
 $$;
 
 revoke all on function app.ops_overview(jsonb) from public, anon;
-grant execute on function app.ops_overview(jsonb) to authenticated;
+-- service_role too (the SQL API's rule for `user` functions); it is refused inside (not an operator).
+grant execute on function app.ops_overview(jsonb) to authenticated, service_role;
 
 -- A reason: a non-empty string of at most 500 characters (22023 otherwise).
 create function app.ops_reason(args jsonb)
@@ -440,7 +441,8 @@ end
 $$;
 
 revoke all on function app.ops_set_monitor(jsonb) from public, anon;
-grant execute on function app.ops_set_monitor(jsonb) to authenticated;
+-- service_role too (the SQL API's rule for `user` functions); it is refused inside (not an operator).
+grant execute on function app.ops_set_monitor(jsonb) to authenticated, service_role;
 
 -- ------------------------------------------------------------------------------------------------
 -- ops_set_flag {"name", "rollout_bp"?, "enabled"?, "reason"} -> the flag row as JSON
@@ -474,4 +476,5 @@ end
 $$;
 
 revoke all on function app.ops_set_flag(jsonb) from public, anon;
-grant execute on function app.ops_set_flag(jsonb) to authenticated;
+-- service_role too (the SQL API's rule for `user` functions); it is refused inside (not an operator).
+grant execute on function app.ops_set_flag(jsonb) to authenticated, service_role;

@@ -54,24 +54,24 @@ e2eTest("ops: only operators pass; everybody else gets 401/403 with stable codes
 e2eTest("ops: bad input is a 4xx with a stable code and changes nothing", async () => {
   const op = await userWith({ roles: ["operator"] });
   const cases: [unknown, number, string][] = [
-    [{ action: "nope" }, 400, "invalid_request"],
-    [{}, 400, "invalid_request"],
-    [[1], 400, "invalid_request"],
-    [{ action: "overview", extra: 1 }, 400, "invalid_request"],
-    [{ action: "overview", stuck_minutes: 0 }, 400, "invalid_request"],
-    [{ action: "metrics", hours: 10000 }, 400, "invalid_request"],
-    [{ action: "pause_monitor" }, 400, "invalid_request"],
-    [{ action: "pause_monitor", reason: "  " }, 400, "invalid_request"],
-    [{ action: "set_flag", name: "auto_booking", reason: "x" }, 400, "invalid_request"],
+    [{ action: "nope" }, 400, "validation_failed"],
+    [{}, 400, "validation_failed"],
+    [[1], 400, "invalid_json"],
+    [{ action: "overview", extra: 1 }, 400, "validation_failed"],
+    [{ action: "overview", stuck_minutes: 0 }, 400, "validation_failed"],
+    [{ action: "metrics", hours: 10000 }, 400, "validation_failed"],
+    [{ action: "pause_monitor" }, 400, "validation_failed"],
+    [{ action: "pause_monitor", reason: "  " }, 400, "validation_failed"],
+    [{ action: "set_flag", name: "auto_booking", reason: "x" }, 400, "validation_failed"],
     [
       { action: "set_flag", name: "auto_booking", rollout_bp: 10001, reason: "x" },
       400,
-      "invalid_request",
+      "validation_failed",
     ],
     [
       { action: "set_flag", name: "auto_booking", rollout_bp: 1.5, reason: "x" },
       400,
-      "invalid_request",
+      "validation_failed",
     ],
     [{ action: "set_flag", name: "no_such_flag", rollout_bp: 1, reason: "x" }, 404, "unknown_flag"],
   ];
@@ -83,7 +83,7 @@ e2eTest("ops: bad input is a 4xx with a stable code and changes nothing", async 
     assert.deepEqual([r.status, r.json.code], [status, code], JSON.stringify(body));
   }
   const raw = await call("ops", null, op, { raw: "{not json" });
-  assert.deepEqual([raw.status, raw.json.code], [400, "invalid_request"]);
+  assert.deepEqual([raw.status, raw.json.code], [400, "invalid_json"]);
   const type = await call("ops", { action: "overview" }, op, { contentType: "text/plain" });
   assert.deepEqual([type.status, type.json.code], [415, "unsupported_media_type"]);
   const get = await call("ops", null, op, { method: "GET" });

@@ -1,12 +1,13 @@
 /**
- * The ops function's shim parts: who counts as an operator (`operator.ts`: app_metadata only, as
- * verified claims), and how a body becomes one `app.ops_*` call (`ops.ts`).
+ * The ops function's operator check through the wasm core (`isOperator`, the core's
+ * `ops::is_operator`; `operator.ts` turns a refusal into 403 `operator_required`): app_metadata
+ * only. The body's validation is tested in the core (`crates/booking-core/src/ops/tests.rs`).
  */
 import assert from "node:assert/strict";
 import type { UserClaims } from "../../supabase/functions/_shared/auth.ts";
 import { HttpError } from "../../supabase/functions/_shared/http.ts";
-import { isOperator, requireOperator } from "../../supabase/functions/_shared/operator.ts";
-import { opsCall } from "../../supabase/functions/_shared/ops.ts";
+import { isOperator } from "../../supabase/functions/_shared/core.ts";
+import { requireOperator } from "../../supabase/functions/_shared/operator.ts";
 
 const claims = (extra: Record<string, unknown>) =>
   ({ sub: "5b0c3b8e-1d1b-4a53-9d5e-3f2a1c0b9a87", role: "authenticated", ...extra }) as UserClaims;
@@ -34,32 +35,4 @@ Deno.test("operator: app_metadata.role or roles grants it; nothing else does", (
     () => requireOperator(claims({})),
     (e) => e instanceof HttpError && e.status === 403 && e.code === "operator_required",
   );
-});
-
-Deno.test("ops: a body names one SQL call; anything else is 400 invalid_request", () => {
-  assert.deepEqual(opsCall(bytes({ action: "overview" })), { fn: "ops_overview", args: {} });
-  assert.deepEqual(opsCall(bytes({ action: "metrics", hours: 6 })), {
-    fn: "pipeline_metrics",
-    args: { hours: 6 },
-  });
-  assert.deepEqual(opsCall(bytes({ action: "pause_monitor", reason: "r" })), {
-    fn: "ops_set_monitor",
-    args: { reason: "r", enabled: false },
-  });
-  // The action decides `enabled`; a body cannot smuggle the opposite in.
-  assert.deepEqual(opsCall(bytes({ action: "resume_monitor", reason: "r", enabled: false })), {
-    fn: "ops_set_monitor",
-    args: { reason: "r", enabled: true },
-  });
-  assert.deepEqual(opsCall(bytes({ action: "set_flag", name: "f", rollout_bp: 1, reason: "r" })), {
-    fn: "ops_set_flag",
-    args: { name: "f", rollout_bp: 1, reason: "r" },
-  });
-  for (const body of ["", "{", "[]", "null", "1", '{"action":"drop"}', "{}", "\xff"]) {
-    assert.throws(
-      () => opsCall(bytes(body)),
-      (e) => e instanceof HttpError && e.status === 400 && e.code === "invalid_request",
-      body,
-    );
-  }
 });

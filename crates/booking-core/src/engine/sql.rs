@@ -118,6 +118,14 @@ sql_functions! {
     NotifyFinish = "notify_finish", Service;
     /// resend-webhook: record a verified event once per svix-id.
     ResendEvent = "resend_event", Service;
+    /// ops: everything the dashboard shows (the caller must be an operator).
+    OpsOverview = "ops_overview", User;
+    /// ops: the pipeline metrics over a window (operators; also the service).
+    PipelineMetrics = "pipeline_metrics", User;
+    /// ops: pause or resume the monitor, recorded in operator_actions.
+    OpsSetMonitor = "ops_set_monitor", User;
+    /// ops: change a flag's rollout through app.set_feature_flag (audited).
+    OpsSetFlag = "ops_set_flag", User;
 }
 
 #[cfg(test)]
@@ -144,9 +152,17 @@ mod tests {
         for f in SqlFunction::ALL {
             assert_eq!(
                 f.role() == SqlRole::User,
-                ["search_", "travelers_", "trips_", "payment_", "consent_"]
-                    .iter()
-                    .any(|p| f.name().starts_with(p)),
+                [
+                    "search_",
+                    "travelers_",
+                    "trips_",
+                    "payment_",
+                    "consent_",
+                    "ops_",
+                    "pipeline_metrics"
+                ]
+                .iter()
+                .any(|p| f.name().starts_with(p)),
                 "{}",
                 f.name()
             );
