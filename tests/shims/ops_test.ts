@@ -11,8 +11,6 @@ import { requireOperator } from "../../supabase/functions/_shared/operator.ts";
 
 const claims = (extra: Record<string, unknown>) =>
   ({ sub: "5b0c3b8e-1d1b-4a53-9d5e-3f2a1c0b9a87", role: "authenticated", ...extra }) as UserClaims;
-const bytes = (v: unknown) =>
-  new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
 
 Deno.test("operator: app_metadata.role or roles grants it; nothing else does", () => {
   assert.ok(isOperator(claims({ app_metadata: { role: "operator" } })));
