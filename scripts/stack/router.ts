@@ -28,6 +28,8 @@
  *   fails to load or has no default `fetch` → 503 `{"code":"BOOT_ERROR",…}`.
  * - No other CORS at router level (functions answer preflight and add headers themselves).
  * - `globalThis.EdgeRuntime.waitUntil` is shimmed (the promise runs on; errors are logged).
+ * - `/ops/…` serves the ops dashboard's static files from `web/ops/` (standing in for the static
+ *   host the page deploys to; hosted Supabase rewrites `text/html` from functions to text/plain).
  *
  * How it differs from the real runtime: `stack.sh` runs it with `deno serve --parallel` and
  * `DENO_JOBS=${ROUTER_WORKERS:-4}`: several isolates (threads of one process), each serving every
@@ -91,6 +93,11 @@ export interface RouterOptions {
   auth: AuthConfig;
   /** Imports a module by absolute path. */
   load?: (entrypoint: string) => Promise<FunctionModule>;
+  /**
+   * Folder of the ops dashboard's static files (`web/ops`), served at `/ops/` (a stand-in for
+   * the static host the page is deployed to; not part of Supabase's gateway).
+   */
+  staticOps?: string;
 }
 
 /** A 401 the gate produces. */
@@ -230,6 +237,9 @@ export function createRouter(opts: RouterOptions): (req: Request) => Promise<Res
 
   return async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
+    if (opts.staticOps && (url.pathname === "/ops" || url.pathname.startsWith("/ops/"))) {
+      return await serveStatic(opts.staticOps, url.pathname, req.method);
+    }
     const m = url.pathname.match(/^\/functions\/v1\/([^/]+)(\/.*)?$/);
     if (!m) {
       return jsonResponse({ message: "no Route matched with those values" }, 404);
@@ -287,6 +297,51 @@ export function createRouter(opts: RouterOptions): (req: Request) => Promise<Res
       }, 500);
     }
   };
+}
+
+const STATIC_TYPES: Record<string, string> = {
+  html: "text/html; charset=utf-8",
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+};
+
+/**
+ * GET/HEAD of one file of `dir` (flat, names of letters, digits, `._-` only; `/ops/` is
+ * index.html), with the headers a static host should send for the page: a CSP that allows only
+ * its own scripts and styles and `connect-src` to any https origin and this one, no framing, no
+ * referrer, no caching.
+ */
+export async function serveStatic(dir: string, pathname: string, method: string) {
+  if (pathname === "/ops") {
+    return new Response(null, { status: 308, headers: { location: "/ops/" } });
+  }
+  if (method !== "GET" && method !== "HEAD") {
+    return new Response("Method Not Allowed", { status: 405, headers: { allow: "GET, HEAD" } });
+  }
+  const name = pathname.slice("/ops/".length) || "index.html";
+  const ext = name.split(".").pop() ?? "";
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(name) || !(ext in STATIC_TYPES)) {
+    return new Response("Not Found", { status: 404 });
+  }
+  let body: Uint8Array;
+  try {
+    body = await Deno.readFile(`${dir}/${name}`);
+  } catch {
+    return new Response("Not Found", { status: 404 });
+  }
+  return new Response(method === "HEAD" ? null : body as BodyInit, {
+    status: 200,
+    headers: {
+      "content-type": STATIC_TYPES[ext],
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+      "x-frame-options": "DENY",
+      "referrer-policy": "no-referrer",
+      "content-security-policy":
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+        "connect-src 'self' https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    },
+  });
 }
 
 /**
@@ -353,6 +408,7 @@ export default {
     handler ??= createRouter({
       functions: cachedFunctions(new URL("../../supabase", import.meta.url).pathname),
       auth: authFromEnv((k) => Deno.env.get(k)),
+      staticOps: new URL("../../web/ops", import.meta.url).pathname,
     });
     return handler(req);
   },

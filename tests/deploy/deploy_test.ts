@@ -165,6 +165,7 @@ Deno.test("deploy.sh production without --yes is refused", async () => {
 });
 
 Deno.test("deploy.sh runs the commands it prints; secrets reach the CLI in a removed file", async () => {
+  await Deno.mkdir(`${ROOT}/.local`, { recursive: true });
   const dir = await Deno.makeTempDir({ dir: `${ROOT}/.local`, prefix: "deploy-test-" });
   try {
     const log = `${dir}/calls.log`;

@@ -42,6 +42,7 @@ pub mod money;
 pub mod monitor;
 pub mod notify;
 pub mod offer;
+pub mod ops;
 pub mod payment_methods;
 pub mod privacy;
 pub mod reply;

@@ -477,3 +477,31 @@ impl HealthDriver {
 }
 
 driver_methods!(HealthDriver);
+
+/// One `ops` request's state machine (the operators' API). Call `free()` when done.
+#[wasm_bindgen]
+pub struct OpsDriver {
+    inner: Result<booking_core::ops::OpsDriver, booking_core::reply::Reply>,
+}
+
+#[wasm_bindgen]
+impl OpsDriver {
+    /// Builds the driver from the request body bytes (a bad body: done at once with the 400).
+    #[wasm_bindgen(constructor)]
+    pub fn new(body: &[u8]) -> Self {
+        Self {
+            inner: booking_core::ops::driver(body),
+        }
+    }
+}
+
+driver_methods!(OpsDriver);
+
+/// Whether verified JWT claims (JSON text) grant the operator role (`app_metadata.role` or
+/// `app_metadata.roles`); false for unreadable JSON.
+#[wasm_bindgen]
+#[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
+pub fn is_operator(claims_json: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(claims_json)
+        .is_ok_and(|claims| booking_core::ops::is_operator(&claims))
+}

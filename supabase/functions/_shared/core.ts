@@ -291,3 +291,13 @@ export function parsePrivacyRequest(body: Uint8Array, operator: boolean): Privac
 export function healthDriver(detail: boolean): CoreDriver<Reply> {
   return new Wrapped(guarded(() => new wasm.HealthDriver(detail)));
 }
+
+/** The `ops` function's state machine for one request body (a bad body: done with a 400). */
+export function opsDriver(body: Uint8Array): CoreDriver<Reply> {
+  return new Wrapped(guarded(() => new wasm.OpsDriver(body)));
+}
+
+/** Whether verified JWT claims grant the operator role (the core's rule: app_metadata only). */
+export function isOperator(claims: unknown): boolean {
+  return guarded(() => wasm.is_operator(JSON.stringify(claims)));
+}

@@ -52,6 +52,8 @@ export interface ExecContext {
   upstash?: UpstashBatcher;
   /** Counts each SQL call that runs in a transaction of its own (not batched). */
   onSql?: () => void;
+  /** Told of every provider call (its service, and the HTTP status or null): the run's metrics. */
+  onProviderCall?: (service: HttpRequest["service"], status: number | null) => void;
 }
 
 /** The services the environment configures (a missing secret leaves its service out). */
@@ -142,6 +144,7 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
             duration_ms: out.durationMs,
           });
         }
+        ctx.onProviderCall?.(cmd.request.service, out.kind === "response" ? out.status : null);
         driver.handle(
           Date.now(),
           cmd.id,

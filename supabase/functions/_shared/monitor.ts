@@ -13,6 +13,7 @@ import { providerLimits } from "./provider_limit.ts";
 import { SqlBatcher } from "./sql_batch.ts";
 import { UpstashBatcher } from "./upstash_batch.ts";
 import type { HttpRequest } from "./types/HttpRequest.ts";
+import { reportError } from "./sentry.ts";
 
 /** What one monitor run did (the function's response body). */
 export interface RunSummary {
@@ -42,6 +43,10 @@ export interface RunCost {
   /** Calls that went through `monitor_batch`, and how many batches carried them. */
   batched_calls: number;
   batches: number;
+  /** Provider calls made by this run, per service (metrics: app.metrics_monitor_hourly). */
+  provider_calls: Record<string, number>;
+  /** Of those, answers with HTTP 429 (rate limited), per service. */
+  provider_429: Record<string, number>;
 }
 
 type Claim = { trip: { id: string } };
@@ -91,6 +96,7 @@ async function driveAll(
       ctx.log.info("trip done", { trip_id: c.trip.id, outcome, reason: done.reason });
     } catch (err) {
       ctx.log.error("trip driver failed", { trip_id: c.trip.id, ...errorFields(err) });
+      await reportError(err, { function: "auto-book-monitor", trip_id: c.trip.id });
     }
     summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
   });
@@ -164,6 +170,12 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
     left_for_next_run: claimed.due_left,
     duration_ms: 0,
     cost,
+    provider_calls: {},
+    provider_429: {},
+  };
+  ctx.onProviderCall = (service, status) => {
+    summary.provider_calls[service] = (summary.provider_calls[service] ?? 0) + 1;
+    if (status === 429) summary.provider_429[service] = (summary.provider_429[service] ?? 0) + 1;
   };
   await driveAll(ctx, claimed.trips, Number(settings.concurrency ?? 4), config, summary);
   cost.upstash_requests = upstash.pipelines;

@@ -4,7 +4,8 @@
  * secret key. Claims due trips and drives each through the core's re-price / decide / book saga;
  * answers with a summary of the run.
  *
- * POST {}                  -> 200 { run_id, enabled, claimed, outcomes, left_for_next_run, duration_ms }
+ * POST {}                  -> 200 { run_id, enabled, claimed, outcomes, left_for_next_run, duration_ms,
+ *                               provider_calls, provider_429 }
  * POST { "trip_id": uuid } -> the same, for that trip only
  */
 import { parseMonitorRequest } from "../_shared/core.ts";

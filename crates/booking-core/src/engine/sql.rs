@@ -134,6 +134,14 @@ sql_functions! {
     /// its failure) in one transaction, each in its own savepoint (the executor's group commit;
     /// each driver still hears its own answer only after the commit).
     MonitorBatch = "monitor_batch", Service;
+    /// ops: everything the dashboard shows (the caller must be an operator).
+    OpsOverview = "ops_overview", User;
+    /// ops: the pipeline metrics over a window (operators; also the service).
+    PipelineMetrics = "pipeline_metrics", User;
+    /// ops: pause or resume the monitor, recorded in operator_actions.
+    OpsSetMonitor = "ops_set_monitor", User;
+    /// ops: change a flag's rollout through app.set_feature_flag (audited).
+    OpsSetFlag = "ops_set_flag", User;
 }
 
 impl SqlFunction {
@@ -207,7 +215,9 @@ mod tests {
                     "trips_",
                     "payment_",
                     "consent_",
-                    "privacy_"
+                    "privacy_",
+                    "ops_",
+                    "pipeline_metrics"
                 ]
                 .iter()
                 .any(|p| f.name().starts_with(p)),
