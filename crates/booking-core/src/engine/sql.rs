@@ -118,6 +118,9 @@ sql_functions! {
     NotifyFinish = "notify_finish", Service;
     /// resend-webhook: record a verified event once per svix-id.
     ResendEvent = "resend_event", Service;
+    /// trips: the payment an attempt waits for the traveller to authenticate (details, done,
+    /// another card).
+    TripsPayment = "trips_payment", User;
 }
 
 #[cfg(test)]
