@@ -27,9 +27,11 @@ Deno.test("stripe: 3-D Secure completed in the browser leaves a hold", async () 
   );
   assert.equal(got.json.payment_method, "pm_card_authenticationRequired");
   const events = await control(fake, "GET", "/_fake/events");
-  assert.ok(events.data.some((e: { type: string; object_id: string }) =>
-    e.type === "payment_intent.amount_capturable_updated" && e.object_id === pi.id
-  ));
+  assert.ok(
+    events.data.some((e: { type: string; object_id: string }) =>
+      e.type === "payment_intent.amount_capturable_updated" && e.object_id === pi.id
+    ),
+  );
   // A second authentication is refused: the intent no longer waits.
   const again = await control(fake, "POST", `/_fake/payment_intents/${pi.id}/authenticate`, {
     client_secret: pi.client_secret,
