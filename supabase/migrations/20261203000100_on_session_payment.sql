@@ -11,8 +11,10 @@
 --   * cancels (the existing `cancel`, a pending cancel): the saga releases the intent.
 -- The saga reads the traveller's request from the claim (`attempt.traveller_request`).
 --
--- Replaces app.monitor_claim_json (adds attempt.traveller_request; otherwise as in
--- 20261202000200_payment_methods_and_stripe_webhook.sql).
+-- Replaces app.monitor_claim_json (adds attempt.traveller_request) and app.stripe_event_record
+-- (adds the effect `wake_attempt`: a verified payment_intent event about an attempt waiting for
+-- the traveller makes its trip due now); otherwise both as in
+-- 20261202000200_payment_methods_and_stripe_webhook.sql.
 
 -- The new phase ------------------------------------------------------------------------------
 alter table public.booking_attempts drop constraint booking_attempts_phase_known;
@@ -168,3 +170,70 @@ $$;
 
 revoke all on function app.trips_payment(jsonb) from public, anon;
 grant execute on function app.trips_payment(jsonb) to authenticated, service_role;
+
+-- stripe-webhook: wake an attempt that waits for the traveller ---------------------------------
+create or replace function app.stripe_event_record(args jsonb)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  e jsonb := args -> 'event';
+  fx jsonb;
+begin
+  if jsonb_typeof(e) is distinct from 'object' or jsonb_typeof(args -> 'effects') is distinct from 'array'
+    or jsonb_typeof(args -> 'outcome') is distinct from 'string' then
+    raise exception 'stripe_event_record takes {event, outcome, effects}' using errcode = '22023';
+  end if;
+  insert into public.stripe_webhook_events (id, type, object_id, stripe_created, api_version, outcome)
+  values (e ->> 'id', e ->> 'type', e ->> 'object_id',
+    case when jsonb_typeof(e -> 'created') = 'number' and (e ->> 'created')::bigint > 0
+      then to_timestamp((e ->> 'created')::bigint) end,
+    left(e ->> 'api_version', 64), args ->> 'outcome')
+  on conflict (id) do nothing;
+  if not found then
+    return jsonb_build_object('recorded', false);
+  end if;
+
+  for fx in select * from jsonb_array_elements(args -> 'effects') loop
+    case fx ->> 'kind'
+      when 'card_saved' then
+        update public.payment_profiles set stripe_payment_method_id = fx ->> 'payment_method'
+        where stripe_customer_id = fx ->> 'customer' and stripe_payment_method_id is null
+          and not exists (select 1 from public.stripe_webhook_events d
+                          where d.type = 'payment_method.detached' and d.object_id = fx ->> 'payment_method');
+      when 'card_detached' then
+        update public.payment_profiles set stripe_payment_method_id = null
+        where stripe_payment_method_id = fx ->> 'payment_method';
+        update public.consents set revoked_at = now(), revoked_reason = 'card_detached'
+        where payment_method_id = fx ->> 'payment_method' and revoked_at is null;
+      when 'alert' then
+        -- One open alert per attempt and reason (the monitor's unique index): a second
+        -- event saying the same is already on the operators' queue.
+        insert into public.operator_alerts (source, reason, trip_id, attempt_id, event_id, detail)
+        values ('stripe_webhook', fx ->> 'code', (fx ->> 'trip_id')::uuid, (fx ->> 'attempt_id')::uuid,
+          e ->> 'id', coalesce(fx -> 'detail', '{}'::jsonb))
+        on conflict do nothing;
+      when 'dispute' then
+        insert into public.stripe_disputes (id, charge_id, payment_intent, amount, currency, reason,
+          status, attempt_id, trip_id, event_id)
+        values (fx ->> 'dispute_id', fx ->> 'charge', fx ->> 'payment_intent', (fx ->> 'amount')::bigint,
+          upper(fx ->> 'currency'), fx ->> 'reason', fx ->> 'status', (fx ->> 'attempt_id')::uuid,
+          (fx ->> 'trip_id')::uuid, e ->> 'id')
+        on conflict (id) do nothing;
+      when 'wake_attempt' then
+        -- Stripe says the intent of an attempt that waits for the traveller changed (3-D Secure
+        -- done, failed or cancelled): make its trip due now; the saga reads the intent itself.
+        update public.trip_requests t set next_check_at = now()
+        where t.id = (select a.trip_id from public.booking_attempts a
+                      where a.id = (fx ->> 'attempt_id')::uuid and a.open and a.phase = 'await_traveller')
+          and t.next_check_at > now();
+      else
+        raise exception 'unknown effect %', fx ->> 'kind' using errcode = '22023';
+    end case;
+  end loop;
+  return jsonb_build_object('recorded', true);
+end
+$$;

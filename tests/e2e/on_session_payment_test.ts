@@ -106,6 +106,33 @@ e2eTest("3-D Secure on-session: confirm, then booked on ONE PaymentIntent", asyn
   assert.deepEqual([after.status, after.json.code], [409, "no_payment_pending"]);
 });
 
+e2eTest("Stripe's webhook wakes the waiting attempt before the traveller says done", async () => {
+  const { user, tripId, pi } = await awaiting();
+  await sql()`update public.trip_requests set next_check_at = now() + interval '15 minutes'
+    where id = ${tripId}`;
+  const details = await call("trips", { action: "payment", trip_id: tripId }, user.jwt);
+  await authenticate(pi, details.json.payment.client_secret);
+  // The fake Stripe delivers payment_intent.amount_capturable_updated, signed, to stripe-webhook.
+  let woken = false;
+  for (let i = 0; i < 40 && !woken; i++) {
+    const [row] = await sql()`select count(*)::int as n from public.stripe_webhook_events
+      where object_id = ${pi} and outcome = 'attempt_woken'`;
+    woken = row.n === 1;
+    if (!woken) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(woken, "the webhook woke the attempt");
+  const [t] = await sql()`select next_check_at <= now() as due from public.trip_requests
+    where id = ${tripId}`;
+  assert.equal(t.due, true, "the trip is due now");
+  const run = await runMonitor({ trip_id: tripId });
+  assert.equal(run.status, 200);
+  assert.equal(await tripStatus(tripId), "booked");
+  assert.equal((await intentsFor(tripId)).length, 1);
+  // "Done" after the booking is too late, and harmless.
+  const late = await call("trips", { action: "payment_done", trip_id: tripId }, user.jwt);
+  assert.deepEqual([late.status, late.json.code], [409, "no_payment_pending"]);
+});
+
 e2eTest(
   "another card: the waiting intent is cancelled before the new card is authorized",
   async () => {

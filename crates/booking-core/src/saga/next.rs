@@ -123,7 +123,8 @@ fn await_traveller(
                 Effect::LogDecision {
                     trip_id: state.trip_id.clone(),
                     decision: End::NeedsTraveller,
-                    reason: "authentication_required".to_owned(),
+                    // Not the closing reason: the attempt stays open, waiting.
+                    reason: "awaiting_authentication".to_owned(),
                 },
             ],
         });

@@ -452,3 +452,23 @@ fn payment_actions_take_only_a_trip_id() {
     assert_eq!(field_codes(&r), ["trip_id:required"]);
     assert_eq!(attempt_will("await_traveller", None), "release");
 }
+
+#[test]
+fn the_timeline_tells_the_on_session_payment_steps() {
+    let at = "2026-12-02T12:00:00Z";
+    let events = [
+        json!({"at": at, "stage": "book", "decision": "needs_traveller",
+            "reason": "awaiting_authentication", "detail": {}}),
+        json!({"at": at, "stage": "traveller", "decision": "payment_confirmed", "detail": {}}),
+        json!({"at": at, "stage": "traveller", "decision": "card_changed", "detail": {}}),
+    ];
+    let lines: Vec<String> = render(&events, "GBP").into_iter().map(|e| e.text).collect();
+    assert_eq!(
+        lines,
+        [
+            "payment needs you 2026-12-02 12:00 UTC: confirm it with your bank (3-D Secure); nothing is held until you do",
+            "you confirmed the payment 2026-12-02 12:00 UTC: the booking goes on with your authorization",
+            "you chose another card 2026-12-02 12:00 UTC: the payment waiting for you is cancelled first",
+        ]
+    );
+}
