@@ -64,13 +64,14 @@ as $$
       where o.id = t.selected_offer_id
     ),
     'attempt', (
-      select jsonb_strip_nulls(jsonb_build_object(
-        'state', a.state,
-        -- A pending cancel outranks another card (both release; the cancel then ends the trip).
-        'traveller_request', case
-          when t.cancel_requested_at is not null then 'cancel'
-          when t.payment_request_attempt_id = a.id then t.payment_request
-        end))
+      -- A pending cancel outranks another card (both release; the cancel then ends the trip).
+      -- Without a request the key is absent; the state is handed out unchanged.
+      select jsonb_build_object('state', a.state) || case
+          when t.cancel_requested_at is not null then '{"traveller_request": "cancel"}'::jsonb
+          when t.payment_request_attempt_id = a.id
+            then jsonb_build_object('traveller_request', t.payment_request)
+          else '{}'::jsonb
+        end
       from public.booking_attempts a
       where a.trip_id = t.id and a.open
     ),

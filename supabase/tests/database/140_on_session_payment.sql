@@ -5,7 +5,7 @@
 -- a missing one), and refuses bad arguments; the monitor's claim carries the traveller's request
 -- (a pending cancel outranks another card). Dates derive from now().
 begin;
-select plan(22);
+select plan(23);
 
 insert into auth.users (id, email) values
   ('a1a1a1a1-0000-4000-8000-0000000001a1', 'pay-a@example.test'),
@@ -120,6 +120,11 @@ select is((select version from public.trip_requests where id = (select id from k
   (select version from v0), 'without bumping its version (a monitor run holding it is not disturbed)');
 select is((select decision from public.pipeline_events where trip_id = (select id from k where name = 'trip')
   and stage = 'traveller' order by id desc limit 1), 'payment_confirmed', 'logged as the traveller''s');
+
+select is(app.monitor_claim_json((select t from public.trip_requests t where t.id = (select id from k where name = 'trip')))
+  -> 'attempt', jsonb_build_object('state', (select state from public.booking_attempts
+    where id = (select id from k where name = 'attempt'))),
+  'without a request the claim hands out the stored state unchanged (nulls kept) and no request key');
 
 -- Another card: recorded for this attempt; the claim carries it ------------------------------------
 update public.payment_profiles set stripe_payment_method_id = null
