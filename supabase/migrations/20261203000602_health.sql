@@ -35,6 +35,10 @@ as $$
   join public.trip_requests t on t.id = a.trip_id
   where a.open
     and t.status <> 'needs_operator'
+    -- waiting for the traveller's 3-D Secure (20261203000100) is expected idleness until its
+    -- deadline (the saga releases then); only 30 minutes past the deadline is it stuck
+    and not (a.phase = 'await_traveller' and (a.state #>> '{phase,deadline}') ~ '^\d{4}-\d\d-\d\dT'
+             and (a.state #>> '{phase,deadline}')::timestamptz > now() - interval '30 minutes')
     and greatest(a.updated_at, coalesce(
           case when (a.state ->> 'not_before') ~ '^\d{4}-\d\d-\d\dT'
             then (a.state ->> 'not_before')::timestamptz end, a.updated_at))
@@ -89,7 +93,8 @@ begin
                count(*) as n, extract(epoch from now() - min(a.created_at))::bigint as oldest
         from public.booking_attempts a
         where a.open and a.payment_intent is not null
-          and a.phase in ('authorize', 'find_intent', 'order', 'reconcile', 'capture', 'release')
+          and a.phase in ('authorize', 'find_intent', 'await_traveller', 'order', 'reconcile', 'capture',
+                          'release')
         group by 1
       ) m), '[]'::jsonb)
   ) into v_out

@@ -344,6 +344,9 @@ begin
              order by a.updated_at)
       from (select * from public.booking_attempts a0
             where a0.open and a0.updated_at < now() - make_interval(mins => v_stuck)
+              -- waiting for the traveller's 3-D Secure is expected until its deadline
+              and not (a0.phase = 'await_traveller' and (a0.state #>> '{phase,deadline}') ~ '^\d{4}-\d\d-\d\dT'
+                       and (a0.state #>> '{phase,deadline}')::timestamptz > now() - make_interval(mins => v_stuck))
             order by a0.updated_at limit 50) a), '[]'::jsonb),
     'stuck_minutes', v_stuck,
     'open_alerts', coalesce((

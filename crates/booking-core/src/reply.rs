@@ -129,6 +129,14 @@ impl SqlStep {
         command
     }
 
+    /// Issues an HTTP request (a provider read the driver needs, e.g. Stripe).
+    pub(crate) fn http(&mut self, request: crate::http::HttpRequest) -> Command<Reply> {
+        let id = self.seq.issue("http");
+        let command = Command::Http { id, request };
+        self.pending = Some(command.clone());
+        command
+    }
+
     /// Checks that `input` answers the waiting command.
     pub(crate) fn accept(
         &mut self,

@@ -5,7 +5,9 @@
  *
  * POST {"action":"list"} | {"action":"get","trip_id"} |
  *      {"action":"pause"|"resume"|"cancel","trip_id","version"?} |
- *      {"action":"update","trip_id","version","max_total_minor"?,"cabin"?,"nonstop_only"?}
+ *      {"action":"update","trip_id","version","max_total_minor"?,"cabin"?,"nonstop_only"?} |
+ *      {"action":"payment"|"payment_done"|"use_another_card","trip_id"} (an attempt waiting for
+ *      the traveller's 3-D Secure: the client_secret read from Stripe, never logged)
  *      (docs/contracts.md "trips")
  */
 import { requireUser } from "../_shared/auth.ts";

@@ -1,12 +1,15 @@
 /**
  * The fake Stripe's control API under `/_fake/` (no auth, not logged): `POST /_fake/reset`,
  * `GET|POST /_fake/script` (scripted faults), `GET /_fake/requests`, `GET /_fake/payment_intents`
- * (every PI with status, amounts and `captures`) and `POST /_fake/clock {"advance_seconds":n}`.
+ * (every PI with status, amounts and `captures`), `POST /_fake/clock {"advance_seconds":n}` and
+ * `POST /_fake/payment_intents/{id}/authenticate` (the traveller's browser completing 3-D Secure,
+ * see `authenticate.ts`).
  *
  * @module
  */
 
 import { advanceClock, isObject, jsonResponse, readJsonOrUndefined } from "../_shared.ts";
+import { authenticate } from "./authenticate.ts";
 import { deliver, emit } from "./events.ts";
 import { confirmSetupIntent } from "./setup.ts";
 import { parseScript } from "./faults.ts";
@@ -62,6 +65,8 @@ export async function control(s: StripeState, req: Request, url: URL): Promise<R
   }
   if (req.method === "GET" && path === "/_fake/payment_intents") return paymentIntents(s);
   if (req.method === "POST" && path === "/_fake/clock") return await advanceClock(req, s.clock);
+  const auth = /^\/_fake\/payment_intents\/([^/]+)\/authenticate$/.exec(path);
+  if (auth && req.method === "POST") return await authenticate(s, auth[1], req);
   const webhooks = await webhookControl(s, req, path);
   if (webhooks) return webhooks;
   return jsonResponse(404, { error: `no control endpoint ${req.method} ${path}` });

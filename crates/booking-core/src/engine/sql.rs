@@ -142,6 +142,9 @@ sql_functions! {
     OpsSetMonitor = "ops_set_monitor", User;
     /// ops: change a flag's rollout through app.set_feature_flag (audited).
     OpsSetFlag = "ops_set_flag", User;
+    /// trips: the payment an attempt waits for the traveller to authenticate (details, done,
+    /// another card).
+    TripsPayment = "trips_payment", User;
 }
 
 impl SqlFunction {

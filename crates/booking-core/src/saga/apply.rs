@@ -85,6 +85,7 @@ pub(super) fn resolve(mark: &AttemptState, now: Timestamp, outcome: Outcome) -> 
         Phase::Reprice => on_reprice(state, now, status, &body),
         Phase::Authorize => on_authorize(state, now, status, &body),
         Phase::FindIntent { .. } => on_find_intent(state, now, status, &body),
+        Phase::AwaitTraveller { deadline, .. } => on_await(state, now, deadline, status, &body),
         Phase::Order => on_order(state, now, status, &body),
         Phase::Reconcile => on_reconcile(state, now, status, &body),
         Phase::Capture => on_capture(state, now, status, &body),
@@ -112,6 +113,9 @@ pub(crate) fn accept_offer(
     now: Timestamp,
     offer: PricedOffer,
 ) -> AttemptState {
+    if let Some(held) = state.authorized {
+        return accept_on_hold(state, now, offer, held);
+    }
     let max = state.max_total;
     if offer.total.currency != max.currency {
         return state.end(End::SearchAgain, "currency_mismatch");
@@ -132,8 +136,105 @@ pub(crate) fn accept_offer(
     state
 }
 
+/// The re-price after the traveller authenticated on-session: the intent already holds `held`.
+/// A fresh total in its currency, not expired, at most `held` (and the maximum) orders with that
+/// total at once (capture may be less than the hold, never more); anything else releases the
+/// hold and the trip watches again. Never a second authorize.
+fn accept_on_hold(
+    state: AttemptState,
+    now: Timestamp,
+    offer: PricedOffer,
+    held: crate::money::Money,
+) -> AttemptState {
+    if offer.total.currency != held.currency {
+        return state.end(End::SearchAgain, "currency_mismatch");
+    }
+    if offer.expires_at.is_some_and(|at| at <= now) {
+        return state.end(End::SearchAgain, "offer_expired");
+    }
+    if offer.total.amount_minor > held.amount_minor
+        || offer.total.amount_minor > state.max_total.amount_minor
+    {
+        return state.end(End::SearchAgain, "over_authorized_amount");
+    }
+    if offer.passenger_ids.is_empty() {
+        return state.end(End::Fail, "offer_without_passengers");
+    }
+    let mut state = state.enter(Phase::Order);
+    state.amount = Some(offer.total);
+    state.passenger_ids = offer.passenger_ids;
+    state.offer_rules = Some(offer.rules);
+    state
+}
+
+/// `authentication_required` naming an intent for our amount: keep the intent (it holds no
+/// money) and wait for the traveller on-session ([`Phase::AwaitTraveller`]).
+fn await_traveller(mut state: AttemptState, now: Timestamp, pi: &PaymentIntent) -> AttemptState {
+    state.payment_intent = Some(pi.id.clone());
+    let deadline = now.plus_ms(super::AWAIT_TRAVELLER_MS);
+    let mut state = state.enter(Phase::AwaitTraveller {
+        deadline,
+        told: false,
+    });
+    state.set_reason("authentication_required");
+    state
+}
+
+/// The intent's status while the attempt waits for the traveller.
+fn on_await(
+    state: AttemptState,
+    now: Timestamp,
+    deadline: Timestamp,
+    status: u16,
+    body: &[u8],
+) -> AttemptState {
+    let pi = match stripe::classify(status, body) {
+        Ok(StripeReply::Intent(pi)) => pi,
+        Ok(_) => return retry(state, now, "provider_unavailable"),
+        Err(e) => return retry(state, now, e.code()),
+    };
+    match pi.status {
+        IntentStatus::RequiresCapture if holds_our_amount(&state, &pi) => {
+            // Authenticated: a hold for our amount. Price again before ordering on it.
+            let mut next = state.enter(Phase::Reprice);
+            next.authorized = next.amount;
+            next.set_reason("authenticated");
+            next
+        }
+        IntentStatus::RequiresCapture => state.end(End::Fail, "authorization_mismatch"),
+        IntentStatus::Canceled => with_reason(
+            state.enter(Phase::Finish {
+                end: End::NeedsTraveller,
+            }),
+            "payment_canceled",
+        ),
+        IntentStatus::Succeeded => state.end(End::Fail, "payment_unexpected_state"),
+        IntentStatus::RequiresPaymentMethod
+        | IntentStatus::RequiresAction
+        | IntentStatus::RequiresConfirmation
+        | IntentStatus::Processing => {
+            let mut waiting = state;
+            waiting.tries = 0;
+            waiting.not_before = Some(super::next::await_wake(now, deadline));
+            waiting.set_reason("awaiting_authentication");
+            waiting
+        }
+    }
+}
+
 fn on_authorize(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> AttemptState {
     match stripe::classify(status, body) {
+        Ok(StripeReply::Intent(pi))
+            if pi.status == IntentStatus::RequiresAction && holds_our_amount(&state, &pi) =>
+        {
+            await_traveller(state, now, &pi)
+        }
+        Ok(StripeReply::Card {
+            code,
+            payment_intent: Some(pi),
+        }) if code == "authentication_required" && holds_our_amount(&state, &pi) => {
+            await_traveller(state, now, &pi)
+        }
         Ok(StripeReply::Intent(pi)) => {
             state.payment_intent = Some(pi.id.clone());
             match pi.status {
@@ -421,7 +522,12 @@ fn retry(mut state: AttemptState, now: Timestamp, reason: &str) -> AttemptState 
             _ => state.end(End::SearchAgain, "provider_unavailable"),
         };
     }
-    state.not_before = Some(now.plus_ms(backoff_ms(policy, state.tries, state.seed)));
+    let mut at = now.plus_ms(backoff_ms(policy, state.tries, state.seed));
+    if let Phase::AwaitTraveller { deadline, .. } = state.phase {
+        // A failing read never keeps the wait past its deadline.
+        at = at.min(deadline);
+    }
+    state.not_before = Some(at);
     if !state.end_decided() {
         state.set_reason(reason);
     }

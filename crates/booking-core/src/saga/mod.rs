@@ -21,6 +21,8 @@
 //! | --- | --- | --- |
 //! | `reprice` | `GET /air/offers/{id}` | ok, same currency, total ≤ max, not expired → `authorize`; gone, dearer, other currency, expired → `finish(search_again)`; 429/5xx/no answer → retry ×4, then `finish(search_again)` |
 //! | `authorize` | `POST /v1/payment_intents` (`<a>-authorize`) | `requires_capture` for the amount (compared in Stripe units) → `order`; card error (decline, `authentication_required`) → `release(needs_traveller)` if it named an intent, else `finish(needs_traveller)`; other 4xx → `release(fail)`, or `find_intent(fail)` when no intent is named; 409/429/5xx/no answer → retry same key ×6, then `find_intent(search_again)`; travellers no longer match → `finish(fail)` before the first try, `find_intent(fail)` (or `release(fail)` with a known intent) after it; a retry [`AUTHORIZE_RETRY_WINDOW_MS`] (20 h) or more after the attempt began → `find_intent(search_again)` (or `release`), reason `authorization_stale` (the key may have expired) |
+//! | `await_traveller{deadline}` | `GET /v1/payment_intents/{pi}` (a read) | entered from `authorize` when Stripe answers `authentication_required` naming an intent for our amount (a 402 card error off-session, or `requires_action`): the intent is kept (no money held); the first `next` writes the traveller's `payment_needs_attention` notification (`<a>-authentication_required`) and a `needs_traveller` decision; then, every [`AWAIT_POLL_MS`] (or at once when the traveller says "done"): `requires_capture` for our amount → `reprice` with [`AttemptState::authorized`]; still `requires_payment_method` / `requires_action` / `processing` → wait; `canceled` → `finish(needs_traveller)`; another amount → `release(fail)`; the traveller's cancel → `release(search_again)` (`cancelled_by_traveller`; the pending cancel then cancels the trip); the traveller's other card → `release(search_again)` (`payment_method_changed`; the next attempt authorizes the new card); the deadline ([`AWAIT_TRAVELLER_MS`]) → `release(needs_traveller)` (`authentication_expired`); errors → retry until the deadline |
+//! | `reprice` with `authorized` | `GET /air/offers/{id}` | as above, but the bound is the authorized amount (not the maximum) and a fresh total within it goes straight to `order` with that total: no second authorize; anything else releases the intent (`release(search_again)`) |
 //! | `find_intent(end)` | `GET /v1/payment_intents/search` | a hold found → `release(end)`; none, 4 times 60 s apart (Search is eventually consistent) → `finish(end)`; errors → retry forever |
 //! | `order` | `POST /air/orders` (no key: never re-sent; `metadata.attempt_id` and `metadata.offer_id`) | 201 → `capture` (order total or currency ≠ authorized: alert `order_total_mismatch`; unstorable PNR: alert `booking_reference_invalid`); definite refusal (offer gone, price changed, `order_not_created`) → `release(search_again)`, and `offer_no_longer_available` also marks the offer dead at the closing save ([`Effect::MarkOfferDead`]); other refusal → `release(fail)`; 429 → retry ×3, then `release(search_again)`; 5xx, timeout, lost, unreadable → `reconcile` |
 //! | `reconcile` | `GET /air/orders?offer_id=…&limit=200[&after=…]` | each listed order matched on `metadata.attempt_id` (and `metadata.offer_id` when present; the filter is not trusted); ours → `capture` (same alerts); more pages (`meta.after`) → the next page at once, up to [`RECONCILE_MAX_PAGES`] per step, then the step stops (`order_lookup_incomplete`, not a miss) and goes on from the cursor 30 s later; a failed page restarts the look-up; none after the last page, 10 times with spacing 30 s doubling to 5 min (≥ 32 min) → `release(fail)` with reason `order_outcome_unknown`, never `search_again`; errors → retry forever |
@@ -61,12 +63,12 @@ pub use apply::{
 pub(crate) use next::is_stale;
 pub(crate) use next::next;
 pub use next::{
-    AUTHORIZE_RETRY_WINDOW_MS, ORDER_HOLD_MAX_AGE_MS, OUTAGE_RECHECK_MS, QUOTE_FRESH_MS,
-    RECONCILE_DEADLINE_MS,
+    AUTHORIZE_RETRY_WINDOW_MS, AWAIT_POLL_MS, AWAIT_TRAVELLER_MS, ORDER_HOLD_MAX_AGE_MS,
+    OUTAGE_RECHECK_MS, QUOTE_FRESH_MS, RECONCILE_DEADLINE_MS,
 };
 pub use state::{
-    reason_code, AttemptState, End, OrderRecord, Phase, REASON_MAX_LEN, SCHEMA_VERSION,
-    UNKNOWN_BOOKING_REFERENCE,
+    reason_code, AttemptState, End, OrderRecord, Phase, TravellerRequest, REASON_MAX_LEN,
+    SCHEMA_VERSION, UNKNOWN_BOOKING_REFERENCE,
 };
 
 use serde::Serialize;
@@ -113,6 +115,9 @@ pub(crate) struct Context<'a> {
     pub duffel: &'a DuffelConfig,
     /// The passengers to ticket, in the order of the offer's passengers.
     pub travellers: &'a [OrderPassenger],
+    /// What the traveller asked for while the attempt waits for them (read only in
+    /// [`Phase::AwaitTraveller`]).
+    pub traveller_request: Option<TravellerRequest>,
 }
 
 /// What came back from a request the saga sent.
@@ -299,6 +304,7 @@ pub fn begin(params: Begin, now: Timestamp) -> AttemptState {
         passenger_ids: Vec::new(),
         offer_rules: None,
         payment_intent: None,
+        authorized: None,
         order: None,
         check_intent: false,
         key_generation: 0,

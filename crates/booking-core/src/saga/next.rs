@@ -2,7 +2,7 @@
 
 use super::apply::resolve;
 use super::state::{AttemptState, End, Phase};
-use super::{Command, Context, Effect, Outcome};
+use super::{Command, Context, Effect, Outcome, Template, TravellerRequest};
 use crate::duffel::build_get_offer_request;
 use crate::duffel::order::{self, OrderPassenger};
 use crate::duffel::passengers;
@@ -28,6 +28,11 @@ pub(crate) fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> C
     match state.phase {
         Phase::Closed { end } => return Command::Done(end),
         Phase::Finish { end } => return finish(state, now, end),
+        Phase::AwaitTraveller { deadline, told } => {
+            if let Some(command) = await_traveller(state, now, ctx, deadline, told) {
+                return command;
+            }
+        }
         _ => {}
     }
     if let Some(at) = state.not_before.filter(|at| *at > now) {
@@ -66,6 +71,77 @@ pub(crate) fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> C
         }
         Err((end, reason)) => write(state.successor(now).end(end, reason)),
     }
+}
+
+/// How long the attempt waits for the traveller to authenticate the payment on-session
+/// ([`Phase::AwaitTraveller`]) before it cancels the intent and ends `needs_traveller`
+/// (`authentication_expired`): 24 hours from the authorize's answer.
+pub const AWAIT_TRAVELLER_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How often a waiting attempt reads its intent when neither the traveller's "done" nor a
+/// Stripe webhook woke it earlier: 15 minutes.
+pub const AWAIT_POLL_MS: i64 = 15 * 60 * 1000;
+
+/// The next wake-up of a waiting attempt: the poll, never after the deadline.
+pub(crate) fn await_wake(now: Timestamp, deadline: Timestamp) -> Timestamp {
+    let poll = now.plus_ms(AWAIT_POLL_MS);
+    if poll < deadline {
+        poll
+    } else {
+        deadline
+    }
+}
+
+/// [`Phase::AwaitTraveller`] before its read: tell the traveller once; then the traveller's
+/// request (cancel, another card) and the deadline end the wait by releasing the intent, which
+/// holds no money unless the traveller authenticated (a cancel then releases the hold: nothing
+/// is charged without a ticket, and never two holds at once, since the next attempt can only
+/// begin once this one is closed). `None`: read the intent (when due).
+fn await_traveller(
+    state: &AttemptState,
+    now: Timestamp,
+    ctx: &Context<'_>,
+    deadline: Timestamp,
+    told: bool,
+) -> Option<Command> {
+    if !told {
+        let mut next = state.successor(now);
+        next.phase = Phase::AwaitTraveller {
+            deadline,
+            told: true,
+        };
+        next.not_before = Some(await_wake(now, deadline));
+        let template = Template::PaymentNeedsAttention;
+        return Some(Command::Write {
+            state: next,
+            effects: vec![
+                Effect::Notify {
+                    trip_id: state.trip_id.clone(),
+                    template,
+                    dedupe_key: format!("{}-authentication_required", state.attempt_id),
+                },
+                Effect::LogDecision {
+                    trip_id: state.trip_id.clone(),
+                    decision: End::NeedsTraveller,
+                    // Not the closing reason: the attempt stays open, waiting.
+                    reason: "awaiting_authentication".to_owned(),
+                },
+            ],
+        });
+    }
+    let reason = match ctx.traveller_request {
+        Some(TravellerRequest::Cancel) => "cancelled_by_traveller",
+        Some(TravellerRequest::AnotherCard) => "payment_method_changed",
+        None if now >= deadline => {
+            return Some(write(
+                state
+                    .successor(now)
+                    .end(End::NeedsTraveller, "authentication_expired"),
+            ))
+        }
+        None => return None,
+    };
+    Some(write(state.successor(now).end(End::SearchAgain, reason)))
 }
 
 /// How long a quote the attempt began from stays good for authorizing: a first authorize later
@@ -127,6 +203,7 @@ fn request(state: &AttemptState, ctx: &Context<'_>) -> Result<HttpRequest, (End,
             stripe::authorize_request(&params).map_err(|e| (End::Fail, e.code()))?
         }
         Phase::FindIntent { .. } => stripe::search_by_attempt_request(attempt),
+        Phase::AwaitTraveller { .. } => stripe::retrieve_request(intent()?),
         Phase::Order => {
             let passengers = order_passengers(state, travellers)?;
             order::create_order_request(

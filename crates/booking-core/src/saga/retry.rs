@@ -39,6 +39,12 @@ pub fn policy(phase: Phase) -> Policy {
             cap_ms: 30_000,
             max_tries: Some(3),
         },
+        // A read of the intent while the traveller authenticates: retried until the deadline.
+        Phase::AwaitTraveller { .. } => Policy {
+            base_ms: 5_000,
+            cap_ms: 300_000,
+            max_tries: None,
+        },
         Phase::FindIntent { .. } | Phase::Reconcile => Policy {
             base_ms: 2_000,
             cap_ms: 600_000,

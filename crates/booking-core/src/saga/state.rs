@@ -55,6 +55,14 @@ pub struct AttemptState {
     pub offer_rules: Option<OfferRules>,
     /// The PaymentIntent, once Stripe named one.
     pub payment_intent: Option<String>,
+    /// On-session payment (issue 7): the amount the traveller's own 3-D Secure authorization
+    /// holds on [`Self::payment_intent`], once Stripe reports it `requires_capture` after
+    /// [`Phase::AwaitTraveller`]. While set, the re-price goes straight to `order` (never a
+    /// second authorize) when the fresh total is at most this amount, in its currency; the
+    /// order and the capture then use the fresh total (capture may be less, never more).
+    /// Absent from older snapshots (read as `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized: Option<Money>,
     /// The Duffel order, once one is known to exist.
     pub order: Option<OrderRecord>,
     /// In `capture`/`release`: the next request is a retrieve of the intent instead of the write
@@ -126,6 +134,20 @@ pub enum Phase {
     Order,
     /// Look the order up: `GET /air/orders?offer_id=…`, matched on `metadata.attempt_id`.
     Reconcile,
+    /// The off-session authorize needed the traveller (`authentication_required`): the
+    /// PaymentIntent is kept (it holds no money until the traveller authenticates) and the
+    /// attempt waits for them until `deadline`, polling the intent with
+    /// `GET /v1/payment_intents/{id}`. `requires_capture` → `reprice` with the hold
+    /// ([`AttemptState::authorized`]); the traveller's cancel or "another card", or the deadline,
+    /// → `release` (see the module docs).
+    AwaitTraveller {
+        /// When the wait ends: the intent is then cancelled and the trip `needs_traveller`.
+        deadline: Timestamp,
+        /// Whether the traveller was told (the notification and decision log are written once,
+        /// by the first `next` in this phase).
+        #[serde(default)]
+        told: bool,
+    },
     /// Take the money: `POST /v1/payment_intents/{id}/capture`, key `<attempt>-capture`.
     Capture,
     /// Release the hold: `POST /v1/payment_intents/{id}/cancel`, key `<attempt>-cancel`, then
@@ -274,6 +296,29 @@ impl AttemptState {
             self.phase,
             Phase::Release { .. } | Phase::FindIntent { .. } | Phase::Finish { .. }
         )
+    }
+}
+
+/// What the traveller asked for while the attempt waits for them ([`Phase::AwaitTraveller`]),
+/// as the monitor's claim reports it (`attempt.traveller_request`). Confirming the payment needs
+/// no request: the saga reads the intent's status from Stripe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TravellerRequest {
+    /// The traveller cancelled the trip: release the intent, the trip is then cancelled.
+    Cancel,
+    /// The traveller chose another default card: cancel this intent first; the next attempt
+    /// authorizes the new card.
+    AnotherCard,
+}
+
+impl TravellerRequest {
+    /// Reads the claim's code (`cancel`, `another_card`); anything else is no request.
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "cancel" => Some(Self::Cancel),
+            "another_card" => Some(Self::AnotherCard),
+            _ => None,
+        }
     }
 }
 

@@ -25,6 +25,7 @@ impl Fixture {
         Context {
             duffel: &self.duffel,
             travellers: &self.travellers,
+            traveller_request: None,
         }
     }
 }
@@ -289,6 +290,9 @@ fn declines_and_authentication_ask_the_traveller_without_retrying() {
         "payment_intent":{"id":"pi_2","status":"requires_payment_method","amount":20000,"currency":"gbp"}}}"#;
     let (_, after) = step(&fx, &s, resp(402, auth));
     assert_eq!(after.reason.as_deref(), Some("authentication_required"));
+    // The intent is kept for the traveller (issue 7); past the deadline it is released.
+    let after = past_deadline(&fx, &after);
+    assert_eq!(after.reason.as_deref(), Some("authentication_expired"));
     let after = release_then(&fx, &after, End::NeedsTraveller);
     let Command::Write { effects, state } = next(&after, T0, &fx.ctx()) else {
         panic!("expected the closing write");
@@ -1214,4 +1218,205 @@ fn an_unknown_order_outcome_never_reconciles_past_the_deadline() {
     };
     assert_eq!(state.phase, Phase::Release { end: End::Fail });
     assert_eq!(state.reason.as_deref(), Some("order_outcome_unknown"));
+}
+
+// On-session payment (issue 7): the attempt waits for the traveller's 3-D Secure. -------------
+
+const AUTH_402: &str = r#"{"error":{"type":"card_error","code":"authentication_required",
+    "payment_intent":{"id":"pi_1","status":"requires_payment_method","amount":20000,"currency":"gbp",
+    "metadata":{"attempt_id":"att_1"}}}}"#;
+
+/// Re-price and an off-session authorize that needs authentication: the attempt awaits.
+fn awaiting(fx: &Fixture) -> AttemptState {
+    let (_, s) = step(fx, &start(gbp(25_000)), offer("200.00", "GBP"));
+    let (_, s) = step(fx, &s, resp(402, AUTH_402));
+    let Phase::AwaitTraveller { deadline, told } = s.phase else {
+        panic!("expected await_traveller, got {:?}", s.phase);
+    };
+    assert!(!told);
+    assert_eq!(deadline, T0.plus_ms(AWAIT_TRAVELLER_MS));
+    assert_eq!(s.payment_intent.as_deref(), Some("pi_1"));
+    s
+}
+
+/// The one write that tells the traveller; then the attempt waits for the poll.
+fn told(fx: &Fixture, s: &AttemptState) -> AttemptState {
+    let Command::Write { state, effects } = next(s, T0, &fx.ctx()) else {
+        panic!("expected the notification write");
+    };
+    assert!(matches!(
+        state.phase,
+        Phase::AwaitTraveller { told: true, .. }
+    ));
+    assert_eq!(state.not_before, Some(T0.plus_ms(AWAIT_POLL_MS)));
+    assert!(effects.iter().any(|e| matches!(e,
+        Effect::Notify { template: Template::PaymentNeedsAttention, dedupe_key, .. }
+            if dedupe_key == "att_1-authentication_required")));
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::SetTripStatus { .. })));
+    state
+}
+
+fn past_deadline(fx: &Fixture, s: &AttemptState) -> AttemptState {
+    let s = told(fx, s);
+    let Phase::AwaitTraveller { deadline, .. } = s.phase else {
+        unreachable!()
+    };
+    let Command::Write { state, .. } = next(&s, deadline, &fx.ctx()) else {
+        panic!("expected the release at the deadline");
+    };
+    state
+}
+
+fn due(s: &AttemptState) -> AttemptState {
+    let mut s = s.clone();
+    s.not_before = None; // the traveller said "done", or the poll came
+    s
+}
+
+#[test]
+fn authentication_required_keeps_the_intent_and_waits_for_the_traveller() {
+    let fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    // Nothing happens before the poll.
+    assert_eq!(
+        next(&s, T0, &fx.ctx()),
+        Command::WaitUntil(T0.plus_ms(AWAIT_POLL_MS))
+    );
+    // Still not authenticated: wait again, never past the deadline.
+    let (req, waiting) = step(&fx, &due(&s), intent("requires_action", 20_000));
+    assert_eq!(
+        (req.method, req.path.as_str()),
+        (Method::Get, "/v1/payment_intents/pi_1")
+    );
+    assert!(matches!(
+        waiting.phase,
+        Phase::AwaitTraveller { told: true, .. }
+    ));
+    assert_eq!(waiting.reason.as_deref(), Some("awaiting_authentication"));
+    assert_eq!(waiting.not_before, Some(T0.plus_ms(AWAIT_POLL_MS)));
+}
+
+#[test]
+fn authenticated_hold_reprices_then_orders_without_a_second_authorize() {
+    let fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    let (_, s) = step(&fx, &due(&s), intent("requires_capture", 20_000));
+    assert_eq!(s.phase, Phase::Reprice);
+    assert_eq!(s.authorized, Some(gbp(20_000)));
+    // Cheaper now: order at the fresh total, capture it (less than the hold, never more).
+    let (req, s) = step(&fx, &s, offer("190.00", "GBP"));
+    assert_eq!(req.path, "/air/offers/off_1");
+    assert_eq!(s.phase, Phase::Order);
+    assert_eq!(s.amount, Some(gbp(19_000)));
+    let (req, s) = step(&fx, &s, order_201());
+    assert_eq!(req.path, "/air/orders");
+    assert_eq!(s.phase, Phase::Capture);
+    let (req, s) = step(&fx, &s, intent("succeeded", 19_000));
+    assert_eq!(req.path, "/v1/payment_intents/pi_1/capture");
+    assert!(req.body.unwrap().contains("amount_to_capture=19000"));
+    assert_eq!(s.phase, Phase::Finish { end: End::Booked });
+}
+
+#[test]
+fn a_dearer_or_changed_offer_after_authentication_releases_the_hold() {
+    let fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    let (_, held) = step(&fx, &due(&s), intent("requires_capture", 20_000));
+    for (outcome, reason) in [
+        (offer("200.01", "GBP"), "over_authorized_amount"),
+        (offer("150.00", "EUR"), "currency_mismatch"),
+        (duffel_error(404, "not_found"), "offer_unavailable"),
+    ] {
+        let (_, s) = step(&fx, &held, outcome);
+        assert_eq!(s.reason.as_deref(), Some(reason));
+        release_then(&fx, &s, End::SearchAgain);
+    }
+}
+
+#[test]
+fn the_travellers_cancel_or_other_card_releases_the_intent_first() {
+    let mut fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    for (request, reason) in [
+        (TravellerRequest::Cancel, "cancelled_by_traveller"),
+        (TravellerRequest::AnotherCard, "payment_method_changed"),
+    ] {
+        fx.travellers = vec![traveller()];
+        let ctx = Context {
+            traveller_request: Some(request),
+            ..fx.ctx()
+        };
+        // At once, even before the poll is due.
+        let Command::Write { state, effects } = next(&s, T0, &ctx) else {
+            panic!("expected the release");
+        };
+        assert!(effects.is_empty());
+        assert_eq!(state.reason.as_deref(), Some(reason));
+        let done = release_then(&fx, &state, End::SearchAgain);
+        assert_eq!(done.reason.as_deref(), Some(reason));
+    }
+}
+
+#[test]
+fn an_intent_cancelled_elsewhere_or_a_wrong_amount_ends_the_wait() {
+    let fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    let (_, gone) = step(&fx, &due(&s), intent("canceled", 20_000));
+    assert_eq!(
+        gone.phase,
+        Phase::Finish {
+            end: End::NeedsTraveller
+        }
+    );
+    assert_eq!(gone.reason.as_deref(), Some("payment_canceled"));
+    let (_, wrong) = step(&fx, &due(&s), intent("requires_capture", 30_000));
+    assert_eq!(wrong.phase, Phase::Release { end: End::Fail });
+    assert_eq!(wrong.reason.as_deref(), Some("authorization_mismatch"));
+}
+
+#[test]
+fn read_failures_and_lost_answers_retry_but_never_past_the_deadline() {
+    let fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    let Phase::AwaitTraveller { deadline, .. } = s.phase else {
+        unreachable!()
+    };
+    let (_, failed) = step(&fx, &due(&s), resp(503, ""));
+    assert!(matches!(failed.phase, Phase::AwaitTraveller { .. }));
+    assert!(failed.not_before.unwrap() <= deadline);
+    // A crash after the read was sent: the next run resolves it as lost and reads again.
+    let Command::Send { mark, .. } = next(&due(&s), T0, &fx.ctx()) else {
+        panic!("expected the read");
+    };
+    let Command::Write { state, .. } = next(&mark, T0, &fx.ctx()) else {
+        panic!("expected the lost outcome");
+    };
+    assert!(matches!(state.phase, Phase::AwaitTraveller { .. }));
+    // Close to the deadline the retry waits only until it.
+    let late = deadline.plus_ms(-1);
+    let Command::Send { mark, .. } = next(&due(&s), late, &fx.ctx()) else {
+        panic!("expected the read");
+    };
+    let after = apply(&mark, late, resp(503, "")).unwrap();
+    assert_eq!(after.not_before, Some(deadline));
+}
+
+#[test]
+fn an_awaiting_snapshot_round_trips() {
+    let fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    let text = s.to_snapshot();
+    assert!(text.contains(r#""name":"await_traveller""#), "{text}");
+    assert_eq!(AttemptState::from_snapshot(&text).unwrap(), s);
+    assert_eq!(
+        TravellerRequest::parse("cancel"),
+        Some(TravellerRequest::Cancel)
+    );
+    assert_eq!(
+        TravellerRequest::parse("another_card"),
+        Some(TravellerRequest::AnotherCard)
+    );
+    assert_eq!(TravellerRequest::parse("x"), None);
 }

@@ -313,6 +313,12 @@ pub fn decide(event: &Event, subject: &Subject, ctx: &EventContext) -> Decision 
                 ));
                 return record("alert", effects);
             }
+            if a.open && a.phase == "await_traveller" {
+                // The attempt waits for the traveller's 3-D Secure: wake it (its trip is due
+                // now); the saga reads the intent itself and decides. Never moves money here.
+                effects.push(json!({"kind": "wake_attempt", "attempt_id": a.attempt_id}));
+                return record("attempt_woken", effects);
+            }
             if *canceled {
                 if a.booked {
                     effects.push(alert(

@@ -299,3 +299,34 @@ fn database_trouble_asks_stripe_to_deliver_again() {
     assert_eq!(out.status, 503);
     assert_eq!(out.event_id.as_deref(), Some("evt_1"));
 }
+
+#[test]
+fn an_attempt_waiting_for_the_traveller_is_woken_not_alerted() {
+    let mut waiting = attempt(true, false);
+    waiting["phase"] = json!("await_traveller");
+    for (kind, object) in [
+        ("payment_intent.amount_capturable_updated", intent(41240)),
+        (
+            "payment_intent.canceled",
+            json!({"id": "pi_1", "object": "payment_intent", "status": "canceled",
+                "amount": 41240, "amount_capturable": 0, "currency": "gbp",
+                "metadata": {"attempt_id": ATTEMPT}}),
+        ),
+    ] {
+        let args = run(kind, object, json!({"attempt": waiting.clone()}));
+        assert_eq!(args["outcome"], "attempt_woken", "{kind}");
+        assert!(alerts(&args).is_empty());
+        assert_eq!(
+            args["effects"],
+            json!([{"kind": "wake_attempt", "attempt_id": ATTEMPT}])
+        );
+    }
+    // Another intent than the ledger's is still an alert, waiting or not.
+    waiting["payment_intent"] = json!("pi_other");
+    let args = run(
+        "payment_intent.amount_capturable_updated",
+        intent(41240),
+        json!({"attempt": waiting}),
+    );
+    assert_eq!(alerts(&args), ["payment_intent_not_in_ledger"]);
+}

@@ -15,6 +15,7 @@
 //! All SQL runs as the user (`trips_list`, `trips_get`, `trips_control`); the timeline is
 //! rendered here ([`timeline`]) with money from integer minor units.
 
+pub mod payment;
 #[cfg(test)]
 mod tests;
 pub mod timeline;
@@ -66,6 +67,13 @@ pub enum TripsAction {
         /// The version the caller saw.
         version: Option<i64>,
     },
+    /// The payment an attempt waits for the traveller to authenticate ([`payment`]).
+    Payment {
+        /// The trip.
+        trip_id: Uuid,
+        /// Which.
+        action: payment::PaymentAction,
+    },
     /// Change the maximum or criteria (compare-and-set on `version`).
     Update {
         /// The trip.
@@ -108,6 +116,7 @@ pub fn parse_request(body: &[u8]) -> Result<TripsAction, Reply> {
         "list" => &["action"],
         "get" => &["action", "trip_id"],
         "pause" | "resume" | "cancel" => &["action", "trip_id", "version"],
+        "payment" | "payment_done" | "use_another_card" => &["action", "trip_id"],
         "update" => &[
             "action",
             "trip_id",
@@ -120,7 +129,7 @@ pub fn parse_request(body: &[u8]) -> Result<TripsAction, Reply> {
             return Err(invalid(vec![field(
                 "action",
                 "invalid_action",
-                "must be list, get, pause, resume, cancel or update",
+                "must be list, get, pause, resume, cancel, update, payment, payment_done or use_another_card",
             )]))
         }
     };
@@ -220,6 +229,9 @@ pub fn parse_request(body: &[u8]) -> Result<TripsAction, Reply> {
     let (Some(trip_id), true) = (trip_id, errors.is_empty()) else {
         return Err(invalid(errors));
     };
+    if let Some(action) = payment::PaymentAction::parse(&action) {
+        return Ok(TripsAction::Payment { trip_id, action });
+    }
     Ok(match action.as_str() {
         "get" => TripsAction::Get(trip_id),
         "update" => TripsAction::Update {
@@ -243,7 +255,8 @@ pub fn parse_request(body: &[u8]) -> Result<TripsAction, Reply> {
 /// releasing its hold (nothing will be charged), from its phase.
 pub fn attempt_will(phase: &str, end: Option<&str>) -> &'static str {
     match (phase, end) {
-        ("release" | "find_intent", _) => "release",
+        // An attempt waiting for the traveller's payment releases its intent on a cancel.
+        ("release" | "find_intent" | "await_traveller", _) => "release",
         ("finish", Some(end)) if end != "booked" => "release",
         _ => "finish",
     }
@@ -344,6 +357,8 @@ fn get_reply(result: Value) -> Reply {
 enum Stage {
     Start,
     Waiting,
+    /// Reading the intent from Stripe for `payment` (with `trips_payment`'s answer).
+    Fetching(Value),
     Done(Reply),
 }
 
@@ -385,6 +400,10 @@ impl TripsDriver {
                 }
                 (SqlFunction::TripsControl, args)
             }
+            TripsAction::Payment { trip_id, action } => (
+                SqlFunction::TripsPayment,
+                json!({"trip_id": trip_id, "action": action.sql_action()}),
+            ),
             TripsAction::Update {
                 trip_id,
                 version,
@@ -413,7 +432,7 @@ impl Driver for TripsDriver {
                 self.stage = Stage::Done(reply.clone());
                 Command::Done { result: reply }
             }
-            Stage::Waiting => {
+            Stage::Fetching(_) | Stage::Waiting => {
                 let reply = Reply::internal("driver invariant");
                 self.stage = Stage::Done(reply.clone());
                 Command::Done { result: reply }
@@ -423,6 +442,14 @@ impl Driver for TripsDriver {
 
     fn handle(&mut self, _now: Timestamp, id: u32, input: Input<'_>) -> Result<(), DriveError> {
         self.step.accept(id, &input)?;
+        if let Stage::Fetching(pending) = &self.stage {
+            let reply = match input {
+                Input::Http { status, body } => payment::after_intent(pending, status, body),
+                _ => payment::after_intent(pending, 502, b""),
+            };
+            self.stage = Stage::Done(reply);
+            return Ok(());
+        }
         let reply = match input {
             Input::SqlError(sqlstate) => match sqlstate {
                 // The anonymous auto-book rule (resume of an anonymous user's trip).
@@ -449,6 +476,14 @@ impl Driver for TripsDriver {
             },
             Input::Sql(text) => match serde_json::from_str::<Value>(text) {
                 Ok(result) => match &self.action {
+                    TripsAction::Payment { .. } => match payment::after_sql(result) {
+                        payment::AfterSql::Reply(reply) => reply,
+                        payment::AfterSql::Fetch(request, pending) => {
+                            self.stage = Stage::Fetching(pending);
+                            self.step.http(request);
+                            return Ok(());
+                        }
+                    },
                     TripsAction::List => list_reply(result),
                     TripsAction::Get(_) => get_reply(result),
                     action => control_reply(action, result),

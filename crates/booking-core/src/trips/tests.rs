@@ -309,3 +309,174 @@ fn update_needs_a_version_and_valid_changes() {
         "invalid_json"
     );
 }
+
+// On-session payment (issue 7): payment, payment_done, use_another_card. ---------------------
+
+#[test]
+fn payment_reads_the_client_secret_from_stripe_for_the_waiting_intent() {
+    let mut d = driver(&body(json!({"action": "payment", "trip_id": TRIP}))).unwrap();
+    let Command::Sql {
+        id, function, args, ..
+    } = d.poll(NOW)
+    else {
+        panic!("expected sql");
+    };
+    assert_eq!(function, SqlFunction::TripsPayment);
+    assert_eq!(args, json!({"trip_id": TRIP, "action": "details"}));
+    let pending = r#"{"outcome":"pending","attempt_id":"a1","payment_intent":"pi_9",
+        "amount_minor":20000,"currency":"GBP","deadline":"2026-12-03T10:00:00Z"}"#;
+    d.handle(NOW, id, Input::Sql(pending)).unwrap();
+    let Command::Http { id, request } = d.poll(NOW) else {
+        panic!("expected the Stripe read");
+    };
+    assert_eq!(request.path, "/v1/payment_intents/pi_9");
+    assert_eq!(request.method, crate::http::Method::Get);
+    let intent =
+        br#"{"id":"pi_9","status":"requires_payment_method","client_secret":"pi_9_secret_x",
+        "next_action":null,"amount":20000,"currency":"gbp"}"#;
+    d.handle(
+        NOW,
+        id,
+        Input::Http {
+            status: 200,
+            body: intent,
+        },
+    )
+    .unwrap();
+    let Command::Done { result } = d.poll(NOW) else {
+        panic!("expected done");
+    };
+    assert_eq!(result.status, 200);
+    let p = &result.body["payment"];
+    assert_eq!(p["client_secret"], "pi_9_secret_x");
+    assert_eq!(p["payment_intent"], "pi_9");
+    assert_eq!(p["amount_minor"], 20000);
+    assert_eq!(p["deadline"], "2026-12-03T10:00:00Z");
+}
+
+#[test]
+fn payment_answers_502_when_stripe_fails_or_names_another_intent() {
+    let pending = r#"{"outcome":"pending","payment_intent":"pi_9"}"#;
+    for (status, intent) in [
+        (500, &br#"{}"#[..]),
+        (200, &br#"{"id":"pi_other","client_secret":"s"}"#[..]),
+        (200, &br#"not json"#[..]),
+        (200, &br#"{"id":"pi_9"}"#[..]),
+    ] {
+        let mut d = driver(&body(json!({"action": "payment", "trip_id": TRIP}))).unwrap();
+        let Command::Sql { id, .. } = d.poll(NOW) else {
+            panic!()
+        };
+        d.handle(NOW, id, Input::Sql(pending)).unwrap();
+        let Command::Http { id, .. } = d.poll(NOW) else {
+            panic!()
+        };
+        d.handle(
+            NOW,
+            id,
+            Input::Http {
+                status,
+                body: intent,
+            },
+        )
+        .unwrap();
+        let Command::Done { result } = d.poll(NOW) else {
+            panic!()
+        };
+        assert_eq!(result.status, 502);
+        assert_eq!(result.body["code"], "payment_provider_unavailable");
+        assert!(!result.body.to_string().contains("secret"));
+    }
+}
+
+#[test]
+fn payment_done_and_another_card_answer_every_outcome() {
+    for (action, sql_action) in [
+        ("payment_done", "done"),
+        ("use_another_card", "another_card"),
+        ("payment", "details"),
+    ] {
+        for (answer, status, code) in [
+            (r#"{"outcome":"not_found"}"#, 404, "not_found"),
+            (
+                r#"{"outcome":"no_payment_pending","trip":{}}"#,
+                409,
+                "no_payment_pending",
+            ),
+        ] {
+            let (f, args, r) = run(
+                json!({"action": action, "trip_id": TRIP}),
+                Input::Sql(answer),
+            );
+            assert_eq!(f, SqlFunction::TripsPayment);
+            assert_eq!(args["action"], sql_action);
+            assert_eq!((r.status, r.body["code"].as_str()), (status, Some(code)));
+        }
+    }
+    let (_, _, r) = run(
+        json!({"action": "payment_done", "trip_id": TRIP}),
+        Input::Sql(r#"{"outcome":"checking","trip":{}}"#),
+    );
+    assert_eq!(
+        (r.status, r.body["outcome"].as_str()),
+        (202, Some("checking"))
+    );
+    for (answer, status, key, value) in [
+        (
+            r#"{"outcome":"switching_card","trip":{}}"#,
+            202,
+            "outcome",
+            "switching_card",
+        ),
+        (
+            r#"{"outcome":"same_card","trip":{}}"#,
+            409,
+            "code",
+            "same_card",
+        ),
+        (
+            r#"{"outcome":"needs_card","trip":{}}"#,
+            403,
+            "code",
+            "auto_book_needs_card",
+        ),
+    ] {
+        let (_, _, r) = run(
+            json!({"action": "use_another_card", "trip_id": TRIP}),
+            Input::Sql(answer),
+        );
+        assert_eq!((r.status, r.body[key].as_str()), (status, Some(value)));
+    }
+}
+
+#[test]
+fn payment_actions_take_only_a_trip_id() {
+    let r = driver(&body(
+        json!({"action": "payment", "trip_id": TRIP, "version": 1}),
+    ))
+    .unwrap_err();
+    assert_eq!(field_codes(&r), ["version:unknown_field"]);
+    let r = driver(&body(json!({"action": "payment_done"}))).unwrap_err();
+    assert_eq!(field_codes(&r), ["trip_id:required"]);
+    assert_eq!(attempt_will("await_traveller", None), "release");
+}
+
+#[test]
+fn the_timeline_tells_the_on_session_payment_steps() {
+    let at = "2026-12-02T12:00:00Z";
+    let events = [
+        json!({"at": at, "stage": "book", "decision": "needs_traveller",
+            "reason": "awaiting_authentication", "detail": {}}),
+        json!({"at": at, "stage": "traveller", "decision": "payment_confirmed", "detail": {}}),
+        json!({"at": at, "stage": "traveller", "decision": "card_changed", "detail": {}}),
+    ];
+    let lines: Vec<String> = render(&events, "GBP").into_iter().map(|e| e.text).collect();
+    assert_eq!(
+        lines,
+        [
+            "payment needs you 2026-12-02 12:00 UTC: confirm it with your bank (3-D Secure); nothing is held until you do",
+            "you confirmed the payment 2026-12-02 12:00 UTC: the booking goes on with your authorization",
+            "you chose another card 2026-12-02 12:00 UTC: the payment waiting for you is cancelled first",
+        ]
+    );
+}

@@ -127,6 +127,9 @@ fn book_line(t: &str, decision: &str, reason: Option<&str>, d: &Value, currency:
                 None => format!("booked {t}: {flight}{reference}charged once"),
             }
         }
+        "needs_traveller" if reason == Some("awaiting_authentication") => format!(
+            "payment needs you {t}: confirm it with your bank (3-D Secure); nothing is held until you do"
+        ),
         "needs_traveller" => format!(
             "payment needs you {t}: {}; nothing charged",
             reason_text(reason)
@@ -164,6 +167,12 @@ fn traveller_line(
         "cancel_requested" => format!(
             "you asked to cancel {t} while a booking was in flight; it is let finish or release"
         ),
+        "payment_confirmed" => {
+            format!("you confirmed the payment {t}: the booking goes on with your authorization")
+        }
+        "card_changed" => {
+            format!("you chose another card {t}: the payment waiting for you is cancelled first")
+        }
         "criteria_changed" => {
             let mut parts = Vec::new();
             if let Some(m) = int(d, "max_total_minor") {

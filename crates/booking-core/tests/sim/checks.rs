@@ -56,6 +56,15 @@ pub(crate) fn after_run(w: &World) -> Vec<String> {
         if captured.len() > 1 {
             bad.push(format!("trip {}: {} captures", trip.id, captured.len()));
         }
+        let holds = w
+            .stripe
+            .intents
+            .iter()
+            .filter(|pi| pi.trip_id == trip.id && pi.status == "requires_capture")
+            .count();
+        if holds > 1 {
+            bad.push(format!("trip {}: {holds} live holds at once", trip.id));
+        }
         for pi in &captured {
             let orders = w
                 .duffel
@@ -241,7 +250,7 @@ pub(crate) fn settled(w: &World, paused: bool) -> Vec<String> {
         if !waiting
             && !matches!(
                 trip.status,
-                "booked" | "needs_traveller" | "failed" | "expired"
+                "booked" | "needs_traveller" | "failed" | "expired" | "cancelled"
             )
         {
             let attempt = w.db.open_attempt(&trip.id).map(|a| {

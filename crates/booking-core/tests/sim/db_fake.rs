@@ -45,6 +45,10 @@ pub(crate) struct TripRow {
     pub(crate) auto_book: bool,
     pub(crate) payment_method: Option<&'static str>,
     pub(crate) has_travellers: bool,
+    /// `trip_requests.cancel_requested_at` is set (a cancel that met an open attempt).
+    pub(crate) cancel_requested: bool,
+    /// `payment_request` for the attempt `payment_request_attempt_id` (issue 7).
+    pub(crate) traveller_request: Option<(String, &'static str)>,
 }
 
 impl TripRow {
@@ -163,7 +167,18 @@ impl Db {
                 "provider_offer_id": o.provider_offer_id, "total_minor": o.total_minor,
                 "currency": row.max_total.currency.code(), "expires_at": o.expires_at,
                 "departing_at": o.departing_at})),
-            "attempt": self.open_attempt(&row.id).map(|s| json!({"state": s})),
+            "attempt": self.open_attempt(&row.id).map(|s| {
+                // As app.monitor_claim_json: a pending cancel outranks another card.
+                let request = if row.cancel_requested {
+                    Some("cancel")
+                } else {
+                    row.traveller_request
+                        .as_ref()
+                        .filter(|(a, _)| *a == s.attempt_id)
+                        .map(|(_, r)| *r)
+                };
+                json!({"state": s, "traveller_request": request})
+            }),
             "payment": row.payment_method.map(|pm| json!({"customer": "cus_sim", "payment_method": pm})),
         })
     }
@@ -576,6 +591,10 @@ impl Db {
                     if row.status != to {
                         row.status = to;
                         row.version += 1;
+                        if row.cancel_requested && matches!(to, "watching" | "needs_traveller") {
+                            // app.trip_requests_cancel_pending: the pending cancel takes effect.
+                            row.status = "cancelled";
+                        }
                         row.next_check_at = ts(&effect["next_check_at"]).unwrap_or(now);
                         row.last_error_code = if to == "booked" {
                             None
@@ -679,6 +698,8 @@ mod tests {
             auto_book: true,
             payment_method: Some("pm_card_visa"),
             has_travellers: true,
+            cancel_requested: false,
+            traveller_request: None,
         }
     }
 

@@ -31,6 +31,7 @@ pub(crate) mod duffel_fake;
 pub(crate) mod pause;
 pub(crate) mod run;
 pub(crate) mod stripe_fake;
+pub(crate) mod traveller;
 pub(crate) mod upstash_fake;
 pub(crate) mod worker;
 pub(crate) mod world;

@@ -9,6 +9,7 @@ use super::checks;
 use super::db_fake::{OfferRow, TripRow};
 use super::duffel_fake::{OfferSim, OrderSim};
 use super::pause::{PausePlan, Paused, PAUSE_MAX_RUNS, PAUSE_MIN_MS};
+use super::traveller;
 use super::worker::{Work, Worker};
 use super::world::{
     Endpoint as E, Fault as F, FaultPlan, SqlFaults, World, LATE_AFTER_WINDOW_MS, LATE_IN_WINDOW_MS,
@@ -29,7 +30,7 @@ const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 45] = [
+pub(crate) const KINDS: [&str; 49] = [
     "none",
     "search_first",
     "price_drops_later",
@@ -81,6 +82,12 @@ pub(crate) const KINDS: [&str; 45] = [
     // The closing save after the capture collides with a booking row left from an earlier stack
     // start (23505 on bookings_provider_order_key; defect 13): an operator must be told.
     "ledger_unclosable",
+    // On-session payment (issue 7): the off-session authorize needs 3-D Secure; the attempt
+    // keeps the intent and waits for the traveller (sim/traveller.rs).
+    "authentication_failed_then_confirmed",
+    "authentication_other_card",
+    "authentication_cancel_races_confirm",
+    "authentication_deadline",
 ];
 
 /// Other orders on the Duffel account listed ahead of ours by an unfiltered order list.
@@ -246,7 +253,9 @@ fn world(setup: &Setup) -> World {
 
         let payment_method = match (setup.kind, i) {
             ("card_declined" | "hostile_provider_strings", 0) => Some("pm_card_chargeDeclined"),
-            ("authentication_required", 0) => Some("pm_card_authenticationRequired"),
+            (kind, 0) if kind.starts_with("authentication_") => {
+                Some("pm_card_authenticationRequired")
+            }
             ("no_payment_profile", 0) => None,
             _ => Some("pm_card_visa"),
         };
@@ -294,6 +303,8 @@ fn world(setup: &Setup) -> World {
             auto_book: true,
             payment_method,
             has_travellers: !(blocked && setup.kind == "travellers_missing"),
+            cancel_requested: false,
+            traveller_request: None,
         });
     }
     let rules: Vec<(E, u32, F)> = match setup.kind {
@@ -359,6 +370,7 @@ pub(crate) fn scenario(setup: Setup) -> Report {
     let mut pauses_left = pause_plan.map_or(0, |p| p.times);
     let mut paused: Option<Paused> = None;
     let mut pause_log = PauseLog::default();
+    let traveller = traveller::Plan::of(setup.kind);
     for run in 0..MAX_RUNS {
         if let Some(p) = paused.take() {
             // With the switch off only booking trips with an open attempt are claimable; once
@@ -434,6 +446,10 @@ pub(crate) fn scenario(setup: Setup) -> Report {
                 crashed[pick] = true;
                 continue;
             }
+            if w.rng.chance(100) {
+                // The traveller acts in the middle of a run (races the monitor's operations).
+                traveller::act(&mut w, traveller);
+            }
             let before: Vec<&'static str> = w.db.trips.iter().map(|t| t.status).collect();
             workers[pick].step(&mut w);
             if let Some(p) = &paused {
@@ -457,6 +473,7 @@ pub(crate) fn scenario(setup: Setup) -> Report {
                 }
             }
         }
+        traveller::act(&mut w, traveller);
         if setup.kind == "travellers_vanish" {
             // The traveller data disappears (deleted, Vault key rotated) once an authorization
             // was sent for the first trip and its answer lost.
@@ -583,6 +600,48 @@ fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
                     .events
                     .iter()
                     .any(|(t, _, _, r)| t == id && r == "order_lookup_incomplete")
+        }
+        kind if kind.starts_with("authentication_") => {
+            // On-session payment: the traveller's one intent books; another card cancels the
+            // first intent before the second authorization; a cancel racing the confirmation
+            // and the deadline release it.
+            let id = &w.db.trips[0].id;
+            let intents: Vec<&str> = w
+                .stripe
+                .intents
+                .iter()
+                .filter(|pi| &pi.trip_id == id)
+                .map(|pi| pi.status)
+                .collect();
+            let told =
+                w.db.notifications
+                    .iter()
+                    .any(|n| n.ends_with("-authentication_required"));
+            told && match kind {
+                "authentication_required" | "authentication_failed_then_confirmed" => {
+                    status(0) == "booked" && intents == ["succeeded"]
+                }
+                "authentication_other_card" => {
+                    status(0) == "booked"
+                        && intents == ["canceled", "succeeded"]
+                        && reason_was(0, "payment_method_changed")
+                }
+                "authentication_cancel_races_confirm" => {
+                    status(0) == "cancelled"
+                        && intents == ["canceled"]
+                        && reason_was(0, "cancelled_by_traveller")
+                        && w.duffel.orders.iter().all(|o| o.foreign)
+                }
+                _ => {
+                    status(0) == "needs_traveller"
+                        && intents == ["canceled"]
+                        && reason_was(0, "authentication_expired")
+                        && w.db
+                            .notifications
+                            .iter()
+                            .any(|n| n.ends_with("-payment_needs_attention"))
+                }
+            }
         }
         "hostile_provider_strings" => {
             status(0) == "needs_traveller"

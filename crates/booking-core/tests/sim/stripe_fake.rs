@@ -1,6 +1,6 @@
 //! Stand-in for Stripe PaymentIntents (see `sim` module docs for how it differs from Stripe).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use booking_core::http::{HttpRequest, Method};
 use booking_core::saga::Outcome;
@@ -43,6 +43,8 @@ pub(crate) struct StripeFake {
     keys: HashMap<String, (String, u16, String)>,
     /// Card errors carry a code no database rule expects (`Card-Declined / Do Not Honor`).
     pub(crate) hostile: bool,
+    /// Intents on which the traveller failed a 3-D Secure challenge.
+    failed_challenges: HashSet<String>,
 }
 
 impl StripeFake {
@@ -158,6 +160,18 @@ impl StripeFake {
                 violations.push(format!("authorization without {k}={v}"));
             }
         }
+        let trip = get("metadata[trip_id]");
+        if self
+            .intents
+            .iter()
+            .any(|pi| pi.trip_id == trip && pi.status == "requires_capture")
+        {
+            // Never two live holds for one trip (issue 7: another card only after the old
+            // intent is cancelled).
+            violations.push(format!(
+                "trip {trip}: a second authorization while a hold is live"
+            ));
+        }
         let Ok(amount) = get("amount").parse::<i64>() else {
             return (
                 400,
@@ -225,6 +239,35 @@ impl StripeFake {
         }
         pi.status = "canceled";
         (200, pi.json().to_string())
+    }
+
+    /// The status of an intent, if it exists.
+    pub(crate) fn intent_status(&self, id: &str) -> Option<&'static str> {
+        self.intents
+            .iter()
+            .find(|pi| pi.id == id)
+            .map(|pi| pi.status)
+    }
+
+    /// Whether the traveller already failed a 3-D Secure challenge on the intent.
+    pub(crate) fn failed_once(&self, id: &str) -> bool {
+        self.failed_challenges.contains(id)
+    }
+
+    /// The traveller's browser completes (or fails) 3-D Secure on an intent that needs it, as
+    /// `/_fake/payment_intents/{id}/authenticate` does in the fake Stripe server.
+    pub(crate) fn authenticate(&mut self, id: &str, pass: bool) {
+        let Some(pi) = self.intents.iter_mut().find(|pi| pi.id == id) else {
+            return;
+        };
+        if !matches!(pi.status, "requires_payment_method" | "requires_action") {
+            return;
+        }
+        if pass {
+            pi.status = "requires_capture";
+        } else {
+            self.failed_challenges.insert(id.to_owned());
+        }
     }
 
     fn search(&self, path: &str, now: i64, fault: Option<Fault>) -> Outcome {

@@ -77,6 +77,7 @@ impl TripDriver {
         let ctx = Context {
             duffel: &self.config.duffel,
             travellers: &self.travellers,
+            traveller_request: self.traveller_request,
         };
         match saga::next(&state, now, &ctx) {
             Command::Send { mark, request } => {

@@ -86,6 +86,11 @@ fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OfferFacts>, D::Err
 pub struct ClaimedAttempt {
     /// The stored saga state.
     pub state: AttemptState,
+    /// What the traveller asked for while the attempt waits for them (`cancel`,
+    /// `another_card`; see [`crate::saga::TravellerRequest`]); absent: nothing. Unknown codes
+    /// are ignored.
+    #[serde(default)]
+    pub traveller_request: Option<String>,
 }
 
 /// Stripe objects of the trip's owner (never card data).

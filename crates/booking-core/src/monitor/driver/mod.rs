@@ -119,11 +119,25 @@ pub fn is_permanent_sqlstate(sqlstate: &str) -> bool {
         && (s.starts_with("22") || s.starts_with("23") || s.starts_with("42") || s == "55000")
 }
 
+/// An attempt that waits for the traveller ([`crate::saga::Phase::AwaitTraveller`]) reads its
+/// intent at once in every run that claims its trip: the trip is claimed when its wait is due,
+/// or earlier because the traveller said "done", chose another card or cancelled (which make it
+/// due now), so the saga's own poll time must not hold that run back. Within the run the saga's
+/// wait applies again after the read (no busy loop).
+fn woken(mut state: AttemptState) -> AttemptState {
+    if matches!(state.phase, crate::saga::Phase::AwaitTraveller { .. }) && !state.in_flight {
+        state.not_before = None;
+    }
+    state
+}
+
 /// The state machine for one claimed trip (see the module docs).
 pub struct TripDriver {
     trip: Trip,
     selected_offer: Option<SelectedOffer>,
     attempt: Option<AttemptState>,
+    /// The traveller's request for an attempt that waits for them (from the claim).
+    traveller_request: Option<crate::saga::TravellerRequest>,
     payment: Option<PaymentProfile>,
     config: DriverConfig,
     attempt_id: String,
@@ -184,7 +198,12 @@ impl TripDriver {
         Ok(Self {
             trip: claim.trip,
             selected_offer: claim.selected_offer,
-            attempt: claim.attempt.map(|a| a.state),
+            traveller_request: claim
+                .attempt
+                .as_ref()
+                .and_then(|a| a.traveller_request.as_deref())
+                .and_then(crate::saga::TravellerRequest::parse),
+            attempt: claim.attempt.map(|a| woken(a.state)),
             payment: claim.payment,
             config,
             attempt_id,

@@ -59,9 +59,11 @@ impl TripDriver {
 
     pub(super) fn route(&mut self, now: Timestamp) -> Step {
         if let Some(state) = self.attempt.take() {
+            // An attempt waiting for the traveller goes on to re-price and order in the same
+            // run once the traveller authenticated.
             let may_need_travellers = matches!(
                 state.phase,
-                Phase::Reprice | Phase::Authorize | Phase::Order
+                Phase::Reprice | Phase::Authorize | Phase::AwaitTraveller { .. } | Phase::Order
             );
             return if may_need_travellers {
                 self.passengers(Some(Box::new(state)))
