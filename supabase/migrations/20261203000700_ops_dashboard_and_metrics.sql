@@ -97,8 +97,9 @@ revoke all on table public.operator_actions from public, anon, authenticated, se
 grant select on table public.operator_actions to service_role;
 
 -- Indexes for the dashboard's windows (scripts/bench-ops.sql; docs/benchmarks.md): the latest
--- decisions across all trips, booking failures by time, bookings and attempts by time.
-create index pipeline_events_occurred_idx on public.pipeline_events (occurred_at desc, id desc);
+-- decisions across all trips, booking failures by time, bookings and attempts by time. The latest
+-- decisions use pipeline_events_occurred_idx (occurred_at, id) of 20261203000402_cleanup_jobs.sql,
+-- scanned backwards.
 create index pipeline_events_book_fail_idx on public.pipeline_events (occurred_at)
   where stage = 'book' and decision = 'fail';
 create index bookings_created_idx on public.bookings (created_at);
