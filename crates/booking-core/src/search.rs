@@ -15,8 +15,10 @@ use serde::Serialize;
 use crate::duffel;
 use crate::error::ProviderError;
 pub use crate::error::TransportFailure;
-use crate::offer::Offer;
-use crate::select::{check, select, Criteria, Decision, Rejections};
+use serde_json::value::RawValue;
+
+use crate::offer::{Offer, MAX_RAW_OFFER_BYTES};
+use crate::select::{check, rank_by, Criteria, Decision, Rejections};
 use crate::time::Timestamp;
 use crate::trip::Trip;
 
@@ -70,17 +72,28 @@ pub fn process_search_response(
     if !(200..=299).contains(&status) {
         return Err(duffel::classify_failure(status, body));
     }
-    let parsed = duffel::parse_offer_request_response(body)?;
+    let parsed = duffel::parse_offer_request_borrowed(body)?;
     let criteria = Criteria::from_trip(trip);
     let received = parsed.offers.len();
     let unique = dedupe_by_id(parsed.offers, &criteria, now);
     let duplicates = received - unique.len();
 
-    let selection = select(unique, &criteria, now);
-    let decision = selection.decision();
-    let selected_provider_offer_id = selection.best().map(|o| o.provider_offer_id.clone());
-    let mut offers = selection.ranked;
-    offers.truncate(MAX_STORED_OFFERS);
+    // Ranked next to their raw text (borrowed from `body`): only the stored ones are copied.
+    let (mut ranked, acceptable, rejections) = rank_by(unique, |(o, _)| o, &criteria, now);
+    let decision = if acceptable > 0 {
+        Decision::OfferSelected
+    } else {
+        Decision::NoAcceptableOffer
+    };
+    let selected_provider_offer_id = ranked
+        .first()
+        .filter(|_| acceptable > 0)
+        .map(|(o, _)| o.provider_offer_id.clone());
+    ranked.truncate(MAX_STORED_OFFERS);
+    let offers = ranked
+        .into_iter()
+        .map(|(offer, raw)| duffel::attach_raw(offer, raw))
+        .collect();
 
     Ok(SearchResult {
         provider: duffel::PROVIDER,
@@ -88,7 +101,7 @@ pub fn process_search_response(
         offers_seen: parsed.offers_seen,
         offers,
         selected_provider_offer_id,
-        rejections: selection.rejections,
+        rejections,
         decision,
         next_check_at: next_check_after_search(trip.departure_date, now),
         malformed: parsed.malformed,
@@ -96,16 +109,35 @@ pub fn process_search_response(
     })
 }
 
-/// Keeps one offer per provider id: the acceptable copy first, then the best-ranked one, so the
-/// choice does not depend on the provider's order.
-fn dedupe_by_id(mut offers: Vec<Offer>, criteria: &Criteria, now: Timestamp) -> Vec<Offer> {
-    offers.sort_by(|a, b| {
-        let rejected = |o: &Offer| check(o, criteria, now).is_err();
-        rejected(a).cmp(&rejected(b)).then_with(|| a.cmp_rank(b))
+/// Keeps one offer per provider id: the acceptable copy first, then the best-ranked one (its raw
+/// text as the last tie-break, as [`Offer::cmp_rank`] does), so the choice does not depend on
+/// the provider's order.
+fn dedupe_by_id<'a>(
+    offers: Vec<(Offer, &'a RawValue)>,
+    criteria: &Criteria,
+    now: Timestamp,
+) -> Vec<(Offer, &'a RawValue)> {
+    // The acceptance check once per offer, not once per comparison.
+    let mut keyed: Vec<(bool, Offer, &RawValue)> = offers
+        .into_iter()
+        .map(|(o, raw)| (check(&o, criteria, now).is_err(), o, raw))
+        .collect();
+    keyed.sort_by(|(ra, a, raw_a), (rb, b, raw_b)| {
+        ra.cmp(rb)
+            .then_with(|| a.cmp_rank(b))
+            .then_with(|| kept_raw(raw_a).cmp(&kept_raw(raw_b)))
     });
-    let mut seen = HashSet::new();
-    offers.retain(|o| seen.insert(o.provider_offer_id.clone()));
-    offers
+    let mut seen = HashSet::with_capacity(keyed.len());
+    keyed
+        .into_iter()
+        .filter(|(_, o, _)| seen.insert(o.provider_offer_id.clone()))
+        .map(|(_, o, raw)| (o, raw))
+        .collect()
+}
+
+/// The raw text an offer would keep ([`duffel::attach_raw`]): `None` above the size limit.
+fn kept_raw(raw: &RawValue) -> Option<&str> {
+    Some(raw.get()).filter(|text| text.len() <= MAX_RAW_OFFER_BYTES)
 }
 
 /// When to look again after a successful search: every 30 minutes when departure is at most 7
