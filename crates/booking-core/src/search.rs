@@ -15,8 +15,6 @@ use serde::Serialize;
 use crate::duffel;
 use crate::error::ProviderError;
 pub use crate::error::TransportFailure;
-use serde_json::value::RawValue;
-
 use crate::offer::{Offer, MAX_RAW_OFFER_BYTES};
 use crate::select::{check, rank_by, Criteria, Decision, Rejections};
 use crate::time::Timestamp;
@@ -113,12 +111,12 @@ pub fn process_search_response(
 /// text as the last tie-break, as [`Offer::cmp_rank`] does), so the choice does not depend on
 /// the provider's order.
 fn dedupe_by_id<'a>(
-    offers: Vec<(Offer, &'a RawValue)>,
+    offers: Vec<(Offer, &'a str)>,
     criteria: &Criteria,
     now: Timestamp,
-) -> Vec<(Offer, &'a RawValue)> {
+) -> Vec<(Offer, &'a str)> {
     // The acceptance check once per offer, not once per comparison.
-    let mut keyed: Vec<(bool, Offer, &RawValue)> = offers
+    let mut keyed: Vec<(bool, Offer, &str)> = offers
         .into_iter()
         .map(|(o, raw)| (check(&o, criteria, now).is_err(), o, raw))
         .collect();
@@ -136,8 +134,8 @@ fn dedupe_by_id<'a>(
 }
 
 /// The raw text an offer would keep ([`duffel::attach_raw`]): `None` above the size limit.
-fn kept_raw(raw: &RawValue) -> Option<&str> {
-    Some(raw.get()).filter(|text| text.len() <= MAX_RAW_OFFER_BYTES)
+fn kept_raw(raw: &str) -> Option<&str> {
+    Some(raw).filter(|text| text.len() <= MAX_RAW_OFFER_BYTES)
 }
 
 /// When to look again after a successful search: every 30 minutes when departure is at most 7

@@ -85,19 +85,6 @@ impl OfferError {
 crate::error::impl_error_code!(OfferError);
 
 #[derive(Deserialize)]
-struct SearchEnvelope<'a> {
-    #[serde(borrow)]
-    data: SearchData<'a>,
-}
-
-#[derive(Deserialize)]
-struct SearchData<'a> {
-    id: String,
-    #[serde(borrow)]
-    offers: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
 struct SingleEnvelope<'a> {
     #[serde(borrow)]
     data: &'a RawValue,
@@ -106,7 +93,7 @@ struct SingleEnvelope<'a> {
 // The wire shapes borrow from the body (`Cow`: borrowed unless the JSON string has escapes) and
 // name only the fields the rules read; serde skips every other field without allocating.
 #[derive(Deserialize)]
-struct WireOffer<'a> {
+pub(super) struct WireOffer<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
     #[serde(borrow)]
@@ -120,7 +107,7 @@ struct WireOffer<'a> {
 }
 
 #[derive(Deserialize)]
-struct WireSlice<'a> {
+pub(super) struct WireSlice<'a> {
     #[serde(default, borrow)]
     duration: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -128,7 +115,7 @@ struct WireSlice<'a> {
 }
 
 #[derive(Deserialize)]
-struct WireSegment<'a> {
+pub(super) struct WireSegment<'a> {
     #[serde(borrow)]
     departing_at: Cow<'a, str>,
     #[serde(borrow)]
@@ -142,13 +129,13 @@ struct WireSegment<'a> {
 }
 
 #[derive(Deserialize)]
-struct WireCarrier<'a> {
+pub(super) struct WireCarrier<'a> {
     #[serde(default, borrow)]
     iata_code: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct WirePassenger<'a> {
+pub(super) struct WirePassenger<'a> {
     #[serde(default, borrow)]
     cabin_class: Option<Cow<'a, str>>,
 }
@@ -159,8 +146,9 @@ struct WirePassenger<'a> {
 pub struct BorrowedOffers<'a> {
     /// Duffel's offer request id (`orq_…`).
     pub offer_request_id: String,
-    /// The offers that normalized cleanly (their `raw` unset), in the provider's order.
-    pub offers: Vec<(Offer, &'a RawValue)>,
+    /// The offers that normalized cleanly (their `raw` unset), in the provider's order, each
+    /// with its JSON text as it appears in the body.
+    pub offers: Vec<(Offer, &'a str)>,
     /// How many offers the answer contained, malformed ones included.
     pub offers_seen: usize,
     /// How many were skipped as malformed.
@@ -169,8 +157,11 @@ pub struct BorrowedOffers<'a> {
 
 /// Sets `offer.raw` to the offer's JSON text as received when it is at most
 /// [`MAX_RAW_OFFER_BYTES`] (the rule of [`normalize_offer`]).
-pub fn attach_raw(mut offer: Offer, raw: &RawValue) -> Offer {
-    offer.raw = (raw.get().len() <= MAX_RAW_OFFER_BYTES).then(|| raw.to_owned());
+/// `raw` is one offer's text from [`parse_offer_request_borrowed`], so it is valid JSON.
+pub fn attach_raw(mut offer: Offer, raw: &str) -> Offer {
+    offer.raw = (raw.len() <= MAX_RAW_OFFER_BYTES)
+        .then(|| RawValue::from_string(raw.to_owned()).ok())
+        .flatten();
     offer
 }
 
@@ -196,18 +187,25 @@ pub fn parse_offer_request_response(body: &[u8]) -> Result<ParsedOffers, Provide
 /// offer comes with its text borrowed from `body` and `raw` unset (the search keeps the text of
 /// the offers it stores only, [`attach_raw`]). Same errors.
 pub fn parse_offer_request_borrowed(body: &[u8]) -> Result<BorrowedOffers<'_>, ProviderError> {
-    let envelope: SearchEnvelope<'_> = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::bad_response(format!("not an offer request: {}", brief(&e))))?;
-    let data = envelope.data;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ProviderError::bad_response("not an offer request: not UTF-8"))?;
+    let data = scan::scan(body).map_err(|e| match e {
+        scan::ScanError::Json(m) => {
+            ProviderError::bad_response(format!("not an offer request: {m}"))
+        }
+        scan::ScanError::Envelope(m) => {
+            ProviderError::bad_response(format!("not an offer request: {m}"))
+        }
+    })?;
     if !valid_id(&data.id) {
         return Err(ProviderError::bad_response("invalid offer request id"));
     }
     let offers_seen = data.offers.len();
     let mut offers = Vec::with_capacity(offers_seen);
     let mut first_error = None;
-    for raw in data.offers {
-        match normalize_fields(raw) {
-            Ok(offer) => offers.push((offer, raw)),
+    for (wire, (start, end)) in data.offers {
+        match wire.map_err(OfferError::Schema).and_then(from_wire) {
+            Ok(offer) => offers.push((offer, text.get(start..end).unwrap_or_default())),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -250,13 +248,15 @@ pub fn parse_offer_response(body: &[u8]) -> Result<Offer, ProviderError> {
 /// - `carriers`: distinct marketing carrier codes in order of first appearance.
 /// - `raw`: the offer's JSON text as received when it is at most [`MAX_RAW_OFFER_BYTES`].
 pub fn normalize_offer(raw: &RawValue) -> Result<Offer, OfferError> {
-    normalize_fields(raw).map(|offer| attach_raw(offer, raw))
-}
-
-/// [`normalize_offer`] without the raw text (`raw` is `None`).
-fn normalize_fields(raw: &RawValue) -> Result<Offer, OfferError> {
     let wire: WireOffer<'_> =
         serde_json::from_str(raw.get()).map_err(|e| OfferError::Schema(brief(&e)))?;
+    let mut offer = from_wire(wire)?;
+    offer.raw = (raw.get().len() <= MAX_RAW_OFFER_BYTES).then(|| raw.to_owned());
+    Ok(offer)
+}
+
+/// The normalization rules of [`normalize_offer`] on the wire fields (`raw` left `None`).
+fn from_wire(wire: WireOffer<'_>) -> Result<Offer, OfferError> {
     if !valid_id(&wire.id) {
         return Err(OfferError::InvalidId);
     }
@@ -346,6 +346,8 @@ fn valid_carrier(code: &str) -> bool {
 fn brief(error: &serde_json::Error) -> String {
     error.to_string().chars().take(160).collect()
 }
+
+mod scan;
 
 #[cfg(test)]
 mod tests;
