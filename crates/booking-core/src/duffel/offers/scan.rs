@@ -123,20 +123,27 @@ fn each<T>(
     }
 }
 
-/// Walks an object's keys, giving each to `field`; the first shape error wins, every value is
-/// consumed either way.
+/// Walks an object's keys, giving each one's index in `names` (or `names.len()` for any other
+/// key, without copying it) to `field`; the first shape error wins, every value is consumed.
 fn object(
     j: &mut Jiter<'_>,
-    mut field: impl FnMut(&mut Jiter<'_>, &str) -> Res<Result<(), Shape>>,
+    names: &[&str],
+    mut field: impl FnMut(&mut Jiter<'_>, usize) -> Res<Result<(), Shape>>,
 ) -> Res<Result<(), Shape>> {
+    let find = |k: &str| names.iter().position(|n| *n == k).unwrap_or(names.len());
     let mut first: Result<(), Shape> = Ok(());
-    let mut key = j.known_object()?.map(str::to_owned);
+    let mut key = j.known_object()?.map(find);
     while let Some(k) = key {
-        let r = field(j, &k)?;
+        let r = if k == names.len() {
+            j.next_skip()?;
+            Ok(())
+        } else {
+            field(j, k)?
+        };
         if first.is_ok() {
             first = r;
         }
-        key = j.next_key()?.map(str::to_owned);
+        key = j.next_key()?.map(find);
     }
     Ok(first)
 }
@@ -244,13 +251,19 @@ fn owned(text: String) -> Cow<'static, str> {
 fn offer(j: &mut Jiter<'_>) -> Res<Result<WireOffer<'static>, Shape>> {
     let (mut id, mut amount, mut currency, mut expires) = (None, None, None, None);
     let mut slices = None;
-    let shape = object(j, |j, k| match k {
-        "id" => string(j, &mut id, k),
-        "total_amount" => string(j, &mut amount, k),
-        "total_currency" => string(j, &mut currency, k),
-        "expires_at" => string(j, &mut expires, k),
-        "slices" => array(j, &mut slices, k, false, |j, p| each(j, p, slice)),
-        _ => j.next_skip().map(Ok).map_err(Into::into),
+    const NAMES: [&str; 5] = [
+        "id",
+        "total_amount",
+        "total_currency",
+        "expires_at",
+        "slices",
+    ];
+    let shape = object(j, &NAMES, |j, k| match k {
+        0 => string(j, &mut id, NAMES[k]),
+        1 => string(j, &mut amount, NAMES[k]),
+        2 => string(j, &mut currency, NAMES[k]),
+        3 => string(j, &mut expires, NAMES[k]),
+        _ => array(j, &mut slices, NAMES[k], false, |j, p| each(j, p, slice)),
     })?;
     Ok(shape.and_then(|()| {
         Ok(WireOffer {
@@ -265,10 +278,12 @@ fn offer(j: &mut Jiter<'_>) -> Res<Result<WireOffer<'static>, Shape>> {
 
 fn slice(j: &mut Jiter<'_>) -> Res<Result<WireSlice<'static>, Shape>> {
     let (mut duration, mut segments) = (None, None);
-    let shape = object(j, |j, k| match k {
-        "duration" => opt_string(j, &mut duration, k),
-        "segments" => array(j, &mut segments, k, false, |j, p| each(j, p, segment)),
-        _ => j.next_skip().map(Ok).map_err(Into::into),
+    const NAMES: [&str; 2] = ["duration", "segments"];
+    let shape = object(j, &NAMES, |j, k| match k {
+        0 => opt_string(j, &mut duration, NAMES[k]),
+        _ => array(j, &mut segments, NAMES[k], false, |j, p| {
+            each(j, p, segment)
+        }),
     })?;
     Ok(shape.and_then(|()| {
         Ok(WireSlice {
@@ -281,10 +296,17 @@ fn slice(j: &mut Jiter<'_>) -> Res<Result<WireSlice<'static>, Shape>> {
 fn segment(j: &mut Jiter<'_>) -> Res<Result<WireSegment<'static>, Shape>> {
     let (mut departing, mut arriving, mut carrier) = (None, None, None);
     let (mut stops, mut passengers) = (None, None);
-    let shape = object(j, |j, k| match k {
-        "departing_at" => string(j, &mut departing, k),
-        "arriving_at" => string(j, &mut arriving, k),
-        "marketing_carrier" => {
+    const NAMES: [&str; 5] = [
+        "departing_at",
+        "arriving_at",
+        "marketing_carrier",
+        "stops",
+        "passengers",
+    ];
+    let shape = object(j, &NAMES, |j, k| match k {
+        0 => string(j, &mut departing, NAMES[k]),
+        1 => string(j, &mut arriving, NAMES[k]),
+        2 => {
             if carrier.is_some() {
                 j.next_skip()?;
                 return Ok(Err(Shape("duplicate field `marketing_carrier`".into())));
@@ -292,9 +314,8 @@ fn segment(j: &mut Jiter<'_>) -> Res<Result<WireSegment<'static>, Shape>> {
             let peek = j.peek()?;
             let read = each(j, peek, |j| {
                 let mut code = None;
-                let shape = object(j, |j, k| match k {
-                    "iata_code" => opt_string(j, &mut code, k),
-                    _ => j.next_skip().map(Ok).map_err(Into::into),
+                let shape = object(j, &["iata_code"], |j, _| {
+                    opt_string(j, &mut code, "iata_code")
                 })?;
                 Ok(shape.map(|()| WireCarrier {
                     iata_code: code.flatten().map(owned),
@@ -302,23 +323,21 @@ fn segment(j: &mut Jiter<'_>) -> Res<Result<WireSegment<'static>, Shape>> {
             })?;
             Ok(read.map(|c| carrier = Some(c)))
         }
-        "stops" => array(j, &mut stops, k, true, |j, p| {
+        3 => array(j, &mut stops, NAMES[k], true, |j, p| {
             j.known_skip(p)?;
             Ok(Ok(IgnoredAny))
         }),
-        "passengers" => array(j, &mut passengers, k, true, |j, p| {
+        _ => array(j, &mut passengers, NAMES[k], true, |j, p| {
             each(j, p, |j| {
                 let mut cabin = None;
-                let shape = object(j, |j, k| match k {
-                    "cabin_class" => opt_string(j, &mut cabin, k),
-                    _ => j.next_skip().map(Ok).map_err(Into::into),
+                let shape = object(j, &["cabin_class"], |j, _| {
+                    opt_string(j, &mut cabin, "cabin_class")
                 })?;
                 Ok(shape.map(|()| WirePassenger {
                     cabin_class: cabin.flatten().map(owned),
                 }))
             })
         }),
-        _ => j.next_skip().map(Ok).map_err(Into::into),
     })?;
     Ok(shape.and_then(|()| {
         Ok(WireSegment {
