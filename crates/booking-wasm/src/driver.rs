@@ -10,25 +10,34 @@
 //! `done` with a stopped/500 result naming the error's code.
 
 use booking_core::auth;
+#[cfg(feature = "search")]
 use booking_core::duffel::DuffelConfig;
+#[cfg(feature = "webhooks")]
 use booking_core::duffel_webhook::{
     DuffelWebhookDone, DuffelWebhookDriver as CoreDuffelWebhookDriver, SignatureHeader,
 };
 use booking_core::engine::{Command, Driver, Input, SqlFunction};
 use booking_core::error::TransportFailure;
+#[cfg(feature = "monitor")]
 use booking_core::monitor::driver::{
     Claim, DriverConfig, DriverError, DriverOutcome, TripDone, TripDriver as CoreTripDriver,
 };
+#[cfg(feature = "monitor")]
 use booking_core::monitor::{self, MonitorSettings};
+#[cfg(feature = "user")]
 use booking_core::payment_methods::{
     parse_request as parse_payment_request, PaymentMethodsDriver as CorePaymentMethodsDriver,
     PaymentsDone,
 };
+#[cfg(feature = "webhooks")]
 use booking_core::stripe::webhook::signed_payload_prefix;
+#[cfg(feature = "webhooks")]
 use booking_core::stripe_webhook::{
     StripeWebhookDone, StripeWebhookDriver as CoreStripeWebhookDriver,
 };
+#[cfg(feature = "search")]
 use booking_core::trip::parse_trip_body;
+#[cfg(feature = "search")]
 use booking_core::trip_search::{SearchDone, SearchDriver as CoreSearchDriver};
 use serde::Serialize;
 use serde_json::json;
@@ -107,11 +116,13 @@ macro_rules! driver_methods {
 }
 
 /// One claimed trip's state machine (the monitor). Call `free()` when done with it.
+#[cfg(feature = "monitor")]
 #[wasm_bindgen]
 pub struct TripDriver {
     inner: Result<CoreTripDriver, TripDone>,
 }
 
+#[cfg(feature = "monitor")]
 #[wasm_bindgen]
 impl TripDriver {
     /// Builds the driver from the claim JSON (one element of `monitor_claim`'s `trips`), the
@@ -152,14 +163,17 @@ impl TripDriver {
     }
 }
 
+#[cfg(feature = "monitor")]
 driver_methods!(TripDriver);
 
 /// One `trip-search` request's state machine. Call `free()` when done with it.
+#[cfg(feature = "search")]
 #[wasm_bindgen]
 pub struct SearchDriver {
     inner: Result<CoreSearchDriver, SearchDone>,
 }
 
+#[cfg(feature = "search")]
 #[wasm_bindgen]
 impl SearchDriver {
     /// Builds the driver from the request body bytes (validated here: a bad body makes the
@@ -179,6 +193,7 @@ impl SearchDriver {
     }
 }
 
+#[cfg(feature = "search")]
 driver_methods!(SearchDriver);
 
 #[derive(Serialize)]
@@ -205,6 +220,7 @@ pub fn sql_api() -> JsValue {
 
 /// How many due trips one monitor run may claim, from the `settings` object `monitor_claim`
 /// returns; 0 when the kill switch is off or the JSON cannot be read.
+#[cfg(feature = "monitor")]
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn claim_limit(settings_json: &str) -> u32 {
@@ -221,11 +237,13 @@ pub fn secret_matches(given: &str, expected: &str) -> bool {
 }
 
 /// One `payment-methods` request's state machine. Call `free()` when done with it.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 pub struct PaymentMethodsDriver {
     inner: Result<CorePaymentMethodsDriver, PaymentsDone>,
 }
 
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 impl PaymentMethodsDriver {
     /// Builds the driver from the request body bytes (a bad body makes it done at once with the
@@ -243,14 +261,17 @@ impl PaymentMethodsDriver {
     }
 }
 
+#[cfg(feature = "user")]
 driver_methods!(PaymentMethodsDriver);
 
 /// One Stripe webhook delivery's state machine. Call `free()` when done with it.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct StripeWebhookDriver {
     inner: Result<CoreStripeWebhookDriver, StripeWebhookDone>,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl StripeWebhookDriver {
     /// Builds the driver from the `Stripe-Signature` header (`None` when absent), the MAC the
@@ -264,10 +285,12 @@ impl StripeWebhookDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(StripeWebhookDriver);
 
 /// The prefix the shim puts before the raw body when computing a Stripe webhook's MAC
 /// (`"{t}."` from the header), or `undefined` when the header does not parse.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn stripe_signed_prefix(header: &str) -> Option<String> {
@@ -275,11 +298,13 @@ pub fn stripe_signed_prefix(header: &str) -> Option<String> {
 }
 
 /// One `duffel-webhook` delivery's state machine. Call `free()` when done with it.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct DuffelWebhookDriver {
     inner: Result<CoreDuffelWebhookDriver, DuffelWebhookDone>,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl DuffelWebhookDriver {
     /// Builds the driver from the raw body bytes, the `X-Duffel-Signature` header (absent:
@@ -298,10 +323,12 @@ impl DuffelWebhookDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(DuffelWebhookDriver);
 
 /// What precedes the raw body in the message Duffel signs (`"{t}."`), or `undefined` when the
 /// `X-Duffel-Signature` header is missing or malformed (the driver then refuses it).
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn duffel_signed_prefix(header: Option<String>) -> Option<String> {
@@ -310,11 +337,13 @@ pub fn duffel_signed_prefix(header: Option<String>) -> Option<String> {
         .map(|parsed| parsed.signed_prefix())
 }
 /// One `travelers` request's state machine (the caller's profiles). Call `free()` when done.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 pub struct TravelersDriver {
     inner: Result<booking_core::travelers::TravelersDriver, booking_core::reply::Reply>,
 }
 
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 impl TravelersDriver {
     /// Builds the driver from the request body bytes (validated here: a bad body makes the
@@ -327,14 +356,17 @@ impl TravelersDriver {
     }
 }
 
+#[cfg(feature = "user")]
 driver_methods!(TravelersDriver);
 
 /// One `trips` request's state machine (the caller's watches). Call `free()` when done.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 pub struct TripsDriver {
     inner: Result<booking_core::trips::TripsDriver, booking_core::reply::Reply>,
 }
 
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 impl TripsDriver {
     /// Builds the driver from the request body bytes (a bad body: done at once with the 400).
@@ -346,14 +378,17 @@ impl TripsDriver {
     }
 }
 
+#[cfg(feature = "user")]
 driver_methods!(TripsDriver);
 
 /// One claimed notification's state machine (notify-dispatch). Call `free()` when done with it.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct NotifyDriver {
     inner: Result<booking_core::notify::NotifyDriver, booking_core::notify::NotifyDone>,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl NotifyDriver {
     /// Builds the driver from one element of `notify_claim`'s `notifications` and its
@@ -371,9 +406,11 @@ impl NotifyDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(NotifyDriver);
 
 /// One resend-webhook delivery. Call `free()` when done with it.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct ResendWebhookDriver {
     inner: Result<
@@ -382,6 +419,7 @@ pub struct ResendWebhookDriver {
     >,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl ResendWebhookDriver {
     /// Builds the driver from the Svix headers as received (empty string: absent), the raw body
@@ -413,8 +451,10 @@ impl ResendWebhookDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(ResendWebhookDriver);
 
+#[cfg(feature = "webhooks")]
 fn present(value: &str) -> Option<&str> {
     (!value.is_empty()).then_some(value)
 }

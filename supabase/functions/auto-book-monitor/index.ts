@@ -7,7 +7,7 @@
  * POST {}                  -> 200 { run_id, enabled, claimed, outcomes, left_for_next_run, duration_ms }
  * POST { "trip_id": uuid } -> the same, for that trip only
  */
-import { parseMonitorRequest } from "../_shared/core.ts";
+import { parseMonitorRequest } from "../_shared/core/monitor.ts";
 import { env } from "../_shared/env.ts";
 import { HttpError, json, readBody } from "../_shared/http.ts";
 import { runMonitor } from "../_shared/monitor.ts";
