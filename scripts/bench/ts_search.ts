@@ -160,7 +160,11 @@ export function cmpRank(a: TsOffer, b: TsOffer): number {
     return a.duration_minutes - b.duration_minutes;
   }
   if (a.departing_at !== b.departing_at) return a.departing_at < b.departing_at ? -1 : 1;
-  return a.provider_offer_id < b.provider_offer_id ? -1 : a.provider_offer_id > b.provider_offer_id ? 1 : 0;
+  return a.provider_offer_id < b.provider_offer_id
+    ? -1
+    : a.provider_offer_id > b.provider_offer_id
+    ? 1
+    : 0;
 }
 
 /** The first failing check's code, or null when acceptable. */

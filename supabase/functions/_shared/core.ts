@@ -189,7 +189,11 @@ export interface DriverConfig {
 
 /** The SQL API the executor may call, from the core's own list. */
 export function sqlApi(): { function: SqlFunction; name: string; role: SqlRole }[] {
-  return guarded(() => from("sql_api")()) as { function: SqlFunction; name: string; role: SqlRole }[];
+  return guarded(() => from("sql_api")()) as {
+    function: SqlFunction;
+    name: string;
+    role: SqlRole;
+  }[];
 }
 
 /** Constant-time comparison of a presented secret with the expected one (in the core). */
