@@ -151,10 +151,21 @@ const res = await handler(new Request("http://127.0.0.1:54321/functions/v1/${fn}
   body: ${method === "POST" ? '"{}"' : "undefined"} }));
 await res.arrayBuffer();
 console.log(JSON.stringify({ ms: performance.now() - t0, status: res.status }));`;
+  // A complete, made-up environment pointing at closed loopback ports: nothing is reached.
   const env = {
     SUPABASE_URL: "http://127.0.0.1:54321",
-    SUPABASE_DB_URL: "postgresql://postgres:postgres@127.0.0.1:1/postgres",
+    PIPELINE_DB_URL: "postgresql://pipeline_functions:bench@127.0.0.1:1/postgres",
+    UPSTASH_REDIS_REST_URL: "http://127.0.0.1:1",
+    UPSTASH_REDIS_REST_TOKEN: "bench-only",
+    DUFFEL_ACCESS_TOKEN: "bench-only",
+    SUPABASE_SECRET_KEY: "sb_secret_bench_only",
     SUPABASE_JWT_SECRET: "bench-only-secret-at-least-32-characters",
+    JWT_SECRET: "bench-only-secret-at-least-32-characters",
+    STRIPE_SECRET_KEY: "sk_test_bench_only",
+    STRIPE_WEBHOOK_SECRET: "whsec_bench_only",
+    DUFFEL_WEBHOOK_SECRET: "bench-only",
+    RESEND_API_KEY: "re_bench_only",
+    RESEND_WEBHOOK_SECRET: "whsec_YmVuY2gtb25seQ==",
   };
   const runs: { ms: number; status: number }[] = [];
   for (let i = 0; i < 3; i++) runs.push(JSON.parse(await fresh(script, env)));

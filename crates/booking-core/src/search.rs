@@ -67,6 +67,62 @@ pub fn process_search_response(
     body: &[u8],
     now: Timestamp,
 ) -> Result<SearchResult, ProviderError> {
+    let (mut result, raws) = search_ranked(trip, status, body, now)?;
+    result.offers = std::mem::take(&mut result.offers)
+        .into_iter()
+        .zip(raws)
+        .map(|(offer, raw)| duffel::attach_raw(offer, raw))
+        .collect();
+    Ok(result)
+}
+
+/// [`process_search_response`] with the result also as its JSON text (exactly
+/// `serde_json::to_string` of the [`SearchResult`] that function returns), built without
+/// copying the stored offers' raw text into [`Offer::raw`] first: each offer's text goes from the
+/// body straight into the JSON. The returned result's offers have `raw` unset. The hot path.
+pub fn process_search_response_json(
+    trip: &Trip,
+    status: u16,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(SearchResult, String), ProviderError> {
+    let (mut result, raws) = search_ranked(trip, status, body, now)?;
+    let internal = |_| ProviderError::bad_response("search result not serialisable");
+    let offers = std::mem::take(&mut result.offers);
+    let mut json = serde_json::to_string(&result).map_err(internal)?;
+    let mut list = String::with_capacity(raws.iter().map(|r| r.len() + 400).sum::<usize>() + 2);
+    list.push('[');
+    for (i, (offer, raw)) in offers.iter().zip(&raws).enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        // `raw` is the last field of an offer: `…,"raw":null}` becomes `…,"raw":<text>}`.
+        let text = serde_json::to_string(offer).map_err(internal)?;
+        match (text.strip_suffix("null}"), kept_raw(raw)) {
+            (Some(head), Some(raw)) => {
+                list.push_str(head);
+                list.push_str(raw);
+                list.push('}');
+            }
+            _ => list.push_str(&text),
+        }
+    }
+    list.push(']');
+    // The only `"offers":[]` in the text: the fields before it are fixed words, an id of
+    // `[A-Za-z0-9_]` and a number.
+    json = json.replacen("\"offers\":[]", &format!("\"offers\":{list}"), 1);
+    result.offers = offers;
+    Ok((result, json))
+}
+
+/// The search up to the stored offers: the result with those offers' `raw` unset, and their raw
+/// texts (slices of `body`) in the same order.
+fn search_ranked<'a>(
+    trip: &Trip,
+    status: u16,
+    body: &'a [u8],
+    now: Timestamp,
+) -> Result<(SearchResult, Vec<&'a str>), ProviderError> {
     if !(200..=299).contains(&status) {
         return Err(duffel::classify_failure(status, body));
     }
@@ -76,7 +132,7 @@ pub fn process_search_response(
     let unique = dedupe_by_id(parsed.offers, &criteria, now);
     let duplicates = received - unique.len();
 
-    // Ranked next to their raw text (borrowed from `body`): only the stored ones are copied.
+    // Ranked next to their raw text (borrowed from `body`): only the stored ones are kept.
     let (mut ranked, acceptable, rejections) = rank_by(unique, |(o, _)| o, &criteria, now);
     let decision = if acceptable > 0 {
         Decision::OfferSelected
@@ -88,23 +144,23 @@ pub fn process_search_response(
         .filter(|_| acceptable > 0)
         .map(|(o, _)| o.provider_offer_id.clone());
     ranked.truncate(MAX_STORED_OFFERS);
-    let offers = ranked
-        .into_iter()
-        .map(|(offer, raw)| duffel::attach_raw(offer, raw))
-        .collect();
+    let (offers, raws) = ranked.into_iter().unzip();
 
-    Ok(SearchResult {
-        provider: duffel::PROVIDER,
-        offer_request_id: parsed.offer_request_id,
-        offers_seen: parsed.offers_seen,
-        offers,
-        selected_provider_offer_id,
-        rejections,
-        decision,
-        next_check_at: next_check_after_search(trip.departure_date, now),
-        malformed: parsed.malformed,
-        duplicates,
-    })
+    Ok((
+        SearchResult {
+            provider: duffel::PROVIDER,
+            offer_request_id: parsed.offer_request_id,
+            offers_seen: parsed.offers_seen,
+            offers,
+            selected_provider_offer_id,
+            rejections,
+            decision,
+            next_check_at: next_check_after_search(trip.departure_date, now),
+            malformed: parsed.malformed,
+            duplicates,
+        },
+        raws,
+    ))
 }
 
 /// Keeps one offer per provider id: the acceptable copy first, then the best-ranked one (its raw
@@ -184,6 +240,47 @@ mod tests {
             search_failure_next_check(now).to_rfc3339(),
             "2026-11-23T00:04:00.000Z"
         );
+    }
+
+    #[test]
+    fn the_json_hot_path_writes_exactly_the_serialised_result() {
+        let trip: Trip = serde_json::from_str(
+            r#"{"id":"0b0f0c1e-8d5a-4c53-9a53-7b1e2f3a4b5c","owner_id":"11111111-2222-4333-8444-555555555555",
+            "origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy",
+            "max_total_minor":30000,"currency":"GBP","status":"searching","version":1,
+            "created_at":"2026-11-22T10:00:00Z","updated_at":"2026-11-22T10:00:00Z"}"#,
+        )
+        .unwrap();
+        let offer = |id: &str, total: &str, pad: usize| {
+            format!(
+                r#"{{ "id":"{id}","total_amount":"{total}","total_currency":"GBP",
+                "expires_at":"2027-03-12T10:00:00Z","pad":"{}","slices":[{{"duration":"PT8H",
+                "segments":[{{"departing_at":"2027-03-12T09:00:00","arriving_at":"2027-03-12T12:00:00",
+                "marketing_carrier":{{"iata_code":"BA"}},"stops":[],
+                "passengers":[{{"cabin_class":"economy"}}]}}]}}] }}"#,
+                "x".repeat(pad)
+            )
+        };
+        let body = format!(
+            r#"{{"data":{{"id":"orq_1","offers":[{},{},{},{}]}}}}"#,
+            offer("off_a", "250.00", 0),
+            offer("off_b", "199.99", 20_000),
+            offer("off_c", "420.00", 3),
+            offer("off_a", "260.00", 0)
+        );
+        let now = at("2027-03-01T10:00:00Z");
+        let full = process_search_response(&trip, 201, body.as_bytes(), now).unwrap();
+        let (fast, json) = process_search_response_json(&trip, 201, body.as_bytes(), now).unwrap();
+        assert_eq!(json, serde_json::to_string(&full).unwrap());
+        assert_eq!(fast.selected_provider_offer_id.as_deref(), Some("off_b"));
+        assert!(full.offers[0].raw.is_none(), "over 16 KB: no raw text");
+        assert!(full.offers[1]
+            .raw
+            .as_ref()
+            .unwrap()
+            .get()
+            .starts_with("{ \"id\":\"off_a\""));
+        assert_eq!(full.offers.len(), 3);
     }
 
     #[test]

@@ -56,25 +56,21 @@ pub fn process_search_response(trip_json: &str, status: u16, body: &[u8], now_ms
         Ok(trip) => trip,
         Err(error) => return to_js(&json!({ "ok": false, "error": error })),
     };
-    match search::process_search_response(&trip, status, body, timestamp(now_ms)) {
-        Ok(result) => match serde_json::to_string(&result) {
-            Ok(result_json) => to_js(&Summary {
-                ok: true,
-                result_json,
-                decision: &result.decision,
-                offers_seen: result.offers_seen,
-                offers_stored: result.offers.len(),
-                malformed: result.malformed,
-                selected_provider_offer_id: result.selected_provider_offer_id.as_deref(),
-                rejections: &result.rejections,
-            }),
-            Err(_) => to_js(&json!({ "ok": false, "error": internal("result not serialisable") })),
-        },
+    match search::process_search_response_json(&trip, status, body, timestamp(now_ms)) {
+        Ok((result, result_json)) => to_js(&Summary {
+            ok: true,
+            result_json,
+            decision: &result.decision,
+            offers_seen: result.offers_seen,
+            offers_stored: result.offers.len(),
+            malformed: result.malformed,
+            selected_provider_offer_id: result.selected_provider_offer_id.as_deref(),
+            rejections: &result.rejections,
+        }),
         Err(err) => to_js(&json!({ "ok": false, "error": provider_error(&err) })),
     }
 }
 
-#[cfg(feature = "monitor")]
 /// Parses a monitor request body: `{ ok, trip_id: string | null }` or
 /// `{ ok: false, error: { code, message } }`.
 #[wasm_bindgen]
@@ -88,11 +84,6 @@ pub fn parse_monitor_request(body: &[u8]) -> JsValue {
 #[cfg(feature = "search")]
 fn provider_error(err: &ProviderError) -> Value {
     json!({ "code": err.code(), "message": err.to_string(), "provider_code": err.provider_code() })
-}
-
-#[cfg(feature = "search")]
-fn internal(message: &str) -> Value {
-    json!({ "code": "internal", "message": message })
 }
 
 #[cfg(feature = "search")]
