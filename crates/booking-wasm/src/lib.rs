@@ -71,6 +71,7 @@ pub fn process_search_response(trip_json: &str, status: u16, body: &[u8], now_ms
     }
 }
 
+#[cfg(feature = "monitor")]
 /// Parses a monitor request body: `{ ok, trip_id: string | null }` or
 /// `{ ok: false, error: { code, message } }`.
 #[wasm_bindgen]
