@@ -119,7 +119,7 @@ cd "$REPO" || exit 1
 export PATH="$HOME/.cargo/bin:$REPO/node_modules/.bin:$PATH"
 bash scripts/install.sh --faketime || die "install failed"
 [ -r "$LIBFAKETIME" ] || die "$LIBFAKETIME not found after install"
-if [ ! -f supabase/functions/_shared/wasm/booking_wasm_bg.wasm ]; then
+if [ ! -f supabase/functions/_shared/wasm/search/booking_wasm_bg.wasm ]; then
   bash scripts/build-wasm.sh || die "wasm build failed"
 fi
 

@@ -5,7 +5,7 @@
  * `authenticated`). A function added to one side only fails here.
  */
 import assert from "node:assert/strict";
-import { sqlApi } from "../../supabase/functions/_shared/core.ts";
+import { sqlApi } from "../../supabase/functions/_shared/core/user.ts";
 import { closeSql, sql } from "./helpers.ts";
 
 Deno.test("every SQL function of the core's list exists with its grants", async () => {

@@ -4,6 +4,8 @@
  * re-instantiates the module while drivers of the old instance refuse further use.
  */
 import assert from "node:assert/strict";
+import "../../supabase/functions/_shared/core/search.ts";
+import "../../supabase/functions/_shared/core/monitor.ts";
 import {
   guarded,
   searchDriver,

@@ -99,6 +99,10 @@ impl Money {
         if !well_formed {
             return Err(MoneyError::Malformed(text.chars().take(40).collect()));
         }
+        if let Some(minor) = plain_minor(digits, currency.exponent()) {
+            let minor = if text.starts_with('-') { -minor } else { minor };
+            return Self::from_minor(minor, currency);
+        }
         let value = Decimal::from_str(text)
             .map_err(|_| MoneyError::Malformed(text.chars().take(40).collect()))?;
         let exponent = currency.exponent();
@@ -162,6 +166,27 @@ impl MoneyError {
             Self::OutOfRange => "amount_out_of_range",
         }
     }
+}
+
+/// The fast path of [`Money::parse_decimal`] for a well-formed unsigned decimal (digits with at
+/// most one `.`, checked by the caller) of at most 18 significant digits: the amount in minor
+/// units, or `None` when it has more fraction digits than the exponent (after dropping trailing
+/// zeros) or is too long, which the exact decimal path then decides (same result, slower).
+fn plain_minor(digits: &str, exponent: u32) -> Option<i64> {
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let frac = frac.trim_end_matches('0');
+    let exponent = usize::try_from(exponent).ok()?;
+    if frac.len() > exponent || whole.len() + exponent > 18 {
+        return None;
+    }
+    let mut minor: i64 = 0;
+    for b in whole.bytes().chain(frac.bytes()) {
+        minor = minor * 10 + i64::from(b - b'0');
+    }
+    for _ in frac.len()..exponent {
+        minor *= 10;
+    }
+    Some(minor)
 }
 
 #[cfg(test)]
@@ -304,6 +329,51 @@ mod tests {
             let money = Money::from_minor(minor, currency).unwrap();
             let text = money.to_decimal_string();
             proptest::prop_assert_eq!(Money::parse_decimal(&text, currency).unwrap(), money);
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_exact_decimal_path() {
+        let exact = |text: &str, currency: Currency| {
+            let value = Decimal::from_str(text).ok()?;
+            let scaled = value
+                .checked_mul(Decimal::from(10_i64.pow(currency.exponent())))?
+                .normalize();
+            let minor = (scaled.scale() == 0)
+                .then(|| i64::try_from(scaled).ok())
+                .flatten()?;
+            Money::from_minor(minor, currency)
+                .ok()
+                .map(|m| m.amount_minor)
+        };
+        for code in ["GBP", "JPY", "KWD"] {
+            let currency = cur(code);
+            for text in [
+                "0",
+                "1",
+                "221.78",
+                "221.7",
+                "221.780",
+                "221.789",
+                "0.001",
+                "12.345",
+                "1500",
+                "-3.50",
+                "007.10",
+                "99999999999999.99",
+                "123456789012345678",
+                "1.5000000",
+            ] {
+                let fast = Money::parse_decimal(text, currency)
+                    .ok()
+                    .map(|m| m.amount_minor);
+                assert_eq!(
+                    fast,
+                    exact(text, currency),
+                    "{text} {code} {:?}",
+                    Money::parse_decimal(text, currency)
+                );
+            }
         }
     }
 }

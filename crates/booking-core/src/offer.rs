@@ -149,7 +149,41 @@ pub mod local_time {
         if text.len() < 19 || text.len() > 32 {
             return None;
         }
+        if let Some(fast) = canonical(text.as_bytes()) {
+            return fast;
+        }
         NaiveDateTime::parse_from_str(text, FORMAT).ok()
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` exactly (what Duffel sends), read without a format string:
+    /// `Some(result)` for text of that shape (the result chrono's format would give: `None`
+    /// for an impossible date or time), `None` for any other shape (then chrono decides).
+    fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
+        let digit = |i: usize| {
+            b.get(i)
+                .filter(|c| c.is_ascii_digit())
+                .map(|c| u32::from(c - b'0'))
+        };
+        let num = |at: usize, n: usize| {
+            (at..at + n).try_fold(0_u32, |acc, i| digit(i).map(|d| acc * 10 + d))
+        };
+        let sep = |i: usize, c: u8| b.get(i) == Some(&c);
+        if b.len() != 19
+            || !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':'))
+            || !sep(16, b':')
+        {
+            return None;
+        }
+        let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+        let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+        if second == 60 {
+            return None; // a leap second: chrono's own rules decide
+        }
+        let year = i32::try_from(year).ok()?;
+        Some(
+            chrono::NaiveDate::from_ymd_opt(year, month, day)
+                .and_then(|date| date.and_hms_opt(hour, minute, second)),
+        )
     }
 
     /// Serde serializer.
@@ -239,5 +273,24 @@ mod tests {
         same_id_other_cabin.cabin = Cabin::First;
         assert_eq!(same_id_other_cabin.cmp_rank(&base), Ordering::Greater);
         assert_eq!(base.cmp_rank(&base.clone()), Ordering::Equal);
+    }
+
+    #[test]
+    fn local_time_fast_path_agrees_with_the_format() {
+        for text in [
+            "2027-03-12T09:00:00",
+            "2027-02-29T09:00:00",
+            "2028-02-29T23:59:59",
+            "2027-13-01T00:00:00",
+            "2027-03-12T24:00:00",
+            "2027-03-12T09:60:00",
+            "2027-03-12T09:00:60",
+            "2027-03-12t09:00:00",
+            "2027-03-12T09:00:00.5",
+            "0000-01-01T00:00:00",
+        ] {
+            let format = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok();
+            assert_eq!(local_time::parse(text), format, "{text}");
+        }
     }
 }

@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::duffel;
 use crate::error::ProviderError;
 pub use crate::error::TransportFailure;
-use crate::offer::Offer;
-use crate::select::{check, select, Criteria, Decision, Rejections};
+use crate::offer::{Offer, MAX_RAW_OFFER_BYTES};
+use crate::select::{check, rank_by, Criteria, Decision, Rejections};
 use crate::time::Timestamp;
 use crate::trip::Trip;
 
@@ -67,45 +67,131 @@ pub fn process_search_response(
     body: &[u8],
     now: Timestamp,
 ) -> Result<SearchResult, ProviderError> {
+    let (mut result, raws) = search_ranked(trip, status, body, now)?;
+    result.offers = std::mem::take(&mut result.offers)
+        .into_iter()
+        .zip(raws)
+        .map(|(offer, raw)| duffel::attach_raw(offer, raw))
+        .collect();
+    Ok(result)
+}
+
+/// [`process_search_response`] with the result also as its JSON text (exactly
+/// `serde_json::to_string` of the [`SearchResult`] that function returns), built without
+/// copying the stored offers' raw text into [`Offer::raw`] first: each offer's text goes from the
+/// body straight into the JSON. The returned result's offers have `raw` unset. The hot path.
+pub fn process_search_response_json(
+    trip: &Trip,
+    status: u16,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(SearchResult, String), ProviderError> {
+    let (mut result, raws) = search_ranked(trip, status, body, now)?;
+    let internal = |_| ProviderError::bad_response("search result not serialisable");
+    let offers = std::mem::take(&mut result.offers);
+    let mut json = serde_json::to_string(&result).map_err(internal)?;
+    let mut list = String::with_capacity(raws.iter().map(|r| r.len() + 400).sum::<usize>() + 2);
+    list.push('[');
+    for (i, (offer, raw)) in offers.iter().zip(&raws).enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        // `raw` is the last field of an offer: `…,"raw":null}` becomes `…,"raw":<text>}`.
+        let text = serde_json::to_string(offer).map_err(internal)?;
+        match (text.strip_suffix("null}"), kept_raw(raw)) {
+            (Some(head), Some(raw)) => {
+                list.push_str(head);
+                list.push_str(raw);
+                list.push('}');
+            }
+            _ => list.push_str(&text),
+        }
+    }
+    list.push(']');
+    // The only `"offers":[]` in the text: the fields before it are fixed words, an id of
+    // `[A-Za-z0-9_]` and a number.
+    json = json.replacen("\"offers\":[]", &format!("\"offers\":{list}"), 1);
+    result.offers = offers;
+    Ok((result, json))
+}
+
+/// The search up to the stored offers: the result with those offers' `raw` unset, and their raw
+/// texts (slices of `body`) in the same order.
+fn search_ranked<'a>(
+    trip: &Trip,
+    status: u16,
+    body: &'a [u8],
+    now: Timestamp,
+) -> Result<(SearchResult, Vec<&'a str>), ProviderError> {
     if !(200..=299).contains(&status) {
         return Err(duffel::classify_failure(status, body));
     }
-    let parsed = duffel::parse_offer_request_response(body)?;
+    let parsed = duffel::parse_offer_request_borrowed(body)?;
     let criteria = Criteria::from_trip(trip);
     let received = parsed.offers.len();
     let unique = dedupe_by_id(parsed.offers, &criteria, now);
     let duplicates = received - unique.len();
 
-    let selection = select(unique, &criteria, now);
-    let decision = selection.decision();
-    let selected_provider_offer_id = selection.best().map(|o| o.provider_offer_id.clone());
-    let mut offers = selection.ranked;
-    offers.truncate(MAX_STORED_OFFERS);
+    // Ranked next to their raw text (borrowed from `body`): only the stored ones are kept.
+    let (mut ranked, acceptable, rejections) = rank_by(unique, |(o, _)| o, &criteria, now);
+    let decision = if acceptable > 0 {
+        Decision::OfferSelected
+    } else {
+        Decision::NoAcceptableOffer
+    };
+    let selected_provider_offer_id = ranked
+        .first()
+        .filter(|_| acceptable > 0)
+        .map(|(o, _)| o.provider_offer_id.clone());
+    ranked.truncate(MAX_STORED_OFFERS);
+    let (offers, raws) = ranked.into_iter().unzip();
 
-    Ok(SearchResult {
-        provider: duffel::PROVIDER,
-        offer_request_id: parsed.offer_request_id,
-        offers_seen: parsed.offers_seen,
-        offers,
-        selected_provider_offer_id,
-        rejections: selection.rejections,
-        decision,
-        next_check_at: next_check_after_search(trip.departure_date, now),
-        malformed: parsed.malformed,
-        duplicates,
-    })
+    Ok((
+        SearchResult {
+            provider: duffel::PROVIDER,
+            offer_request_id: parsed.offer_request_id,
+            offers_seen: parsed.offers_seen,
+            offers,
+            selected_provider_offer_id,
+            rejections,
+            decision,
+            next_check_at: next_check_after_search(trip.departure_date, now),
+            malformed: parsed.malformed,
+            duplicates,
+        },
+        raws,
+    ))
 }
 
-/// Keeps one offer per provider id: the acceptable copy first, then the best-ranked one, so the
-/// choice does not depend on the provider's order.
-fn dedupe_by_id(mut offers: Vec<Offer>, criteria: &Criteria, now: Timestamp) -> Vec<Offer> {
-    offers.sort_by(|a, b| {
-        let rejected = |o: &Offer| check(o, criteria, now).is_err();
-        rejected(a).cmp(&rejected(b)).then_with(|| a.cmp_rank(b))
+/// Keeps one offer per provider id: the acceptable copy first, then the best-ranked one (its raw
+/// text as the last tie-break, as [`Offer::cmp_rank`] does), so the choice does not depend on
+/// the provider's order.
+fn dedupe_by_id<'a>(
+    offers: Vec<(Offer, &'a str)>,
+    criteria: &Criteria,
+    now: Timestamp,
+) -> Vec<(Offer, &'a str)> {
+    // The acceptance check once per offer, not once per comparison.
+    let mut keyed: Vec<(bool, Offer, &str)> = offers
+        .into_iter()
+        .map(|(o, raw)| (check(&o, criteria, now).is_err(), o, raw))
+        .collect();
+    keyed.sort_by(|(ra, a, raw_a), (rb, b, raw_b)| {
+        ra.cmp(rb)
+            .then_with(|| a.cmp_rank(b))
+            .then_with(|| kept_raw(raw_a).cmp(&kept_raw(raw_b)))
     });
-    let mut seen = HashSet::new();
-    offers.retain(|o| seen.insert(o.provider_offer_id.clone()));
-    offers
+    let mut seen = HashSet::with_capacity(keyed.len());
+    keyed
+        .into_iter()
+        .filter(|(_, o, _)| seen.insert(o.provider_offer_id.clone()))
+        .map(|(_, o, raw)| (o, raw))
+        .collect()
+}
+
+/// The raw text an offer would keep ([`duffel::attach_raw`]): `None` above the size limit.
+fn kept_raw(raw: &str) -> Option<&str> {
+    Some(raw).filter(|text| text.len() <= MAX_RAW_OFFER_BYTES)
 }
 
 /// When to look again after a successful search: every 30 minutes when departure is at most 7
@@ -154,6 +240,47 @@ mod tests {
             search_failure_next_check(now).to_rfc3339(),
             "2026-11-23T00:04:00.000Z"
         );
+    }
+
+    #[test]
+    fn the_json_hot_path_writes_exactly_the_serialised_result() {
+        let trip: Trip = serde_json::from_str(
+            r#"{"id":"0b0f0c1e-8d5a-4c53-9a53-7b1e2f3a4b5c","owner_id":"11111111-2222-4333-8444-555555555555",
+            "origin":"LHR","destination":"JFK","departure_date":"2027-03-12","adults":1,"cabin":"economy",
+            "max_total_minor":30000,"currency":"GBP","status":"searching","version":1,
+            "created_at":"2026-11-22T10:00:00Z","updated_at":"2026-11-22T10:00:00Z"}"#,
+        )
+        .unwrap();
+        let offer = |id: &str, total: &str, pad: usize| {
+            format!(
+                r#"{{ "id":"{id}","total_amount":"{total}","total_currency":"GBP",
+                "expires_at":"2027-03-12T10:00:00Z","pad":"{}","slices":[{{"duration":"PT8H",
+                "segments":[{{"departing_at":"2027-03-12T09:00:00","arriving_at":"2027-03-12T12:00:00",
+                "marketing_carrier":{{"iata_code":"BA"}},"stops":[],
+                "passengers":[{{"cabin_class":"economy"}}]}}]}}] }}"#,
+                "x".repeat(pad)
+            )
+        };
+        let body = format!(
+            r#"{{"data":{{"id":"orq_1","offers":[{},{},{},{}]}}}}"#,
+            offer("off_a", "250.00", 0),
+            offer("off_b", "199.99", 20_000),
+            offer("off_c", "420.00", 3),
+            offer("off_a", "260.00", 0)
+        );
+        let now = at("2027-03-01T10:00:00Z");
+        let full = process_search_response(&trip, 201, body.as_bytes(), now).unwrap();
+        let (fast, json) = process_search_response_json(&trip, 201, body.as_bytes(), now).unwrap();
+        assert_eq!(json, serde_json::to_string(&full).unwrap());
+        assert_eq!(fast.selected_provider_offer_id.as_deref(), Some("off_b"));
+        assert!(full.offers[0].raw.is_none(), "over 16 KB: no raw text");
+        assert!(full.offers[1]
+            .raw
+            .as_ref()
+            .unwrap()
+            .get()
+            .starts_with("{ \"id\":\"off_a\""));
+        assert_eq!(full.offers.len(), 3);
     }
 
     #[test]

@@ -189,26 +189,39 @@ pub fn check(offer: &Offer, criteria: &Criteria, now: Timestamp) -> Result<(), R
 
 /// Ranks `offers` against `criteria` at `now`.
 pub fn select(offers: Vec<Offer>, criteria: &Criteria, now: Timestamp) -> Selection {
-    let mut rejections = Rejections::default();
-    let (mut ranked, mut rejected): (Vec<Offer>, Vec<Offer>) = (Vec::new(), Vec::new());
-    for offer in offers {
-        match check(&offer, criteria, now) {
-            Ok(()) => ranked.push(offer),
-            Err(reason) => {
-                rejections.count(reason);
-                rejected.push(offer);
-            }
-        }
-    }
-    ranked.sort_by(Offer::cmp_rank);
-    rejected.sort_by(Offer::cmp_rank);
-    let acceptable = ranked.len();
-    ranked.append(&mut rejected);
+    let (ranked, acceptable, rejections) = rank_by(offers, |o| o, criteria, now);
     Selection {
         ranked,
         acceptable,
         rejections,
     }
+}
+
+/// [`select`] over anything that carries an offer (the search ranks offers next to their raw
+/// text): the items in selection order, how many from the front are acceptable, and the
+/// rejection counts. Same rules, same order.
+pub fn rank_by<T>(
+    items: Vec<T>,
+    offer: impl Fn(&T) -> &Offer,
+    criteria: &Criteria,
+    now: Timestamp,
+) -> (Vec<T>, usize, Rejections) {
+    let mut rejections = Rejections::default();
+    let (mut ranked, mut rejected): (Vec<T>, Vec<T>) = (Vec::new(), Vec::new());
+    for item in items {
+        match check(offer(&item), criteria, now) {
+            Ok(()) => ranked.push(item),
+            Err(reason) => {
+                rejections.count(reason);
+                rejected.push(item);
+            }
+        }
+    }
+    ranked.sort_by(|a, b| offer(a).cmp_rank(offer(b)));
+    rejected.sort_by(|a, b| offer(a).cmp_rank(offer(b)));
+    let acceptable = ranked.len();
+    ranked.append(&mut rejected);
+    (ranked, acceptable, rejections)
 }
 
 #[cfg(test)]

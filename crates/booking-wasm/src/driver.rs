@@ -10,25 +10,34 @@
 //! `done` with a stopped/500 result naming the error's code.
 
 use booking_core::auth;
+#[cfg(feature = "search")]
 use booking_core::duffel::DuffelConfig;
+#[cfg(feature = "webhooks")]
 use booking_core::duffel_webhook::{
     DuffelWebhookDone, DuffelWebhookDriver as CoreDuffelWebhookDriver, SignatureHeader,
 };
 use booking_core::engine::{Command, Driver, Input, SqlFunction};
 use booking_core::error::TransportFailure;
+#[cfg(feature = "monitor")]
 use booking_core::monitor::driver::{
     Claim, DriverConfig, DriverError, DriverOutcome, TripDone, TripDriver as CoreTripDriver,
 };
+#[cfg(feature = "monitor")]
 use booking_core::monitor::{self, MonitorSettings};
+#[cfg(feature = "user")]
 use booking_core::payment_methods::{
     parse_request as parse_payment_request, PaymentMethodsDriver as CorePaymentMethodsDriver,
     PaymentsDone,
 };
+#[cfg(feature = "webhooks")]
 use booking_core::stripe::webhook::signed_payload_prefix;
+#[cfg(feature = "webhooks")]
 use booking_core::stripe_webhook::{
     StripeWebhookDone, StripeWebhookDriver as CoreStripeWebhookDriver,
 };
+#[cfg(feature = "search")]
 use booking_core::trip::parse_trip_body;
+#[cfg(feature = "search")]
 use booking_core::trip_search::{SearchDone, SearchDriver as CoreSearchDriver};
 use serde::Serialize;
 use serde_json::json;
@@ -107,11 +116,13 @@ macro_rules! driver_methods {
 }
 
 /// One claimed trip's state machine (the monitor). Call `free()` when done with it.
+#[cfg(feature = "monitor")]
 #[wasm_bindgen]
 pub struct TripDriver {
     inner: Result<CoreTripDriver, TripDone>,
 }
 
+#[cfg(feature = "monitor")]
 #[wasm_bindgen]
 impl TripDriver {
     /// Builds the driver from the claim JSON (one element of `monitor_claim`'s `trips`), the
@@ -152,14 +163,17 @@ impl TripDriver {
     }
 }
 
+#[cfg(feature = "monitor")]
 driver_methods!(TripDriver);
 
 /// One `trip-search` request's state machine. Call `free()` when done with it.
+#[cfg(feature = "search")]
 #[wasm_bindgen]
 pub struct SearchDriver {
     inner: Result<CoreSearchDriver, SearchDone>,
 }
 
+#[cfg(feature = "search")]
 #[wasm_bindgen]
 impl SearchDriver {
     /// Builds the driver from the request body bytes (validated here: a bad body makes the
@@ -179,6 +193,7 @@ impl SearchDriver {
     }
 }
 
+#[cfg(feature = "search")]
 driver_methods!(SearchDriver);
 
 #[derive(Serialize)]
@@ -208,6 +223,7 @@ pub fn sql_api() -> JsValue {
 
 /// How many due trips one monitor run may claim, from the `settings` object `monitor_claim`
 /// returns; 0 when the kill switch is off or the JSON cannot be read.
+#[cfg(feature = "monitor")]
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn claim_limit(settings_json: &str) -> u32 {
@@ -224,11 +240,13 @@ pub fn secret_matches(given: &str, expected: &str) -> bool {
 }
 
 /// One `payment-methods` request's state machine. Call `free()` when done with it.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 pub struct PaymentMethodsDriver {
     inner: Result<CorePaymentMethodsDriver, PaymentsDone>,
 }
 
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 impl PaymentMethodsDriver {
     /// Builds the driver from the request body bytes (a bad body makes it done at once with the
@@ -246,14 +264,17 @@ impl PaymentMethodsDriver {
     }
 }
 
+#[cfg(feature = "user")]
 driver_methods!(PaymentMethodsDriver);
 
 /// One Stripe webhook delivery's state machine. Call `free()` when done with it.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct StripeWebhookDriver {
     inner: Result<CoreStripeWebhookDriver, StripeWebhookDone>,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl StripeWebhookDriver {
     /// Builds the driver from the `Stripe-Signature` header (`None` when absent), the MAC the
@@ -267,10 +288,12 @@ impl StripeWebhookDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(StripeWebhookDriver);
 
 /// The prefix the shim puts before the raw body when computing a Stripe webhook's MAC
 /// (`"{t}."` from the header), or `undefined` when the header does not parse.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn stripe_signed_prefix(header: &str) -> Option<String> {
@@ -278,11 +301,13 @@ pub fn stripe_signed_prefix(header: &str) -> Option<String> {
 }
 
 /// One `duffel-webhook` delivery's state machine. Call `free()` when done with it.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct DuffelWebhookDriver {
     inner: Result<CoreDuffelWebhookDriver, DuffelWebhookDone>,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl DuffelWebhookDriver {
     /// Builds the driver from the raw body bytes, the `X-Duffel-Signature` header (absent:
@@ -301,10 +326,12 @@ impl DuffelWebhookDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(DuffelWebhookDriver);
 
 /// What precedes the raw body in the message Duffel signs (`"{t}."`), or `undefined` when the
 /// `X-Duffel-Signature` header is missing or malformed (the driver then refuses it).
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn duffel_signed_prefix(header: Option<String>) -> Option<String> {
@@ -313,11 +340,13 @@ pub fn duffel_signed_prefix(header: Option<String>) -> Option<String> {
         .map(|parsed| parsed.signed_prefix())
 }
 /// One `travelers` request's state machine (the caller's profiles). Call `free()` when done.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 pub struct TravelersDriver {
     inner: Result<booking_core::travelers::TravelersDriver, booking_core::reply::Reply>,
 }
 
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 impl TravelersDriver {
     /// Builds the driver from the request body bytes (validated here: a bad body makes the
@@ -330,14 +359,17 @@ impl TravelersDriver {
     }
 }
 
+#[cfg(feature = "user")]
 driver_methods!(TravelersDriver);
 
 /// One `trips` request's state machine (the caller's watches). Call `free()` when done.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 pub struct TripsDriver {
     inner: Result<booking_core::trips::TripsDriver, booking_core::reply::Reply>,
 }
 
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 impl TripsDriver {
     /// Builds the driver from the request body bytes (a bad body: done at once with the 400).
@@ -349,14 +381,17 @@ impl TripsDriver {
     }
 }
 
+#[cfg(feature = "user")]
 driver_methods!(TripsDriver);
 
 /// One claimed notification's state machine (notify-dispatch). Call `free()` when done with it.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct NotifyDriver {
     inner: Result<booking_core::notify::NotifyDriver, booking_core::notify::NotifyDone>,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl NotifyDriver {
     /// Builds the driver from one element of `notify_claim`'s `notifications` and its
@@ -374,9 +409,11 @@ impl NotifyDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(NotifyDriver);
 
 /// One resend-webhook delivery. Call `free()` when done with it.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct ResendWebhookDriver {
     inner: Result<
@@ -385,6 +422,7 @@ pub struct ResendWebhookDriver {
     >,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl ResendWebhookDriver {
     /// Builds the driver from the Svix headers as received (empty string: absent), the raw body
@@ -416,19 +454,23 @@ impl ResendWebhookDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(ResendWebhookDriver);
 
+#[cfg(feature = "webhooks")]
 fn present(value: &str) -> Option<&str> {
     (!value.is_empty()).then_some(value)
 }
 
 /// One erasure request's state machine (`privacy` for the caller, `privacy-operator` for a user
 /// id). Call `free()` when done with it.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 pub struct ErasureDriver {
     inner: Result<booking_core::privacy::ErasureDriver, booking_core::reply::Reply>,
 }
 
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 impl ErasureDriver {
     /// The erasure of the signed-in caller (`user_id` undefined) or, for the operator, of
@@ -441,10 +483,12 @@ impl ErasureDriver {
     }
 }
 
+#[cfg(feature = "user")]
 driver_methods!(ErasureDriver);
 
 /// Validates a `privacy` body (`operator`: the `privacy-operator` function's):
 /// `{ok:true, action:"erase"|"export", user_id?}` or `{ok:false, reply:{status, body, outcome}}`.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn parse_privacy_request(body: &[u8], operator: bool) -> JsValue {
@@ -459,11 +503,13 @@ pub fn parse_privacy_request(body: &[u8], operator: bool) -> JsValue {
 }
 
 /// One `health` request's state machine (snapshot, Redis ping, answer). Call `free()` when done.
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 pub struct HealthDriver {
     inner: Result<booking_core::health::HealthDriver, booking_core::reply::Reply>,
 }
 
+#[cfg(feature = "webhooks")]
 #[wasm_bindgen]
 impl HealthDriver {
     /// Builds the driver; `detail`: the caller presented the health token (checked by the shim
@@ -476,14 +522,17 @@ impl HealthDriver {
     }
 }
 
+#[cfg(feature = "webhooks")]
 driver_methods!(HealthDriver);
 
 /// One `ops` request's state machine (the operators' API). Call `free()` when done.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 pub struct OpsDriver {
     inner: Result<booking_core::ops::OpsDriver, booking_core::reply::Reply>,
 }
 
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 impl OpsDriver {
     /// Builds the driver from the request body bytes (a bad body: done at once with the 400).
@@ -495,10 +544,12 @@ impl OpsDriver {
     }
 }
 
+#[cfg(feature = "user")]
 driver_methods!(OpsDriver);
 
 /// Whether verified JWT claims (JSON text) grant the operator role (`app_metadata.role` or
 /// `app_metadata.roles`); false for unreadable JSON.
+#[cfg(feature = "user")]
 #[wasm_bindgen]
 #[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
 pub fn is_operator(claims_json: &str) -> bool {

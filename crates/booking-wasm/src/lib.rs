@@ -9,18 +9,29 @@
 //!
 //! Time comes in as `now_ms` (milliseconds since the Unix epoch, from the shim's clock).
 
-use booking_core::error::{ErrorCode, ProviderError};
+#[cfg(feature = "monitor")]
+use booking_core::error::ErrorCode;
+#[cfg(feature = "search")]
+use booking_core::error::ProviderError;
+#[cfg(feature = "search")]
 use booking_core::search;
+#[cfg(feature = "search")]
 use booking_core::select;
+#[cfg(feature = "monitor")]
 use booking_core::service;
 use booking_core::time::Timestamp;
+#[cfg(feature = "search")]
 use booking_core::trip::Trip;
 use serde::Serialize;
-use serde_json::{json, Value};
+#[cfg(any(feature = "search", feature = "monitor"))]
+use serde_json::json;
+#[cfg(feature = "search")]
+use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
 pub mod driver;
 
+#[cfg(feature = "search")]
 /// Small summary of a processed search plus the storage-ready JSON for `app.record_search`
 /// (kept for the benchmark, `scripts/bench.ts`; the function uses the search driver).
 #[derive(Serialize)]
@@ -35,6 +46,7 @@ struct Summary<'a> {
     rejections: &'a select::Rejections,
 }
 
+#[cfg(feature = "search")]
 /// Turns Duffel's answer (status and raw body bytes) into `{ ok, result_json, decision,
 /// offers_seen, offers_stored, selected_provider_offer_id, rejections }`, or a provider error
 /// `{ ok: false, error: { code, message, provider_code } }`.
@@ -44,24 +56,22 @@ pub fn process_search_response(trip_json: &str, status: u16, body: &[u8], now_ms
         Ok(trip) => trip,
         Err(error) => return to_js(&json!({ "ok": false, "error": error })),
     };
-    match search::process_search_response(&trip, status, body, timestamp(now_ms)) {
-        Ok(result) => match serde_json::to_string(&result) {
-            Ok(result_json) => to_js(&Summary {
-                ok: true,
-                result_json,
-                decision: &result.decision,
-                offers_seen: result.offers_seen,
-                offers_stored: result.offers.len(),
-                malformed: result.malformed,
-                selected_provider_offer_id: result.selected_provider_offer_id.as_deref(),
-                rejections: &result.rejections,
-            }),
-            Err(_) => to_js(&json!({ "ok": false, "error": internal("result not serialisable") })),
-        },
+    match search::process_search_response_json(&trip, status, body, timestamp(now_ms)) {
+        Ok((result, result_json)) => to_js(&Summary {
+            ok: true,
+            result_json,
+            decision: &result.decision,
+            offers_seen: result.offers_seen,
+            offers_stored: result.offers.len(),
+            malformed: result.malformed,
+            selected_provider_offer_id: result.selected_provider_offer_id.as_deref(),
+            rejections: &result.rejections,
+        }),
         Err(err) => to_js(&json!({ "ok": false, "error": provider_error(&err) })),
     }
 }
 
+#[cfg(feature = "monitor")]
 /// Parses a monitor request body: `{ ok, trip_id: string | null }` or
 /// `{ ok: false, error: { code, message } }`.
 #[wasm_bindgen]
@@ -72,14 +82,12 @@ pub fn parse_monitor_request(body: &[u8]) -> JsValue {
     })
 }
 
+#[cfg(feature = "search")]
 fn provider_error(err: &ProviderError) -> Value {
     json!({ "code": err.code(), "message": err.to_string(), "provider_code": err.provider_code() })
 }
 
-fn internal(message: &str) -> Value {
-    json!({ "code": "internal", "message": message })
-}
-
+#[cfg(feature = "search")]
 fn trip_row(trip_json: &str) -> Result<Trip, Value> {
     Trip::from_json(trip_json.as_bytes())
         .map_err(|e| json!({ "code": e.code(), "message": e.to_string() }))

@@ -1,14 +1,20 @@
 /**
- * The core, compiled to WebAssembly, loaded once per isolate at module load with `initSync`.
- * Every value that crosses the boundary has a TypeScript type generated from the Rust type
- * (`./types/`, ts-rs). Nothing here decides anything.
+ * The core, compiled to WebAssembly: one module per function group (scripts/build-wasm.sh), each
+ * loaded once per isolate by its loader in `./core/` (`./core/search.ts`, `./core/monitor.ts`,
+ * `./core/user.ts`, `./core/webhooks.ts`), which a function imports first. The wrappers below find
+ * the loaded module that exports what they need, so one isolate may hold several modules (the
+ * local router runs every function in one). Every value that crosses the boundary has a
+ * TypeScript type generated from the Rust type (`./types/`, ts-rs). Nothing here decides anything.
  *
- * A wasm trap (a panic, `unreachable`) leaves the instance unusable: it is logged, the module is
- * re-instantiated (`__wbg_reinit`, appended to the glue by scripts/build-wasm.sh) before the
- * next use, and every driver made on the old
- * instance refuses further calls (its trip resumes from the database on the next run).
+ * A wasm trap (a panic, `unreachable`) leaves the instance unusable: it is logged, every loaded
+ * module is re-instantiated (`__wbg_reinit`, appended to the glue by scripts/build-wasm.sh)
+ * before the next use, and every driver made on an old instance refuses further calls (its trip
+ * resumes from the database on the next run).
  */
-import * as wasm from "./wasm/booking_wasm.js";
+import type * as SearchGlue from "./wasm/search/booking_wasm.js";
+import type * as MonitorGlue from "./wasm/monitor/booking_wasm.js";
+import type * as UserGlue from "./wasm/user/booking_wasm.js";
+import type * as WebhooksGlue from "./wasm/webhooks/booking_wasm.js";
 import type { Command } from "./types/Command.ts";
 import type { SearchDone } from "./types/SearchDone.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";
@@ -22,15 +28,48 @@ import type { DuffelWebhookDone } from "./types/DuffelWebhookDone.ts";
 import type { Reply } from "./types/Reply.ts";
 import { HttpError } from "./http.ts";
 
-const compiled = new WebAssembly.Module(
-  Deno.readFileSync(new URL("./wasm/booking_wasm_bg.wasm", import.meta.url)),
-);
-wasm.initSync({ module: compiled });
+/** Everything any module exports (each module has a part of it). */
+type Exports = Omit<
+  typeof SearchGlue & typeof MonitorGlue & typeof UserGlue & typeof WebhooksGlue,
+  "default" | "initSync" | "__wbg_reinit"
+>;
+
+/** A module's glue as the loaders pass it. */
+export interface Glue {
+  initSync(init: { module: WebAssembly.Module }): unknown;
+  __wbg_reinit(module: WebAssembly.Module): unknown;
+}
+
+const loaded: { glue: Glue; compiled: WebAssembly.Module; name: string }[] = [];
+
+/**
+ * Compiles and instantiates one module (called once per isolate by `./core/<name>.ts`, with the
+ * glue it imports statically and the `.wasm` next to it, which `static_files` ships).
+ */
+export function loadModule(name: string, glue: Glue, wasmUrl: URL): void {
+  if (loaded.some((m) => m.name === name)) return;
+  const compiled = new WebAssembly.Module(Deno.readFileSync(wasmUrl));
+  glue.initSync({ module: compiled });
+  loaded.push({ glue, compiled, name });
+}
+
+/** The export `key` of the first loaded module that has it. */
+function from<K extends keyof Exports>(key: K): Exports[K] {
+  for (const m of loaded) {
+    const value = (m.glue as unknown as Partial<Exports>)[key];
+    if (value !== undefined) return value as Exports[K];
+  }
+  throw new HttpError(
+    500,
+    "core_missing",
+    `no loaded wasm module exports ${String(key)}; import its loader from _shared/core/`,
+  );
+}
 
 /** Incremented at every re-instantiation; drivers remember the generation they were made in. */
 let generation = 0;
 
-/** Runs a call into the module; a trap resets the module and becomes a 500 `core_trap`. */
+/** Runs a call into the core; a trap resets every module and becomes a 500 `core_trap`. */
 export function guarded<T>(call: () => T): T {
   try {
     return call();
@@ -43,7 +82,7 @@ export function guarded<T>(call: () => T): T {
       error: err.name,
     }));
     generation++;
-    wasm.__wbg_reinit(compiled);
+    for (const m of loaded) m.glue.__wbg_reinit(m.compiled);
     throw new HttpError(500, "core_trap", "internal error in the core; nothing was completed");
   }
 }
@@ -125,7 +164,7 @@ export function tripDriver(
 ): CoreDriver<TripDone> {
   const seed = crypto.getRandomValues(new Uint32Array(2));
   return new Wrapped(guarded(() =>
-    new wasm.TripDriver(
+    new (from("TripDriver"))(
       JSON.stringify(claim),
       JSON.stringify(config),
       nowMs,
@@ -139,7 +178,7 @@ export function tripDriver(
 
 /** trip-search's state machine for one request body (a bad body is done at once with a 400). */
 export function searchDriver(body: Uint8Array, nowMs: number): CoreDriver<SearchDone> {
-  return new Wrapped(guarded(() => new wasm.SearchDriver(body, nowMs)));
+  return new Wrapped(guarded(() => new (from("SearchDriver"))(body, nowMs)));
 }
 
 /** Driver settings: no credential (the executor adds those). */
@@ -157,7 +196,7 @@ export function sqlApi(): {
   role: SqlRole;
   batch: SqlFunction | null;
 }[] {
-  return guarded(() => wasm.sql_api()) as {
+  return guarded(() => from("sql_api")()) as {
     function: SqlFunction;
     name: string;
     role: SqlRole;
@@ -167,17 +206,17 @@ export function sqlApi(): {
 
 /** Constant-time comparison of a presented secret with the expected one (in the core). */
 export function secretMatches(given: string, expected: string): boolean {
-  return guarded(() => wasm.secret_matches(given, expected));
+  return guarded(() => from("secret_matches")(given, expected));
 }
 
 /** How many due trips one monitor run may claim, from the `pipeline_settings` row. */
 export function claimLimit(settings: unknown): number {
-  return guarded(() => wasm.claim_limit(JSON.stringify(settings)));
+  return guarded(() => from("claim_limit")(JSON.stringify(settings)));
 }
 
 /** Validates a monitor request body; throws 400 with a stable code. */
 export function parseMonitorRequest(body: Uint8Array): { trip_id: string | null } {
-  const r = guarded(() => wasm.parse_monitor_request(body)) as
+  const r = guarded(() => from("parse_monitor_request")(body)) as
     | { ok: true; trip_id: string | null }
     | { ok: false; error: CoreError };
   if (r.ok) return r;
@@ -186,7 +225,7 @@ export function parseMonitorRequest(body: Uint8Array): { trip_id: string | null 
 
 /** payment-methods' state machine for one request body (a bad body is done at once with a 400). */
 export function paymentMethodsDriver(body: Uint8Array): CoreDriver<PaymentsDone> {
-  return new Wrapped(guarded(() => new wasm.PaymentMethodsDriver(body, crypto.randomUUID())));
+  return new Wrapped(guarded(() => new (from("PaymentMethodsDriver"))(body, crypto.randomUUID())));
 }
 
 /**
@@ -201,13 +240,13 @@ export function stripeWebhookDriver(
   nowMs: number,
 ): CoreDriver<StripeWebhookDone> {
   return new Wrapped(
-    guarded(() => new wasm.StripeWebhookDriver(header ?? undefined, mac, body, nowMs)),
+    guarded(() => new (from("StripeWebhookDriver"))(header ?? undefined, mac, body, nowMs)),
   );
 }
 
 /** `"{t}."` from a `Stripe-Signature` header, or undefined when it does not parse (core). */
 export function stripeSignedPrefix(header: string): string | undefined {
-  return guarded(() => wasm.stripe_signed_prefix(header));
+  return guarded(() => from("stripe_signed_prefix")(header));
 }
 
 /**
@@ -222,29 +261,29 @@ export function duffelWebhookDriver(
   nowMs: number,
 ): CoreDriver<DuffelWebhookDone> {
   return new Wrapped(
-    guarded(() => new wasm.DuffelWebhookDriver(body, header ?? undefined, expectedHex, nowMs)),
+    guarded(() => new (from("DuffelWebhookDriver"))(body, header ?? undefined, expectedHex, nowMs)),
   );
 }
 
 /** What precedes the raw body in the message Duffel signs (`"{t}."`), or undefined. */
 export function duffelSignedPrefix(header: string | null): string | undefined {
-  return guarded(() => wasm.duffel_signed_prefix(header ?? undefined));
+  return guarded(() => from("duffel_signed_prefix")(header ?? undefined));
 }
 
 /** The `travelers` function's state machine for one request body (a bad body: done with a 400). */
 export function travelersDriver(body: Uint8Array, nowMs: number): CoreDriver<Reply> {
-  return new Wrapped(guarded(() => new wasm.TravelersDriver(body, nowMs)));
+  return new Wrapped(guarded(() => new (from("TravelersDriver"))(body, nowMs)));
 }
 
 /** The `trips` function's state machine for one request body (a bad body: done with a 400). */
 export function tripsDriver(body: Uint8Array): CoreDriver<Reply> {
-  return new Wrapped(guarded(() => new wasm.TripsDriver(body)));
+  return new Wrapped(guarded(() => new (from("TripsDriver"))(body)));
 }
 
 /** notify-dispatch's state machine for one claimed notification and the run's settings. */
 export function notifyDriver(claim: unknown, settings: unknown): CoreDriver<NotifyDone> {
   return new Wrapped(
-    guarded(() => new wasm.NotifyDriver(JSON.stringify(claim), JSON.stringify(settings))),
+    guarded(() => new (from("NotifyDriver"))(JSON.stringify(claim), JSON.stringify(settings))),
   );
 }
 
@@ -267,14 +306,14 @@ export function resendWebhookDriver(
 ): CoreDriver<WebhookDone> {
   return new Wrapped(
     guarded(() =>
-      new wasm.ResendWebhookDriver(h.id, h.timestamp, h.signature, body, computedB64, nowMs)
+      new (from("ResendWebhookDriver"))(h.id, h.timestamp, h.signature, body, computedB64, nowMs)
     ),
   );
 }
 
 /** An erasure request's state machine: the caller's (`userId` undefined) or, operator, a user's. */
 export function erasureDriver(userId?: string): CoreDriver<Reply> {
-  return new Wrapped(guarded(() => new wasm.ErasureDriver(userId)));
+  return new Wrapped(guarded(() => new (from("ErasureDriver"))(userId)));
 }
 
 /** A validated `privacy` / `privacy-operator` request, or the 400 answer the core gave. */
@@ -284,20 +323,20 @@ export type PrivacyRequest =
 
 /** Validates a `privacy` body (`operator`: the operator function's). */
 export function parsePrivacyRequest(body: Uint8Array, operator: boolean): PrivacyRequest {
-  return guarded(() => wasm.parse_privacy_request(body, operator)) as PrivacyRequest;
+  return guarded(() => from("parse_privacy_request")(body, operator)) as PrivacyRequest;
 }
 
 /** health's state machine: the database snapshot, the Redis ping, the answer (200 or 503). */
 export function healthDriver(detail: boolean): CoreDriver<Reply> {
-  return new Wrapped(guarded(() => new wasm.HealthDriver(detail)));
+  return new Wrapped(guarded(() => new (from("HealthDriver"))(detail)));
 }
 
 /** The `ops` function's state machine for one request body (a bad body: done with a 400). */
 export function opsDriver(body: Uint8Array): CoreDriver<Reply> {
-  return new Wrapped(guarded(() => new wasm.OpsDriver(body)));
+  return new Wrapped(guarded(() => new (from("OpsDriver"))(body)));
 }
 
 /** Whether verified JWT claims grant the operator role (the core's rule: app_metadata only). */
 export function isOperator(claims: unknown): boolean {
-  return guarded(() => wasm.is_operator(JSON.stringify(claims)));
+  return guarded(() => from("is_operator")(JSON.stringify(claims)));
 }

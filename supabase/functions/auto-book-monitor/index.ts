@@ -8,7 +8,7 @@
  *                               provider_calls, provider_429 }
  * POST { "trip_id": uuid } -> the same, for that trip only
  */
-import { parseMonitorRequest } from "../_shared/core.ts";
+import { parseMonitorRequest } from "../_shared/core/monitor.ts";
 import { env } from "../_shared/env.ts";
 import { HttpError, json, readBody } from "../_shared/http.ts";
 import { runMonitor } from "../_shared/monitor.ts";

@@ -9,7 +9,7 @@
  *              -> 400 signature_missing | signature_malformed | signature_mismatch |
  *                 signature_expired | invalid_event (nothing stored)
  */
-import { duffelSignedPrefix, duffelWebhookDriver } from "../_shared/core.ts";
+import { duffelSignedPrefix, duffelWebhookDriver } from "../_shared/core/webhooks.ts";
 import { db } from "../_shared/db.ts";
 import { hmacSha256, toHex } from "../_shared/signature.ts";
 import { drive } from "../_shared/engine.ts";

@@ -5,7 +5,7 @@
  * failing checks otherwise. With `Authorization: Bearer <HEALTH_TOKEN>` (or a service key) the
  * body adds each check's numbers. Never personal data (docs/contracts.md "health").
  */
-import { healthDriver } from "../_shared/core.ts";
+import { healthDriver } from "../_shared/core/webhooks.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env } from "../_shared/env.ts";

@@ -7,6 +7,7 @@
  * POST {}                               -> 200 { enabled, claimed, outcomes, duration_ms }
  * POST { "notification_id": uuid }      -> the same, for that notification only (if due)
  */
+import "../_shared/core/webhooks.ts";
 import { env } from "../_shared/env.ts";
 import { HttpError, json, readBody } from "../_shared/http.ts";
 import { runDispatch } from "../_shared/notify.ts";

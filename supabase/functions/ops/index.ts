@@ -9,7 +9,7 @@
  *      {"action":"set_flag","name","rollout_bp"?,"enabled"?,"reason"}  (docs/contracts.md "ops")
  */
 import { requireUser } from "../_shared/auth.ts";
-import { opsDriver } from "../_shared/core.ts";
+import { opsDriver } from "../_shared/core/user.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env } from "../_shared/env.ts";

@@ -11,7 +11,7 @@
  * POST {"action":"consent_text"|"consent", "max_amount_minor", "currency", "text"?}
  */
 import { requireUser } from "../_shared/auth.ts";
-import { paymentMethodsDriver } from "../_shared/core.ts";
+import { paymentMethodsDriver } from "../_shared/core/user.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env, requireStripe } from "../_shared/env.ts";

@@ -5,7 +5,7 @@
  * POST {"action":"erase","user_id":"<uuid>"} -> the same answers as `privacy` erase; asking
  * again resumes a waiting or interrupted erasure (docs/privacy.md).
  */
-import { erasureDriver, parsePrivacyRequest } from "../_shared/core.ts";
+import { erasureDriver, parsePrivacyRequest } from "../_shared/core/user.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env, requireStripe } from "../_shared/env.ts";

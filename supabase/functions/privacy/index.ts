@@ -8,7 +8,7 @@
  * POST {"action":"export"} -> 200, a streamed JSON document of everything stored about the caller.
  */
 import { requireUser } from "../_shared/auth.ts";
-import { erasureDriver, parsePrivacyRequest } from "../_shared/core.ts";
+import { erasureDriver, parsePrivacyRequest } from "../_shared/core/user.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env, requireStripe } from "../_shared/env.ts";

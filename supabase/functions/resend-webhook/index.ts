@@ -8,7 +8,7 @@
  * POST (Svix headers) -> 200 { received: true, duplicate } | 400 { code: missing_signature |
  *   stale_timestamp | invalid_signature | invalid_payload } | 413 payload_too_large
  */
-import { resendWebhookDriver } from "../_shared/core.ts";
+import { resendWebhookDriver } from "../_shared/core/webhooks.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env, requireResendWebhookSecret } from "../_shared/env.ts";

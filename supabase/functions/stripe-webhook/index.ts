@@ -6,7 +6,7 @@
  * the body, then processes the event once against the payment profiles and the saga's ledger
  * (docs/contracts.md "stripe-webhook"). 2xx = delivered; 400 = refused; 503 = deliver again.
  */
-import { stripeSignedPrefix, stripeWebhookDriver } from "../_shared/core.ts";
+import { stripeSignedPrefix, stripeWebhookDriver } from "../_shared/core/webhooks.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env, requireStripeWebhookSecret } from "../_shared/env.ts";

@@ -10,7 +10,7 @@
  *      {"action":"attach","trip_id","traveler_ids":[…]}     (docs/contracts.md "travelers")
  */
 import { requireUser } from "../_shared/auth.ts";
-import { travelersDriver } from "../_shared/core.ts";
+import { travelersDriver } from "../_shared/core/user.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env } from "../_shared/env.ts";

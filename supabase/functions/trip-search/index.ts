@@ -9,7 +9,7 @@
  */
 import { requireUser } from "../_shared/auth.ts";
 import { triggerMonitor } from "../_shared/background.ts";
-import { searchDriver } from "../_shared/core.ts";
+import { searchDriver } from "../_shared/core/search.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env } from "../_shared/env.ts";

@@ -11,7 +11,7 @@
  *      (docs/contracts.md "trips")
  */
 import { requireUser } from "../_shared/auth.ts";
-import { tripsDriver } from "../_shared/core.ts";
+import { tripsDriver } from "../_shared/core/user.ts";
 import { db } from "../_shared/db.ts";
 import { drive, services } from "../_shared/engine.ts";
 import { env } from "../_shared/env.ts";

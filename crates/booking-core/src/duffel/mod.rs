@@ -25,7 +25,8 @@ mod request;
 pub use duration::parse_iso_duration_minutes;
 pub use errors::classify_failure;
 pub use offers::{
-    normalize_offer, parse_offer_request_response, parse_offer_response, OfferError, ParsedOffers,
+    attach_raw, normalize_offer, parse_offer_request_borrowed, parse_offer_request_response,
+    parse_offer_response, BorrowedOffers, OfferError, ParsedOffers,
 };
 pub use request::{build_get_offer_request, build_offer_request};
 

@@ -7,6 +7,8 @@
 //! [`ProviderError::BadResponse`]. A single-offer answer with a malformed offer is also a bad
 //! response: there is nothing else to fall back on.
 
+use std::borrow::Cow;
+
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -83,61 +85,84 @@ impl OfferError {
 crate::error::impl_error_code!(OfferError);
 
 #[derive(Deserialize)]
-struct SearchEnvelope<'a> {
-    #[serde(borrow)]
-    data: SearchData<'a>,
-}
-
-#[derive(Deserialize)]
-struct SearchData<'a> {
-    id: String,
-    #[serde(borrow)]
-    offers: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
 struct SingleEnvelope<'a> {
     #[serde(borrow)]
     data: &'a RawValue,
 }
 
+// The wire shapes borrow from the body (`Cow`: borrowed unless the JSON string has escapes) and
+// name only the fields the rules read; serde skips every other field without allocating.
 #[derive(Deserialize)]
-struct WireOffer {
-    id: String,
-    total_amount: String,
-    total_currency: String,
-    expires_at: String,
-    slices: Vec<WireSlice>,
+pub(super) struct WireOffer<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    total_amount: Cow<'a, str>,
+    #[serde(borrow)]
+    total_currency: Cow<'a, str>,
+    #[serde(borrow)]
+    expires_at: Cow<'a, str>,
+    #[serde(borrow)]
+    slices: Vec<WireSlice<'a>>,
 }
 
 #[derive(Deserialize)]
-struct WireSlice {
-    #[serde(default)]
-    duration: Option<String>,
-    segments: Vec<WireSegment>,
+pub(super) struct WireSlice<'a> {
+    #[serde(default, borrow)]
+    duration: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    segments: Vec<WireSegment<'a>>,
 }
 
 #[derive(Deserialize)]
-struct WireSegment {
-    departing_at: String,
-    arriving_at: String,
-    marketing_carrier: WireCarrier,
+pub(super) struct WireSegment<'a> {
+    #[serde(borrow)]
+    departing_at: Cow<'a, str>,
+    #[serde(borrow)]
+    arriving_at: Cow<'a, str>,
+    #[serde(borrow)]
+    marketing_carrier: WireCarrier<'a>,
     #[serde(default)]
     stops: Option<Vec<IgnoredAny>>,
-    #[serde(default)]
-    passengers: Option<Vec<WirePassenger>>,
+    #[serde(default, borrow)]
+    passengers: Option<Vec<WirePassenger<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct WireCarrier {
-    #[serde(default)]
-    iata_code: Option<String>,
+pub(super) struct WireCarrier<'a> {
+    #[serde(default, borrow)]
+    iata_code: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct WirePassenger {
-    #[serde(default)]
-    cabin_class: Option<String>,
+pub(super) struct WirePassenger<'a> {
+    #[serde(default, borrow)]
+    cabin_class: Option<Cow<'a, str>>,
+}
+
+/// Offers normalized from a search answer, each next to its JSON text in the body (borrowed:
+/// nothing is copied until the caller keeps an offer's raw text, see [`attach_raw`]).
+#[derive(Clone, Debug)]
+pub struct BorrowedOffers<'a> {
+    /// Duffel's offer request id (`orq_…`).
+    pub offer_request_id: String,
+    /// The offers that normalized cleanly (their `raw` unset), in the provider's order, each
+    /// with its JSON text as it appears in the body.
+    pub offers: Vec<(Offer, &'a str)>,
+    /// How many offers the answer contained, malformed ones included.
+    pub offers_seen: usize,
+    /// How many were skipped as malformed.
+    pub malformed: usize,
+}
+
+/// Sets `offer.raw` to the offer's JSON text as received when it is at most
+/// [`MAX_RAW_OFFER_BYTES`] (the rule of [`normalize_offer`]).
+/// `raw` is one offer's text from [`parse_offer_request_borrowed`], so it is valid JSON.
+pub fn attach_raw(mut offer: Offer, raw: &str) -> Offer {
+    offer.raw = (raw.len() <= MAX_RAW_OFFER_BYTES)
+        .then(|| RawValue::from_string(raw.to_owned()).ok())
+        .flatten();
+    offer
 }
 
 /// Parses the body of a `201` from `POST /air/offer_requests?return_offers=true`.
@@ -145,18 +170,42 @@ struct WirePassenger {
 /// Errors with [`ProviderError::BadResponse`] when the body is not JSON, lacks `data.id` or
 /// `data.offers`, or contains offers of which none normalizes.
 pub fn parse_offer_request_response(body: &[u8]) -> Result<ParsedOffers, ProviderError> {
-    let envelope: SearchEnvelope<'_> = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::bad_response(format!("not an offer request: {}", brief(&e))))?;
-    let data = envelope.data;
+    let parsed = parse_offer_request_borrowed(body)?;
+    Ok(ParsedOffers {
+        offer_request_id: parsed.offer_request_id,
+        offers: parsed
+            .offers
+            .into_iter()
+            .map(|(offer, raw)| attach_raw(offer, raw))
+            .collect(),
+        offers_seen: parsed.offers_seen,
+        malformed: parsed.malformed,
+    })
+}
+
+/// [`parse_offer_request_response`] without copying any offer's JSON text: each normalized
+/// offer comes with its text borrowed from `body` and `raw` unset (the search keeps the text of
+/// the offers it stores only, [`attach_raw`]). Same errors.
+pub fn parse_offer_request_borrowed(body: &[u8]) -> Result<BorrowedOffers<'_>, ProviderError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ProviderError::bad_response("not an offer request: not UTF-8"))?;
+    let data = scan::scan(body).map_err(|e| match e {
+        scan::ScanError::Json(m) => {
+            ProviderError::bad_response(format!("not an offer request: {m}"))
+        }
+        scan::ScanError::Envelope(m) => {
+            ProviderError::bad_response(format!("not an offer request: {m}"))
+        }
+    })?;
     if !valid_id(&data.id) {
         return Err(ProviderError::bad_response("invalid offer request id"));
     }
     let offers_seen = data.offers.len();
     let mut offers = Vec::with_capacity(offers_seen);
     let mut first_error = None;
-    for raw in data.offers {
-        match normalize_offer(raw) {
-            Ok(offer) => offers.push(offer),
+    for (wire, (start, end)) in data.offers {
+        match wire.map_err(OfferError::Schema).and_then(from_wire) {
+            Ok(offer) => offers.push((offer, text.get(start..end).unwrap_or_default())),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -168,7 +217,7 @@ pub fn parse_offer_request_response(body: &[u8]) -> Result<ParsedOffers, Provide
             error.code()
         )));
     }
-    Ok(ParsedOffers {
+    Ok(BorrowedOffers {
         offer_request_id: data.id,
         malformed: offers_seen - offers.len(),
         offers,
@@ -199,8 +248,15 @@ pub fn parse_offer_response(body: &[u8]) -> Result<Offer, ProviderError> {
 /// - `carriers`: distinct marketing carrier codes in order of first appearance.
 /// - `raw`: the offer's JSON text as received when it is at most [`MAX_RAW_OFFER_BYTES`].
 pub fn normalize_offer(raw: &RawValue) -> Result<Offer, OfferError> {
-    let wire: WireOffer =
+    let wire: WireOffer<'_> =
         serde_json::from_str(raw.get()).map_err(|e| OfferError::Schema(brief(&e)))?;
+    let mut offer = from_wire(wire)?;
+    offer.raw = (raw.get().len() <= MAX_RAW_OFFER_BYTES).then(|| raw.to_owned());
+    Ok(offer)
+}
+
+/// The normalization rules of [`normalize_offer`] on the wire fields (`raw` left `None`).
+fn from_wire(wire: WireOffer<'_>) -> Result<Offer, OfferError> {
     if !valid_id(&wire.id) {
         return Err(OfferError::InvalidId);
     }
@@ -258,7 +314,7 @@ pub fn normalize_offer(raw: &RawValue) -> Result<Offer, OfferError> {
     }
 
     Ok(Offer {
-        provider_offer_id: wire.id,
+        provider_offer_id: wire.id.into_owned(),
         total_minor: total.amount_minor,
         currency,
         cabin: cabin.ok_or(OfferError::Cabin)?,
@@ -268,7 +324,7 @@ pub fn normalize_offer(raw: &RawValue) -> Result<Offer, OfferError> {
         arriving_at,
         carriers,
         expires_at,
-        raw: (raw.get().len() <= MAX_RAW_OFFER_BYTES).then(|| raw.to_owned()),
+        raw: None,
     })
 }
 
@@ -290,6 +346,8 @@ fn valid_carrier(code: &str) -> bool {
 fn brief(error: &serde_json::Error) -> String {
     error.to_string().chars().take(160).collect()
 }
+
+mod scan;
 
 #[cfg(test)]
 mod tests;

@@ -531,7 +531,9 @@ fn retry(mut state: AttemptState, now: Timestamp, reason: &str) -> AttemptState 
     if !state.end_decided() {
         state.set_reason(reason);
     }
-    if matches!(state.phase, Phase::Capture | Phase::Release { .. }) && state.tries % 4 == 0 {
+    if matches!(state.phase, Phase::Capture | Phase::Release { .. })
+        && state.tries.is_multiple_of(4)
+    {
         state.check_intent = true;
     }
     state

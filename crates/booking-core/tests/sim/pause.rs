@@ -60,7 +60,7 @@ impl PausePlan {
             "pause_until_the_end" => (Trigger::Authorized, false, 1),
             "pause_after_order_sent" => (Trigger::OrderSent, true, 1),
             "pause_during_capture_retry" => (Trigger::CaptureTried, true, 1),
-            "random_pause" => (Trigger::Random(15), seed % 5 != 0, 3),
+            "random_pause" => (Trigger::Random(15), !seed.is_multiple_of(5), 3),
             _ => return None,
         };
         Some(Self {

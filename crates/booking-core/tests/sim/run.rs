@@ -207,7 +207,7 @@ fn world(setup: &Setup) -> World {
     // Duffel lists orders in pages and may ignore the `offer_id` filter: the scripted kind reads
     // one order per page behind other accounts' orders; half the random seeds page by two.
     let paged = setup.kind == "duffel_orders_unfiltered_paged"
-        || (matches!(setup.kind, "random" | "random_pause") && setup.seed % 2 == 0);
+        || (matches!(setup.kind, "random" | "random_pause") && setup.seed.is_multiple_of(2));
     if paged {
         w.duffel.unfiltered = true;
         w.duffel.page_cap = Some(if setup.kind == "duffel_orders_unfiltered_paged" {

@@ -236,7 +236,7 @@ impl World {
                 // A release sent into the outage still counts as sent (the lock expires).
                 self.upstash.note_release(request);
                 self.upstash_down_calls += 1;
-                return if self.upstash_down_calls % 2 == 0 {
+                return if self.upstash_down_calls.is_multiple_of(2) {
                     Outcome::Timeout
                 } else {
                     Outcome::Response {

@@ -197,3 +197,90 @@ proptest::proptest! {
         let _ = parse_offer_response(&bytes);
     }
 }
+
+/// The one-pass search reader and the serde types of a single offer apply the same shape rules:
+/// every variant below normalizes (or fails with the same code) the same way both ways, and the
+/// search keeps each offer's text exactly as it appears in the body.
+#[test]
+fn one_pass_reader_agrees_with_the_serde_shape() {
+    let base = offer_json("221.78", "GBP");
+    let mut variants: Vec<Value> = vec![base.clone(), json!(null), json!(7), json!([base.clone()])];
+    let edits: Vec<(&str, Value)> = vec![
+        ("/id", json!(null)),
+        ("/id", json!(5)),
+        ("/total_amount", json!(221.78)),
+        ("/expires_at", json!(["x"])),
+        ("/slices", json!(null)),
+        ("/slices", json!({})),
+        ("/slices", json!([])),
+        ("/slices/0", json!("sli")),
+        ("/slices/0/duration", json!(null)),
+        ("/slices/0/duration", json!(490)),
+        ("/slices/0/segments", json!(null)),
+        ("/slices/0/segments/0/stops", json!(null)),
+        ("/slices/0/segments/0/stops", json!({})),
+        ("/slices/0/segments/0/stops", json!([1, {"a": [2]}])),
+        ("/slices/0/segments/0/passengers", json!(null)),
+        ("/slices/0/segments/0/passengers", json!([7])),
+        ("/slices/0/segments/0/passengers/0/cabin_class", json!(null)),
+        ("/slices/0/segments/0/passengers/0/cabin_class", json!(true)),
+        ("/slices/0/segments/0/marketing_carrier", json!(null)),
+        ("/slices/0/segments/0/marketing_carrier", json!({})),
+        (
+            "/slices/0/segments/0/marketing_carrier/iata_code",
+            json!(null),
+        ),
+        ("/slices/0/segments/0/departing_at", json!(null)),
+    ];
+    for (path, value) in edits {
+        let mut v = base.clone();
+        *v.pointer_mut(path).unwrap() = value;
+        variants.push(v);
+    }
+    for field in [
+        "id",
+        "total_amount",
+        "total_currency",
+        "expires_at",
+        "slices",
+    ] {
+        let mut v = base.clone();
+        v.as_object_mut().unwrap().remove(field);
+        variants.push(v);
+    }
+    let mut escaped = base.clone();
+    escaped["id"] = json!("off_\u{0041}\"x");
+    variants.push(escaped);
+    for (i, variant) in variants.iter().enumerate() {
+        let text = variant.to_string();
+        let body = format!(
+            r#"{{"data":{{"id":"orq_1","offers":[ {text} ,{}]}}}}"#,
+            base
+        );
+        let parsed = parse_offer_request_borrowed(body.as_bytes()).unwrap();
+        let one = RawValue::from_string(text.clone())
+            .map_err(|_| ())
+            .and_then(|raw| normalize_offer(&raw).map_err(|_| ()));
+        assert_eq!(
+            parsed.offers.len(),
+            1 + usize::from(one.is_ok()),
+            "variant {i}: {text}"
+        );
+        if let Ok(expected) = one {
+            let (offer, raw) = &parsed.offers[0];
+            assert_eq!(*raw, text, "variant {i}");
+            let kept = attach_raw(offer.clone(), raw);
+            assert_eq!(
+                serde_json::to_string(&kept).unwrap(),
+                serde_json::to_string(&expected).unwrap(),
+                "variant {i}"
+            );
+        }
+    }
+    // A repeated known key is malformed both ways; broken JSON is the whole answer's error.
+    let dup = r#"{"data":{"id":"orq_1","offers":[{"id":"off_1","id":"off_2"}]}}"#;
+    assert!(parse_offer_request_borrowed(dup.as_bytes()).is_err());
+    let broken = r#"{"data":{"id":"orq_1","offers":[{"id":"off_1"]}}"#;
+    assert!(parse_offer_request_borrowed(broken.as_bytes()).is_err());
+    assert!(parse_offer_request_borrowed(br#"{"data":{"id":"orq_1","offers":[]}} x"#).is_err());
+}
