@@ -37,8 +37,13 @@ const KEY_PATTERNS: { name: string; pattern: RegExp; ttl: string }[] = [
     pattern: /^rl:trip-search:[0-9a-f-]{36}:\d+$/,
     ttl: "PEXPIRE 2 x window + 1 s, set by the library's sliding-window script",
   },
+  {
+    name: "shared provider rate limit (supabase/functions/_shared/provider_limit.ts)",
+    pattern: /^pl:(duffel|stripe)(:pause)?$/,
+    ttl: "bucket: PEXPIRE burst / rate + 1 s in the take script; pause: SET PX <= 60 s",
+  },
 ];
-const PREFIXES = ["lock:*", "rl:*"];
+const PREFIXES = ["lock:*", "rl:*", "pl:*"];
 
 const WRITES = new Set([
   "SET",

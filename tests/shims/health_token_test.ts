@@ -1,6 +1,7 @@
 /** health's token check (`_shared/service.ts` `presentsHealthToken`): Bearer HEALTH_TOKEN or a service key. */
 import assert from "node:assert/strict";
 import type { Env } from "../../supabase/functions/_shared/env.ts";
+import "../../supabase/functions/_shared/core/webhooks.ts"; // the module health loads
 import { presentsHealthToken } from "../../supabase/functions/_shared/service.ts";
 
 const e = {

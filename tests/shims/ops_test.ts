@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { UserClaims } from "../../supabase/functions/_shared/auth.ts";
 import { HttpError } from "../../supabase/functions/_shared/http.ts";
-import { isOperator } from "../../supabase/functions/_shared/core.ts";
+import { isOperator } from "../../supabase/functions/_shared/core/user.ts"; // the module ops loads
 import { requireOperator } from "../../supabase/functions/_shared/operator.ts";
 
 const claims = (extra: Record<string, unknown>) =>
