@@ -124,18 +124,18 @@ console.log(JSON.stringify({ read: t1 - t0, compile: t2 - t1, instantiate: t4 - 
 }
 
 // 2. First request per function through the router, cold isolate.
-const fnModule: Record<string, string> = {
-  "trip-search": "search",
-  "auto-book-monitor": "monitor",
-  trips: "user",
-  travelers: "user",
-  "payment-methods": "user",
-  "stripe-webhook": "webhooks",
-  "duffel-webhook": "webhooks",
-  "resend-webhook": "webhooks",
-  "notify-dispatch": "webhooks",
-};
-const jwtFunctions = new Set(["trip-search", "trips", "travelers", "payment-methods"]);
+// Every function of supabase/config.toml, with the module its static_files ship and whether the
+// gateway verifies a JWT (those get a CORS preflight; the others a POST they refuse before I/O).
+const fnModule: Record<string, string> = {};
+const jwtFunctions = new Set<string>();
+{
+  const config = await Deno.readTextFile(new URL("supabase/config.toml", root));
+  for (const m of config.matchAll(/^\[functions\.([a-z0-9-]+)\]\n([\s\S]*?)(?=^\[|(?![\s\S]))/gm)) {
+    const mod = m[2].match(/_shared\/wasm\/([a-z]+)\//)?.[1];
+    if (mod) fnModule[m[1]] = mod;
+    if (/^verify_jwt = true$/m.test(m[2])) jwtFunctions.add(m[1]);
+  }
+}
 const routerUrl = new URL("scripts/stack/router.ts", root).href;
 const supabaseDir = new URL("supabase", root).pathname;
 const first = [];
@@ -301,7 +301,21 @@ and webhook functions an unauthenticated \`POST {}\` they refuse before any I/O;
 provider is reached, so this is boot cost, not request work.
 `;
 console.log(report);
-await Deno.writeTextFile(new URL("docs/benchmarks.md", root), report);
+// Only this command's region of docs/benchmarks.md is rewritten; the sections after it come from
+// the other benchmark commands (each names its own) and are kept as they are.
+const BEGIN =
+  "<!-- scripts/bench.ts writes from here to its end marker; the other sections have their own commands -->";
+const END = "<!-- scripts/bench.ts writes up to here -->";
+const docPath = new URL("docs/benchmarks.md", root);
+const doc = await Deno.readTextFile(docPath).catch(() => "# Benchmarks\n");
+const region = `${BEGIN}\n\n${report.replace(/^# Benchmarks\n+/, "")}\n${END}`;
+const [from, to] = [doc.indexOf(BEGIN), doc.indexOf(END)];
+await Deno.writeTextFile(
+  docPath,
+  from >= 0 && to > from
+    ? doc.slice(0, from) + region + doc.slice(to + END.length)
+    : `# Benchmarks\n\n${region}\n\n${doc.replace(/^# Benchmarks\n+/, "")}`,
+);
 await Deno.writeTextFile(new URL("docs/benchmarks.svg", root), chart());
 // The repository's formatter owns the layout of the written files (deno fmt --check in the suite).
 await new Deno.Command(Deno.execPath(), {
