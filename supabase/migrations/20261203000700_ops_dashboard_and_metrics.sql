@@ -98,7 +98,9 @@ grant select on table public.operator_actions to service_role;
 
 -- Indexes for the dashboard's windows (scripts/bench-ops.sql; docs/benchmarks.md): the latest
 -- decisions across all trips, booking failures by time, bookings and attempts by time.
-create index pipeline_events_occurred_idx on public.pipeline_events (occurred_at desc, id desc);
+-- pipeline_events_occurred_idx (occurred_at, id) already exists (20261203000402_cleanup_jobs.sql):
+-- a B-tree is read backwards as well, so it serves "latest first" too.
+create index if not exists pipeline_events_occurred_idx on public.pipeline_events (occurred_at desc, id desc);
 create index pipeline_events_book_fail_idx on public.pipeline_events (occurred_at)
   where stage = 'book' and decision = 'fail';
 create index bookings_created_idx on public.bookings (created_at);
