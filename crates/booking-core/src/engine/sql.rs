@@ -142,6 +142,9 @@ sql_functions! {
     OpsSetMonitor = "ops_set_monitor", User;
     /// ops: change a flag's rollout through app.set_feature_flag (audited).
     OpsSetFlag = "ops_set_flag", User;
+    /// privacy: Stripe refused to delete the erased user's customer (4xx other than 404);
+    /// recorded on the erasure row for the `erasure_stripe_refused` alert.
+    ErasureStripeRefused = "erasure_stripe_refused", Service;
 }
 
 impl SqlFunction {
