@@ -256,7 +256,11 @@ e2eTest(
     // Nothing new to erase later: no card set-up (no Stripe customer), no traveller profile.
     const setup = await call("payment-methods", { action: "setup" }, user.jwt);
     assert.deepEqual([setup.status, setup.json.code], [409, "erasure_in_progress"]);
-    const traveller = await call("travelers", { action: "create", traveler: ERASED_PERSON }, user.jwt);
+    const traveller = await call(
+      "travelers",
+      { action: "create", traveler: ERASED_PERSON },
+      user.jwt,
+    );
     assert.deepEqual([traveller.status, traveller.json.code], [409, "erasure_in_progress"]);
     const customers = (await stripe("/_fake/requests")).data.filter((r: Json) =>
       r.method === "POST" && r.path === "/v1/customers" &&
