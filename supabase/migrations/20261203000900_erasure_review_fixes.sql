@@ -118,10 +118,14 @@ begin
   end if;
   if tg_op = 'INSERT' then
     -- payment_customer_record's upsert on a profile that still exists goes on to its ON
-    -- CONFLICT update (judged below); every other insert creates a profile.
-    if new.stripe_customer_id is not null
-      and exists (select 1 from public.payment_profiles p where p.owner_id = new.owner_id) then
-      return new;
+    -- CONFLICT update (judged below); every other insert creates a profile. The row is locked
+    -- here: a scrub deleting it meanwhile is waited for, and then the row is gone (refused),
+    -- so the upsert cannot fall back to inserting a fresh profile behind the scrub.
+    if new.stripe_customer_id is not null then
+      perform 1 from public.payment_profiles p where p.owner_id = new.owner_id for update;
+      if found then
+        return new;
+      end if;
     end if;
     perform app.erasure_refuse();
   end if;
