@@ -25,6 +25,10 @@ export interface RunSummary {
   duration_ms: number;
   /** What the run cost: provider and Upstash calls, SQL transactions (batched and alone). */
   cost: RunCost;
+  /** Provider calls made by this run, per service (metrics: app.metrics_monitor_hourly). */
+  provider_calls: Record<string, number>;
+  /** Of those, answers with HTTP 429 (rate limited), per service. */
+  provider_429: Record<string, number>;
 }
 
 /** The run's calls, counted by the executor (docs/benchmarks.md reads them). */
@@ -43,10 +47,6 @@ export interface RunCost {
   /** Calls that went through `monitor_batch`, and how many batches carried them. */
   batched_calls: number;
   batches: number;
-  /** Provider calls made by this run, per service (metrics: app.metrics_monitor_hourly). */
-  provider_calls: Record<string, number>;
-  /** Of those, answers with HTTP 429 (rate limited), per service. */
-  provider_429: Record<string, number>;
 }
 
 type Claim = { trip: { id: string } };
