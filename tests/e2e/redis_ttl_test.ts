@@ -37,8 +37,15 @@ const KEY_PATTERNS: { name: string; pattern: RegExp; ttl: string }[] = [
     pattern: /^rl:trip-search:[0-9a-f-]{36}:\d+$/,
     ttl: "PEXPIRE 2 x window + 1 s, set by the library's sliding-window script",
   },
+  {
+    name: "shared provider token bucket (supabase/functions/_shared/provider_limit.ts)",
+    pattern: /^pl:(duffel|stripe)$/,
+    ttl: "PEXPIRE burst / rate + 1 s, set by the take script",
+  },
 ];
-const PREFIXES = ["lock:*", "rl:*"];
+// pl:<provider>:pause (SET PX, at most 60 s) is written only on a provider's 429, so it is not
+// in KEY_PATTERNS (every pattern there must be seen), but its prefix is scanned for TTLs.
+const PREFIXES = ["lock:*", "rl:*", "pl:*"];
 
 const WRITES = new Set([
   "SET",
