@@ -5,7 +5,8 @@
  * is erased; then no trace of their name, email, phone or birth date is left in any table or
  * Redis key, the accounting rows are kept under a tombstone, the Stripe customer is deleted with
  * an idempotency key. Also: an attempt holding money makes the erasure wait (409, Retry-After)
- * and is not touched by it; an erasure interrupted at the Stripe step resumes; the export holds
+ * and is not touched by it, and meanwhile no card set-up or traveller profile is accepted (409
+ * erasure_in_progress); an erasure interrupted at the Stripe step resumes; the export holds
  * the caller's data only.
  */
 import assert from "node:assert/strict";
@@ -252,6 +253,20 @@ e2eTest(
     assert.deepEqual(t, { status: "booking", auto_book: false, cancel: true });
     const blocked = await callSearch(tripBody(randomRoute()), user.jwt);
     assert.deepEqual([blocked.status, blocked.json.code], [409, "erasure_in_progress"]);
+    // Nothing new to erase later: no card set-up (no Stripe customer), no traveller profile.
+    const setup = await call("payment-methods", { action: "setup" }, user.jwt);
+    assert.deepEqual([setup.status, setup.json.code], [409, "erasure_in_progress"]);
+    const traveller = await call(
+      "travelers",
+      { action: "create", traveler: ERASED_PERSON },
+      user.jwt,
+    );
+    assert.deepEqual([traveller.status, traveller.json.code], [409, "erasure_in_progress"]);
+    const customers = (await stripe("/_fake/requests")).data.filter((r: Json) =>
+      r.method === "POST" && r.path === "/v1/customers" &&
+      JSON.stringify(r).includes(user.id)
+    );
+    assert.equal(customers.length, 0, "no Stripe customer was created for the erasing user");
 
     // The saga releases the hold and closes the attempt; the operator finishes the erasure.
     await sql()`update public.booking_attempts set state = ${

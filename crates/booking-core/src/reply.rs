@@ -80,6 +80,14 @@ impl Reply {
                 "this traveller is on a trip whose booking is in progress; wait until it ends",
                 json!({}),
             ),
+            // The owner triggers while the caller's erasure runs (migrations 20261203000500,
+            // 20261203000900): no new traveller profile, card, customer or consent.
+            "PF010" => Self::error(
+                409,
+                "erasure_in_progress",
+                "this account is being erased; nothing new can be saved",
+                json!({}),
+            ),
             "54000" => Self::error(
                 409,
                 "too_many_travelers",

@@ -185,7 +185,10 @@ export function searchDriver(body: Uint8Array, nowMs: number): CoreDriver<Search
 export interface DriverConfig {
   lock_lease_ms: number;
   max_provider_calls?: number;
-  /** The feature flags as the run read them once (`app.monitor_flags`); gates new attempts. */
+  /**
+   * The feature flags as the run read them once (`app.monitor_flags`); gates new attempts.
+   * Missing or unreadable: no new attempt (open attempts still settle).
+   */
   flags?: unknown;
 }
 

@@ -145,6 +145,9 @@ sql_functions! {
     /// trips: the payment an attempt waits for the traveller to authenticate (details, done,
     /// another card).
     TripsPayment = "trips_payment", User;
+    /// privacy: Stripe refused to delete the erased user's customer (4xx other than 404);
+    /// recorded on the erasure row for the `erasure_stripe_refused` alert.
+    ErasureStripeRefused = "erasure_stripe_refused", Service;
 }
 
 impl SqlFunction {

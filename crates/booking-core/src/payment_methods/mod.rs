@@ -553,6 +553,13 @@ fn sql_reply(sqlstate: &str) -> PaymentsDone {
             "the default card changed meanwhile; ask for the consent text again",
         ),
         "P0002" => not_found(),
+        // The payment-profile and consent guards while the caller's erasure runs
+        // (migrations 20261203000500, 20261203000900).
+        "PF010" => reply(
+            409,
+            "erasure_in_progress",
+            "this account is being erased; no card, customer or consent can be saved",
+        ),
         _ => {
             let done = sql_error_reply(sqlstate);
             PaymentsDone {

@@ -331,6 +331,11 @@ fn sql_and_stripe_errors_have_stable_codes() {
     assert_eq!(done(&mut d).body["code"], "provider_bad_response");
 
     assert_eq!(sql_reply("PF004").body["code"], "default_card_changed");
+    let erasing = sql_reply("PF010");
+    assert_eq!(
+        (erasing.status, erasing.body["code"].as_str()),
+        (409, Some("erasure_in_progress"))
+    );
     assert_eq!(sql_reply("28000").status, 401);
 
     let mut d = driver(body);

@@ -10,7 +10,7 @@
 //! | (start) | `sql privacy_erase {}` (caller) or `erasure_open {user_id}` (operator) | the row's state |
 //! | `waiting` | an attempt of the user may hold money: answer 409 `erasure_waiting_for_payment` with `retry_after_seconds` | (a later request resumes) |
 //! | `scrub` | `sql erasure_advance {step: scrub}`: the database part, one transaction | state |
-//! | `stripe` | `DELETE /v1/customers/{cus}` (`Idempotency-Key: erasure-<id>-customer`); 200 or 404 → `erasure_advance {step: stripe}` | state |
+//! | `stripe` | `DELETE /v1/customers/{cus}` (`Idempotency-Key: erasure-<id>-customer`); 200 or 404 → `erasure_advance {step: stripe}`; another 4xx → `erasure_stripe_refused {status}` then 502 `stripe_rejected` | state |
 //! | `redis` | `SCAN 0 MATCH rl:*:<user>:*` until the cursor is 0, then `DEL` those keys and `lock:trip:<id>` of every trip → `erasure_advance {step: redis}` (deletes `auth.users` last) | state |
 //! | `done` | answer 200 `{erasure}` | |
 //!
@@ -165,6 +165,8 @@ struct StateReply {
 enum Wait {
     State,
     StripeDelete,
+    /// `erasure_stripe_refused` recorded (or not): answer 502 either way.
+    Refused,
     Scan,
     Del,
 }
@@ -315,6 +317,15 @@ impl ErasureDriver {
         }
     }
 
+    fn stripe_rejected(&self) -> Reply {
+        Reply::error(
+            502,
+            "stripe_rejected",
+            "the card provider refused to delete the customer; an operator will look",
+            json!({"erasure_id": self.state.erasure_id}),
+        )
+    }
+
     fn delete_keys(&mut self) -> (Next, Wait) {
         if self.found.is_empty() {
             return self.advance("redis");
@@ -348,16 +359,18 @@ impl ErasureDriver {
                     (Next::Done(unavailable("stripe_unavailable")), Wait::State)
                 }
                 Input::Transport(_) => (Next::Done(unavailable("stripe_unavailable")), Wait::State),
-                _ => (
-                    Next::Done(Reply::error(
-                        502,
-                        "stripe_rejected",
-                        "the card provider refused to delete the customer; an operator will look",
-                        json!({"erasure_id": self.state.erasure_id}),
-                    )),
-                    Wait::State,
+                // A refusal (4xx other than 404): recorded on the row (the operator alert
+                // `erasure_stripe_refused`), the step unchanged, then 502.
+                Input::Http { status, .. } if (400..500).contains(&status) => (
+                    Next::Sql(
+                        SqlFunction::ErasureStripeRefused,
+                        json!({"erasure_id": self.state.erasure_id, "status": status}),
+                    ),
+                    Wait::Refused,
                 ),
+                _ => (Next::Done(self.stripe_rejected()), Wait::State),
             },
+            Wait::Refused => (Next::Done(self.stripe_rejected()), Wait::State),
             Wait::Scan => match input {
                 Input::Http { status, body } => match upstash::parse_scan(status, body) {
                     Ok((cursor, keys)) => {

@@ -331,3 +331,31 @@ fn requests_are_validated() {
         "invalid_json"
     );
 }
+
+#[test]
+fn a_stripe_refusal_is_recorded_on_the_row_before_the_502() {
+    for recorded in [Input::Sql(&state("stripe")), Input::SqlError("40001")] {
+        let mut d = ErasureDriver::new(None);
+        let (id, ..) = sql(&mut d);
+        d.handle(NOW, id, Input::Sql(&state("stripe"))).unwrap();
+        let (id, _) = http(&mut d);
+        d.handle(
+            NOW,
+            id,
+            Input::Http {
+                status: 400,
+                body: br#"{"error":{"type":"invalid_request_error"}}"#,
+            },
+        )
+        .unwrap();
+        let (id, function, role, args) = sql(&mut d);
+        assert_eq!(function, SqlFunction::ErasureStripeRefused);
+        assert_eq!(role, SqlRole::Service);
+        assert_eq!(args, json!({"erasure_id": EID, "status": 400}));
+        d.handle(NOW, id, recorded).unwrap();
+        let reply = done(&mut d);
+        assert_eq!(reply.status, 502);
+        assert_eq!(reply.body["code"], "stripe_rejected");
+        assert_eq!(reply.body["erasure_id"], EID);
+    }
+}

@@ -407,6 +407,14 @@ fn crud_answers_and_sql_errors() {
         Input::SqlError("54000"),
     );
     assert_eq!(r.body["code"], "too_many_travelers");
+    let (_, r) = one(
+        json!({"action":"create","traveler":profile()}),
+        Input::SqlError("PF010"),
+    );
+    assert_eq!(
+        (r.status, r.body["code"].as_str()),
+        (409, Some("erasure_in_progress"))
+    );
     let (_, r) = one(json!({"action":"list"}), Input::SqlError("28000"));
     assert_eq!(r.status, 401);
     let (_, r) = one(json!({"action":"list"}), Input::SqlError("08006"));

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use booking_core::duffel::DuffelConfig;
 use booking_core::engine::{Command, Input};
 use booking_core::error::TransportFailure;
+use booking_core::flags::{Flag, FlagSnapshot, AUTO_BOOKING};
 use booking_core::monitor::driver::{Claim, DriverConfig, TripDone, TripDriver};
 use booking_core::saga::Outcome;
 use booking_core::time::Timestamp;
@@ -31,7 +32,16 @@ pub(crate) fn config() -> DriverConfig {
         duffel: DuffelConfig::default(),
         lock_lease_ms: LOCK_MS,
         max_provider_calls: booking_core::monitor::CALLS_PER_TRIP,
-        flags: None,
+        // Auto-booking on for everybody (no snapshot would gate every new attempt off).
+        flags: Some(FlagSnapshot {
+            flags: vec![Flag {
+                name: AUTO_BOOKING.into(),
+                enabled: true,
+                rollout_bp: booking_core::flags::FULL_ROLLOUT_BP,
+                allow_users: Vec::new(),
+                deny_users: Vec::new(),
+            }],
+        }),
     }
 }
 

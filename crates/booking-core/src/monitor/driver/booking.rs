@@ -185,7 +185,7 @@ impl TripDriver {
 
     /// `monitor_begin_attempt`'s answer: started → the saga loop; `attempt_limit` (the database
     /// failed the trip: too many attempts in 24 hours) → `failed`; any other refusal
-    /// (`monitor_disabled`, `trip_changed`, `attempt_open`) → `skipped`.
+    /// (`monitor_disabled`, `trip_changed`, `attempt_open`, `auto_booking_flag_off`) → `skipped`.
     pub(super) fn begun(state: Box<AttemptState>, result: &Value) -> Step {
         match flag(result, "started") {
             Some(true) => Step::Ready(Ready::Saga(state)),

@@ -229,7 +229,7 @@ impl TripDriver {
 
     /// The `auto_booking` flag at booking time (the run's snapshot, [`DriverConfig`]'s
     /// `flags`): a new attempt begins only when the flag is on for the trip's owner and the kill
-    /// switch is off. Otherwise the trip keeps watching: `fallback` (a search's own next check
+    /// switch is off; no snapshot (missing or unreadable) is off. Otherwise the trip keeps watching: `fallback` (a search's own next check
     /// stands) or a `wait` with reason `auto_booking_flag_off`. Only new attempts pass here; an
     /// open attempt resumes without it, so money already held always settles.
     ///
@@ -239,7 +239,7 @@ impl TripDriver {
             .config
             .flags
             .as_ref()
-            .is_none_or(|f| f.auto_booking(&self.trip.owner_id));
+            .is_some_and(|f| f.auto_booking(&self.trip.owner_id));
         if allowed {
             return Step::Ready(Ready::Book);
         }

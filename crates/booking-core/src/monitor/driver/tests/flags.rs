@@ -114,3 +114,81 @@ fn an_open_attempt_holding_money_resumes_under_the_kill_switch() {
         "the saga goes on towards its order or release"
     );
 }
+
+fn config_json(extra: Value) -> DriverConfig {
+    let mut c = json!({"lock_lease_ms":30000});
+    if let Value::Object(m) = extra {
+        c.as_object_mut().unwrap().extend(m);
+    }
+    DriverConfig::from_json(&c.to_string()).unwrap()
+}
+
+fn driver_with(c: Value, config: DriverConfig) -> TripDriver {
+    TripDriver::new(
+        Claim::from_json(&c.to_string()).unwrap(),
+        config,
+        NOW,
+        ATTEMPT,
+        42,
+        "tok-1",
+    )
+    .unwrap()
+}
+
+fn unreadable_or_missing() -> Vec<Value> {
+    vec![
+        json!({}),
+        json!({"flags": null}),
+        // A NULL uuid in a list (what app.set_feature_flag once stored for a JSON null).
+        json!({"flags":{"flags":[{"name":"auto_booking","enabled":true,"rollout_bp":10000,
+            "allow_users":[null],"deny_users":[]}]}}),
+        json!({"flags":{"flags":"nonsense"}}),
+        json!({"flags": 7}),
+    ]
+}
+
+#[test]
+fn a_missing_or_unreadable_snapshot_parses_and_begins_no_attempt() {
+    for extra in unreadable_or_missing() {
+        let config = config_json(extra.clone());
+        assert_eq!(config.flags, None, "{extra}");
+        let mut d = driver_with(claim("watching", Some(offer()), Some(payment())), config);
+        reprice_at(&mut d, "300.00");
+        let args = rescheduled(&mut d, "auto_booking_flag_off");
+        assert_eq!(args["decision"], "wait", "{extra}");
+    }
+}
+
+#[test]
+fn an_unreadable_snapshot_never_stops_an_attempt_holding_money() {
+    for extra in unreadable_or_missing() {
+        let mut state = saga::begin(
+            Begin {
+                attempt_id: ATTEMPT.into(),
+                trip_id: TRIP.into(),
+                offer_id: "off_1".into(),
+                max_total: Money::from_minor(40_000, Currency::parse("GBP").unwrap()).unwrap(),
+                customer: "cus_1".into(),
+                payment_method: "pm_1".into(),
+                seed: 1,
+            },
+            NOW,
+        );
+        state.phase = Phase::Order;
+        state.version = 6;
+        state.payment_intent = Some("pi_1".into());
+        state.passenger_ids = vec!["pas_1".into()];
+        state.amount = Some(Money::from_minor(30_000, Currency::parse("GBP").unwrap()).unwrap());
+        let mut c = claim("booking", Some(offer()), Some(payment()));
+        c["attempt"] = json!({"state": state});
+        let mut d = driver_with(c, config_json(extra.clone()));
+        lock(&mut d);
+        assert_eq!(sql(&mut d).0, "monitor_passengers", "{extra}");
+    }
+}
+
+#[test]
+fn the_rest_of_the_config_is_still_checked() {
+    assert!(DriverConfig::from_json(r#"{"lock_lease_ms":30000,"secret":"x"}"#).is_err());
+    assert!(DriverConfig::from_json(r#"{"lock_lease_ms":10,"flags":{"flags":[]}}"#).is_err());
+}

@@ -56,7 +56,9 @@ impl Feed for TripDriver {
 
 fn config(max_calls: u32) -> DriverConfig {
     DriverConfig::from_json(
-        &json!({"lock_lease_ms":30000,"max_provider_calls":max_calls}).to_string(),
+        &json!({"lock_lease_ms":30000,"max_provider_calls":max_calls,
+            "flags":{"flags":[{"name":"auto_booking","enabled":true,"rollout_bp":10000}]}})
+        .to_string(),
     )
     .unwrap()
 }
