@@ -85,9 +85,15 @@ export class SqlBatcher {
     this.stats.calls += batch.length;
     this.run({ calls: batch.map((p) => ({ function: p.fn, args: p.args })) })
       .then((json) => {
-        const { results } = JSON.parse(json) as {
-          results: ({ ok: true; result: unknown } | { ok: false; sqlstate: string })[];
-        };
+        let results: ({ ok: true; result: unknown } | { ok: false; sqlstate: string })[];
+        try {
+          results = (JSON.parse(json) as { results: typeof results }).results;
+          if (!Array.isArray(results)) throw new Error("monitor_batch reply without results");
+        } catch (err) {
+          // A reply that cannot be read settles every caller (never a promise left hanging).
+          batch.forEach((p) => p.reject(err));
+          return;
+        }
         batch.forEach((p, i) => {
           const r = results[i];
           if (r?.ok) p.resolve(JSON.stringify(r.result));

@@ -457,51 +457,82 @@ fn on_release(
         Ok(StripeReply::Retry { .. }) => return retry(state, now, "provider_unavailable"),
         Err(e) => return retry(state, now, e.code()),
     };
-    let reason = state.reason.clone();
-    let mut done = state.enter(Phase::Finish { end });
-    if intent.is_none_or(|pi| pi.status != IntentStatus::Canceled) {
-        // Stripe refused to cancel and did not say the intent is cancelled: record it for
-        // operators rather than loop on a request that cannot succeed.
-        done.reason = Some("release_failed".to_owned());
-    } else {
+    if intent
+        .as_ref()
+        .is_some_and(|pi| pi.status == IntentStatus::Canceled)
+    {
+        let reason = state.reason.clone();
+        let mut done = state.enter(Phase::Finish { end });
         done.reason = reason;
+        return done;
     }
-    done
+    // Stripe refused the cancel without saying the intent is cancelled (e.g. 400
+    // `payment_intent_unexpected_state` while the traveller's 3-D Secure is `processing`): the
+    // intent may still become a hold, so never close here. Read the intent at once and decide
+    // from its status (`on_retrieved`).
+    let mut state = state;
+    state.check_intent = true;
+    state.not_before = None;
+    state
 }
+
+/// Cancels sent in one `release` at most (the first under key generation 0, each re-send under
+/// the next generation): a re-send follows a retrieve that found the intent still cancelable.
+/// Once spent, the attempt ends `release_failed`, which raises an operator alert.
+pub const RELEASE_MAX_SENDS: u32 = 5;
 
 /// The answer to a retrieve made because a capture or cancel kept failing.
 fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> AttemptState {
     let Ok(StripeReply::Intent(pi)) = stripe::classify(status, body) else {
         return retry(state, now, "provider_unavailable");
     };
-    let waiting = matches!(
-        pi.status,
-        IntentStatus::RequiresCapture
-            | IntentStatus::RequiresPaymentMethod
-            | IntentStatus::RequiresAction
-    );
     match (state.phase, pi.status) {
         (Phase::Capture, IntentStatus::Succeeded) => captured(state),
-        (Phase::Release { end }, IntentStatus::Canceled) => {
-            let reason = state.reason.clone();
-            let mut done = state.enter(Phase::Finish { end });
-            done.reason = reason;
-            done
-        }
-        (Phase::Capture, IntentStatus::RequiresCapture) | (Phase::Release { .. }, _) if waiting => {
+        (Phase::Capture, IntentStatus::RequiresCapture) => {
             // The write never happened: send it again now, under a fresh key.
             state.check_intent = false;
             state.key_generation += 1;
             state.not_before = None;
             state
         }
-        (Phase::Release { end }, _) => {
-            with_reason(state.enter(Phase::Finish { end }), "release_failed")
-        }
-        _ => with_reason(
+        (Phase::Capture, _) => with_reason(
             state.enter(Phase::Finish { end: End::Booked }),
             "capture_failed",
         ),
+        (Phase::Release { end }, IntentStatus::Canceled) => {
+            let reason = state.reason.clone();
+            let mut done = state.enter(Phase::Finish { end });
+            done.reason = reason;
+            done
+        }
+        // Mid-authentication: Stripe refuses a cancel now but the intent will settle
+        // (`requires_capture` or back to `requires_payment_method`). Read it again later, the
+        // backoff growing; the attempt stays open (money-holding phases never give up).
+        (Phase::Release { .. }, IntentStatus::Processing) => {
+            retry(state, now, "payment_processing")
+        }
+        (
+            Phase::Release { end },
+            IntentStatus::RequiresCapture
+            | IntentStatus::RequiresAction
+            | IntentStatus::RequiresPaymentMethod
+            | IntentStatus::RequiresConfirmation,
+        ) => {
+            if state.key_generation + 1 >= RELEASE_MAX_SENDS {
+                return with_reason(state.enter(Phase::Finish { end }), "release_failed");
+            }
+            // Still cancelable: the cancel did not take. Send it again now under the next key
+            // generation (a durable counter in the state, so a crash re-sends the same key).
+            state.check_intent = false;
+            state.key_generation += 1;
+            state.not_before = None;
+            state
+        }
+        // `succeeded` (money taken without a ticket) or anything else: operators must look.
+        (Phase::Release { end }, _) => {
+            with_reason(state.enter(Phase::Finish { end }), "release_failed")
+        }
+        _ => state,
     }
 }
 

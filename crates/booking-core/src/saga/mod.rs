@@ -58,7 +58,7 @@ pub(crate) use apply::apply;
 pub use apply::{
     reconcile_spacing_ms, INTENT_SEARCH_MISSES, INTENT_SEARCH_SPACING_MS,
     RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_PAGES, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES,
-    RECONCILE_WINDOW_MS,
+    RECONCILE_WINDOW_MS, RELEASE_MAX_SENDS,
 };
 pub(crate) use next::is_stale;
 pub(crate) use next::next;

@@ -33,6 +33,16 @@ pub(crate) fn next(state: &AttemptState, now: Timestamp, ctx: &Context<'_>) -> C
                 return command;
             }
         }
+        Phase::Reprice | Phase::Order if state.authorized.is_some() => {
+            if let Some(reason) = ctx.traveller_request.map(request_reason) {
+                // The traveller's cancel or "another card" arrived while this attempt re-prices
+                // the hold they authenticated (issue 7): release instead of ordering. The
+                // database refuses to save an `order` on such a hold while a request is pending
+                // (`monitor_save_attempt`, migration 20261204000100), so a run that read its
+                // claim before the request stops there and the next run ends up here.
+                return write(state.successor(now).end(End::SearchAgain, reason));
+            }
+        }
         _ => {}
     }
     if let Some(at) = state.not_before.filter(|at| *at > now) {
@@ -130,8 +140,7 @@ fn await_traveller(
         });
     }
     let reason = match ctx.traveller_request {
-        Some(TravellerRequest::Cancel) => "cancelled_by_traveller",
-        Some(TravellerRequest::AnotherCard) => "payment_method_changed",
+        Some(request) => request_reason(request),
         None if now >= deadline => {
             return Some(write(
                 state
@@ -142,6 +151,14 @@ fn await_traveller(
         None => return None,
     };
     Some(write(state.successor(now).end(End::SearchAgain, reason)))
+}
+
+/// The closing reason of a release the traveller's request caused.
+fn request_reason(request: TravellerRequest) -> &'static str {
+    match request {
+        TravellerRequest::Cancel => "cancelled_by_traveller",
+        TravellerRequest::AnotherCard => "payment_method_changed",
+    }
 }
 
 /// How long a quote the attempt began from stays good for authorizing: a first authorize later

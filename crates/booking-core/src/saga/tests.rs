@@ -1420,3 +1420,159 @@ fn an_awaiting_snapshot_round_trips() {
     );
     assert_eq!(TravellerRequest::parse("x"), None);
 }
+
+/// Stripe's answer to a cancel of an intent that is not cancelable right now.
+const CANCEL_REFUSED: &str = r#"{"error":{"type":"invalid_request_error",
+    "code":"payment_intent_unexpected_state","message":"This PaymentIntent's status is processing.",
+    "payment_intent":{"id":"pi_1","object":"payment_intent","status":"processing","amount":20000,
+    "currency":"gbp","metadata":{"attempt_id":"att_1"}}}}"#;
+
+/// The traveller cancelled while the cancel met an intent that is `processing` (3-D Secure
+/// completing): the attempt must stay open, read the intent, wait while it processes, and
+/// cancel the hold once it is `requires_capture`, under a fresh key.
+#[test]
+fn a_cancel_refused_while_processing_reads_the_intent_and_cancels_the_hold_later() {
+    let fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    let ctx = Context {
+        traveller_request: Some(TravellerRequest::Cancel),
+        ..fx.ctx()
+    };
+    let Command::Write { state: s, .. } = next(&s, T0, &ctx) else {
+        panic!("expected the release");
+    };
+    assert_eq!(
+        s.phase,
+        Phase::Release {
+            end: End::SearchAgain
+        }
+    );
+    let (req, refused) = step(&fx, &s, resp(400, CANCEL_REFUSED));
+    assert_eq!(req.header("Idempotency-Key"), Some("att_1-cancel"));
+    assert_eq!(
+        refused.phase,
+        Phase::Release {
+            end: End::SearchAgain
+        },
+        "not closed"
+    );
+    assert!(refused.check_intent);
+    assert_eq!(refused.not_before, None, "read at once");
+    // Still processing: read again later, the attempt stays open.
+    let (req, processing) = step(&fx, &refused, intent("processing", 20_000));
+    assert_eq!(
+        (req.method, req.path.as_str()),
+        (Method::Get, "/v1/payment_intents/pi_1")
+    );
+    assert_eq!(
+        processing.phase,
+        Phase::Release {
+            end: End::SearchAgain
+        }
+    );
+    assert!(processing.check_intent);
+    assert!(processing.not_before.is_some_and(|at| at > T0));
+    assert_eq!(processing.reason.as_deref(), Some("cancelled_by_traveller"));
+    // Now a hold: cancel it again under the next key generation.
+    let (_, resend) = step(&fx, &due(&processing), intent("requires_capture", 20_000));
+    assert!(!resend.check_intent);
+    assert_eq!(resend.key_generation, 1);
+    let (req, done) = step(&fx, &resend, intent("canceled", 20_000));
+    assert_eq!(req.path, "/v1/payment_intents/pi_1/cancel");
+    assert_eq!(req.header("Idempotency-Key"), Some("att_1-cancel-2"));
+    assert_eq!(
+        done.phase,
+        Phase::Finish {
+            end: End::SearchAgain
+        }
+    );
+    assert_eq!(done.reason.as_deref(), Some("cancelled_by_traveller"));
+}
+
+/// A refusal that names a cancelled intent is a release; one whose retrieve finds it cancelled
+/// too. Only a spent bound of re-sends (or a captured intent) ends `release_failed`.
+#[test]
+fn release_failed_only_after_the_bounded_re_sends() {
+    let fx = Fixture::new();
+    let s = authorized(&fx);
+    let (_, s) = step(
+        &fx,
+        &s,
+        resp(422, r#"{"errors":[{"code":"price_changed"}]}"#),
+    );
+    assert_eq!(
+        s.phase,
+        Phase::Release {
+            end: End::SearchAgain
+        }
+    );
+    let mut s = s;
+    let mut sends = 0;
+    loop {
+        let (req, refused) = step(&fx, &s, resp(400, CANCEL_REFUSED));
+        assert!(req.path.ends_with("/cancel"));
+        sends += 1;
+        assert!(refused.is_open() && refused.check_intent);
+        let (_, after) = step(&fx, &refused, intent("requires_capture", 20_000));
+        if let Phase::Finish { end } = after.phase {
+            assert_eq!(end, End::SearchAgain);
+            assert_eq!(after.reason.as_deref(), Some("release_failed"));
+            break;
+        }
+        assert!(sends < RELEASE_MAX_SENDS, "the re-sends are bounded");
+        s = after;
+    }
+    assert_eq!(sends, RELEASE_MAX_SENDS);
+    // A retrieve that finds it cancelled after all: released, the reason kept.
+    let (_, refused) = step(&fx, &authorized_release(&fx), resp(400, CANCEL_REFUSED));
+    let (_, done) = step(&fx, &refused, intent("canceled", 20_000));
+    assert_eq!(done.reason.as_deref(), Some("price_changed"));
+    // Captured without a ticket: operators must look.
+    let (_, refused) = step(&fx, &authorized_release(&fx), resp(400, CANCEL_REFUSED));
+    let (_, taken) = step(&fx, &refused, intent("succeeded", 20_000));
+    assert_eq!(taken.reason.as_deref(), Some("release_failed"));
+}
+
+fn authorized_release(fx: &Fixture) -> AttemptState {
+    let (_, s) = step(
+        fx,
+        &authorized(fx),
+        resp(422, r#"{"errors":[{"code":"price_changed"}]}"#),
+    );
+    s
+}
+
+/// The traveller's request reaching a run that already re-prices (or is about to order on) the
+/// hold they authenticated: the next step releases, never orders.
+#[test]
+fn a_request_after_authentication_releases_instead_of_ordering() {
+    let fx = Fixture::new();
+    let s = told(&fx, &awaiting(&fx));
+    let (_, reprice) = step(&fx, &due(&s), intent("requires_capture", 20_000));
+    assert_eq!(reprice.phase, Phase::Reprice);
+    let (_, order) = step(&fx, &reprice, offer("190.00", "GBP"));
+    assert_eq!(order.phase, Phase::Order);
+    for (request, reason) in [
+        (TravellerRequest::Cancel, "cancelled_by_traveller"),
+        (TravellerRequest::AnotherCard, "payment_method_changed"),
+    ] {
+        let ctx = Context {
+            traveller_request: Some(request),
+            ..fx.ctx()
+        };
+        for held in [&reprice, &order] {
+            let Command::Write { state, .. } = next(held, T0, &ctx) else {
+                panic!("expected the release in {:?}", held.phase);
+            };
+            assert_eq!(state.reason.as_deref(), Some(reason));
+            release_then(&fx, &state, End::SearchAgain);
+        }
+    }
+    // Without a hold from the traveller (the off-session path) a request changes nothing here.
+    let plain = authorized(&fx);
+    let ctx = Context {
+        traveller_request: Some(TravellerRequest::Cancel),
+        ..fx.ctx()
+    };
+    assert!(matches!(next(&plain, T0, &ctx), Command::Send { .. }));
+}

@@ -49,6 +49,8 @@ pub(crate) struct TripRow {
     pub(crate) cancel_requested: bool,
     /// `payment_request` for the attempt `payment_request_attempt_id` (issue 7).
     pub(crate) traveller_request: Option<(String, &'static str)>,
+    /// Simulation only: the traveller cancels once the monitor re-prices their hold.
+    pub(crate) racing_cancel: bool,
 }
 
 impl TripRow {
@@ -513,6 +515,21 @@ impl Db {
         if state.trip_id != trip_id {
             return Err("22023");
         }
+        // As app.monitor_save_attempt (20261204000100): no order on a hold the traveller
+        // authenticated while their cancel or another card is pending; the trip is due now.
+        if state.phase == Phase::Order && state.authorized.is_some() {
+            let t = self.trip_index(&trip_id).ok_or("P0002")?;
+            let row = &mut self.trips[t];
+            let pending = row.cancel_requested
+                || row
+                    .traveller_request
+                    .as_ref()
+                    .is_some_and(|(a, _)| *a == state.attempt_id);
+            if pending {
+                row.next_check_at = now;
+                return Ok(json!({"saved": false, "refused": "traveller_request"}));
+            }
+        }
         // booking_attempts_reason_format
         if state.reason.as_deref().is_some_and(|r| !is_code(r)) {
             return Err("23514");
@@ -700,6 +717,7 @@ mod tests {
             has_travellers: true,
             cancel_requested: false,
             traveller_request: None,
+            racing_cancel: false,
         }
     }
 

@@ -30,7 +30,7 @@ const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 49] = [
+pub(crate) const KINDS: [&str; 51] = [
     "none",
     "search_first",
     "price_drops_later",
@@ -88,6 +88,10 @@ pub(crate) const KINDS: [&str; 49] = [
     "authentication_other_card",
     "authentication_cancel_races_confirm",
     "authentication_deadline",
+    // Issue 7's races: a cancel meeting a `processing` intent that then becomes a hold, and a
+    // cancel committed while the run re-prices the authenticated hold.
+    "authentication_processing_cancel",
+    "authentication_request_races_reprice",
 ];
 
 /// Other orders on the Duffel account listed ahead of ours by an unfiltered order list.
@@ -305,6 +309,7 @@ fn world(setup: &Setup) -> World {
             has_travellers: !(blocked && setup.kind == "travellers_missing"),
             cancel_requested: false,
             traveller_request: None,
+            racing_cancel: false,
         });
     }
     let rules: Vec<(E, u32, F)> = match setup.kind {
@@ -446,8 +451,10 @@ pub(crate) fn scenario(setup: Setup) -> Report {
                 crashed[pick] = true;
                 continue;
             }
-            if w.rng.chance(100) {
-                // The traveller acts in the middle of a run (races the monitor's operations).
+            // The traveller acts in the middle of a run (races the monitor's operations); in
+            // `authentication_request_races_reprice` between every two, so that the cancel lands
+            // after the run read its claim and before its order.
+            if w.rng.chance(100) || setup.kind == "authentication_request_races_reprice" {
                 traveller::act(&mut w, traveller);
             }
             let before: Vec<&'static str> = w.db.trips.iter().map(|t| t.status).collect();
@@ -626,7 +633,9 @@ fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
                         && intents == ["canceled", "succeeded"]
                         && reason_was(0, "payment_method_changed")
                 }
-                "authentication_cancel_races_confirm" => {
+                "authentication_cancel_races_confirm"
+                | "authentication_processing_cancel"
+                | "authentication_request_races_reprice" => {
                     status(0) == "cancelled"
                         && intents == ["canceled"]
                         && reason_was(0, "cancelled_by_traveller")

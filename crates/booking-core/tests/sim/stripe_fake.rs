@@ -270,6 +270,25 @@ impl StripeFake {
         }
     }
 
+    /// The traveller's browser submitted 3-D Secure and the intent is briefly `processing`
+    /// (Stripe refuses a cancel then: 400 `payment_intent_unexpected_state`).
+    pub(crate) fn start_processing(&mut self, id: &str) {
+        if let Some(pi) = self.intents.iter_mut().find(|pi| pi.id == id) {
+            if matches!(pi.status, "requires_payment_method" | "requires_action") {
+                pi.status = "processing";
+            }
+        }
+    }
+
+    /// The authentication settles: a `processing` intent becomes a hold (`requires_capture`).
+    pub(crate) fn settle(&mut self, id: &str) {
+        if let Some(pi) = self.intents.iter_mut().find(|pi| pi.id == id) {
+            if pi.status == "processing" {
+                pi.status = "requires_capture";
+            }
+        }
+    }
+
     fn search(&self, path: &str, now: i64, fault: Option<Fault>) -> Outcome {
         let query = path.split_once('?').map(|(_, q)| q).unwrap_or("");
         let text = form_decode(query)

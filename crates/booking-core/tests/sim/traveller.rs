@@ -11,6 +11,11 @@
 //!   carries `traveller_request: another_card` for this attempt and the trip is due at once;
 //! - `confirm_then_cancel`: authenticates (a hold now exists) and then cancels the trip before
 //!   the monitor sees the hold: the pending cancel must release it;
+//! - `processing_then_cancel`: submits 3-D Secure (the intent is `processing`) and cancels the
+//!   trip while it processes: the cancel meets a `processing` intent (Stripe refuses it), and only
+//!   after that refusal does the intent settle into a hold, which must still be released;
+//! - `cancel_during_reprice`: authenticates, and cancels once the monitor re-prices the hold
+//!   (after the run read its claim): no order may follow;
 //! - `nothing`: never acts; the deadline releases the intent.
 
 use booking_core::saga::Phase;
@@ -24,6 +29,8 @@ pub(crate) enum Plan {
     FailThenConfirm,
     AnotherCard,
     ConfirmThenCancel,
+    ProcessingThenCancel,
+    CancelDuringReprice,
     Nothing,
     /// Chosen per wait by the world's rng (random scenarios), never `Nothing` (the pause checks
     /// need held money to settle within a bounded number of runs).
@@ -39,6 +46,8 @@ impl Plan {
             "authentication_other_card" => Self::AnotherCard,
             "authentication_cancel_races_confirm" => Self::ConfirmThenCancel,
             "authentication_deadline" => Self::Nothing,
+            "authentication_processing_cancel" => Self::ProcessingThenCancel,
+            "authentication_request_races_reprice" => Self::CancelDuringReprice,
             _ => Self::Random,
         }
     }
@@ -52,6 +61,9 @@ pub(crate) fn act(w: &mut World, plan: Plan) {
         let Some(attempt) = w.db.open_attempt(&trip_id).cloned() else {
             continue;
         };
+        if after_wait(w, t, &attempt) {
+            continue;
+        }
         if !matches!(attempt.phase, Phase::AwaitTraveller { told: true, .. })
             || w.db.trips[t].cancel_requested
         {
@@ -61,10 +73,12 @@ pub(crate) fn act(w: &mut World, plan: Plan) {
             continue;
         };
         let plan = match plan {
-            Plan::Random => match w.rng.below(4) {
+            Plan::Random => match w.rng.below(6) {
                 0 => Plan::Confirm,
                 1 => Plan::FailThenConfirm,
                 2 => Plan::AnotherCard,
+                3 => Plan::ProcessingThenCancel,
+                4 => Plan::CancelDuringReprice,
                 _ => Plan::ConfirmThenCancel,
             },
             other => other,
@@ -101,7 +115,54 @@ pub(crate) fn act(w: &mut World, plan: Plan) {
                     row.version += 1;
                 }
             }
+            Plan::ProcessingThenCancel => {
+                if status == Some("requires_payment_method") {
+                    w.stripe.start_processing(&pi);
+                } else {
+                    cancel(w, t);
+                }
+            }
+            Plan::CancelDuringReprice => {
+                if status == Some("requires_payment_method") {
+                    w.stripe.authenticate(&pi, true);
+                    w.db.trips[t].racing_cancel = true;
+                }
+                w.db.trips[t].next_check_at = now;
+            }
             Plan::Random => unreachable!(),
         }
     }
+}
+
+/// `trips {cancel}` meets the open attempt: a pending cancel.
+fn cancel(w: &mut World, t: usize) {
+    let row = &mut w.db.trips[t];
+    row.cancel_requested = true;
+    row.auto_book = false;
+    row.version += 1;
+}
+
+/// What a traveller does after the wait: a `processing` intent settles into a hold once a
+/// cancel was refused for it (the release is reading it), and a traveller who authenticated
+/// cancels once the monitor re-prices the hold. True when the attempt was handled here.
+fn after_wait(w: &mut World, t: usize, attempt: &booking_core::saga::AttemptState) -> bool {
+    let Some(pi) = attempt.payment_intent.clone() else {
+        return false;
+    };
+    let status = w.stripe.intent_status(&pi);
+    if status == Some("processing") {
+        if matches!(attempt.phase, Phase::Release { .. }) && attempt.check_intent {
+            w.stripe.settle(&pi);
+        }
+        return !matches!(attempt.phase, Phase::AwaitTraveller { .. });
+    }
+    if w.db.trips[t].racing_cancel
+        && attempt.authorized.is_some()
+        && matches!(attempt.phase, Phase::Reprice | Phase::Order)
+        && !w.db.trips[t].cancel_requested
+    {
+        cancel(w, t);
+        return true;
+    }
+    false
 }

@@ -226,10 +226,7 @@ impl TripDriver {
                     Step::Wait(DriverCommand::Http { request }, Await::Send(mark))
                 }
             }
-            Some(false) => Step::Ready(Ready::Finish(
-                DriverOutcome::Stopped,
-                "attempt_changed".into(),
-            )),
+            Some(false) => not_saved(result),
             None => invalid_result(),
         }
     }
@@ -254,14 +251,25 @@ impl TripDriver {
     pub(super) fn saved(state: Box<AttemptState>, result: &Value) -> Step {
         match flag(result, "saved") {
             Some(true) => Step::Ready(Ready::Saga(state)),
-            Some(false) => Step::Ready(Ready::Finish(
-                DriverOutcome::Stopped,
-                "attempt_changed".into(),
-            )),
+            Some(false) => not_saved(result),
             None => invalid_result(),
         }
     }
 }
+
+/// A save the database did not take: `refused: traveller_request` (an order on a hold the
+/// traveller authenticated while their cancel or "another card" is pending: the next run's
+/// claim carries the request and the saga releases), else another run moved the attempt.
+fn not_saved(result: &Value) -> Step {
+    let reason = match result.get("refused").and_then(Value::as_str) {
+        Some(TRAVELLER_REQUEST) => TRAVELLER_REQUEST,
+        _ => "attempt_changed",
+    };
+    Step::Ready(Ready::Finish(DriverOutcome::Stopped, reason.into()))
+}
+
+/// `monitor_save_attempt`'s refusal of an order while the traveller's request is pending.
+const TRAVELLER_REQUEST: &str = "traveller_request";
 
 /// `monitor_begin_attempt`'s refusal when the trip reached the attempt limit (3 in 24 hours); the
 /// database has moved the trip to `failed` (`too_many_attempts`) in the same transaction.

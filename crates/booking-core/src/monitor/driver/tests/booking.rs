@@ -515,6 +515,28 @@ fn losing_the_compare_and_set_stops_the_run() {
 }
 
 #[test]
+fn a_save_refused_for_the_travellers_request_stops_without_sending() {
+    let mut d = driver(claim("watching", Some(offer()), Some(payment())));
+    start_booking(&mut d);
+    answer(&mut d, json!({"started": true}));
+    let (f, _) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    answer(
+        &mut d,
+        json!({"saved": false, "refused": "traveller_request"}),
+    );
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Stopped, "traveller_request".into())
+    );
+    assert_eq!(
+        d.provider_calls(),
+        1,
+        "nothing is sent after a refused save"
+    );
+}
+
+#[test]
 fn the_call_cap_stops_cleanly_and_reschedules_at_once() {
     let mut d = driver_with(claim("watching", Some(offer()), Some(payment())), 1);
     start_booking(&mut d);
