@@ -270,11 +270,13 @@ ${speedTable}
 - \`JSON.parse\` alone: \`TextDecoder\` + \`JSON.parse\` of the body, nothing else; every
   TypeScript implementation pays at least this.
 - TypeScript: scripts/bench/ts_search.ts, the same rules (normalize every offer, skip malformed
-  ones, one offer per id, check, rank, keep 200 with their raw offer) written with \`JSON.parse\`
+  ones, one offer per id, check, rank, keep 200, only the selected one with its raw offer) written
+  with \`JSON.parse\`
   and plain objects, producing the same storage JSON text.
 - wasm core: \`process_search_response\` of the search module: the body bytes copied in once, one
   pass of \`jiter\` over them that reads only the fields the rules need and skips the rest
-  unbuilt, the raw text of the stored offers sliced from the body (never re-serialised), one
+  unbuilt, the raw text of the selected offer only (what \`app.record_search\` keeps) sliced from
+  the body (never re-serialised), every other stored offer compact (\`raw: null\`), one
   compact result out (the storage JSON text and a small summary).
 - The real-shape body: scripts/bench/real_shape.ts (a round trip with every field a real Duffel
   test-mode answer carries, about 12 KB per offer); not a verbatim recording, which cannot be
@@ -285,7 +287,7 @@ ${speedTable}
 ${moduleTable}
 
 Read, compile (\`new WebAssembly.Module\`) and instantiate (\`initSync\`) each in a fresh Deno
-process, median of 5. \`search\` is built for speed (\`opt-level = 3\`, \`wasm-opt -O3\`; profile
+process, median of 5. \`search\` is built for speed (\`opt-level = "s"\` with booking-core and jiter at \`3\`, \`wasm-opt -O3\`; profile
 \`release-speed\`), the others for size (\`opt-level = "z"\`, \`wasm-opt -Oz\`). Each function
 ships only its module (\`static_files\` in supabase/config.toml) and loads it with
 \`_shared/core/<module>.ts\`.

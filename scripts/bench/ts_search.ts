@@ -1,7 +1,7 @@
 /**
  * The benchmark's TypeScript baseline: the core's search rules (normalize every Duffel offer,
- * drop malformed ones, one offer per id, check against the trip, rank, keep the best 200 with
- * their raw text) written as a competent TypeScript developer would, with `JSON.parse` and plain
+ * drop malformed ones, one offer per id, check against the trip, rank, keep the best 200, only
+ * the selected one with its raw text) written as a competent TypeScript developer would, with `JSON.parse` and plain
  * objects. Not used by any function: it exists so `scripts/bench.ts` can show what the wasm core
  * is measured against, and checks that both select the same offer.
  *
@@ -217,7 +217,10 @@ export function tsSearch(bytes: Uint8Array, c: TsCriteria, nowMs: number): TsSea
   }
   ok.sort(cmpRank);
   rejected.sort(cmpRank);
-  const stored = ok.concat(rejected).slice(0, MAX_STORED).map((o) => {
+  // Only the selected offer (the first acceptable one) keeps its raw object: that is all
+  // app.record_search stores.
+  const stored = ok.concat(rejected).slice(0, MAX_STORED).map((o, i) => {
+    if (i > 0 || ok.length === 0) return { ...o, raw: null };
     const text = JSON.stringify(o.raw);
     return { ...o, raw: text.length <= MAX_RAW_BYTES ? o.raw : null };
   });

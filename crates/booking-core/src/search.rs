@@ -38,6 +38,8 @@ pub struct SearchResult {
     /// Offers in the provider's answer, malformed and duplicate ones included.
     pub offers_seen: usize,
     /// At most [`MAX_STORED_OFFERS`] offers: acceptable ones in selection order, then the rest.
+    /// Only the selected offer (the first, when one is selected) has [`Offer::raw`] set (when
+    /// its text is at most [`MAX_RAW_OFFER_BYTES`]); what `app.record_search` stores.
     pub offers: Vec<Offer>,
     /// The selected offer's provider id (the first of `offers`), if any.
     pub selected_provider_offer_id: Option<String>,
@@ -68,10 +70,20 @@ pub fn process_search_response(
     now: Timestamp,
 ) -> Result<SearchResult, ProviderError> {
     let (mut result, raws) = search_ranked(trip, status, body, now)?;
+    // Only the selected offer (the first, when one is selected) keeps its raw text: that is all
+    // `app.record_search` stores.
+    let selected = result.decision == Decision::OfferSelected;
     result.offers = std::mem::take(&mut result.offers)
         .into_iter()
         .zip(raws)
-        .map(|(offer, raw)| duffel::attach_raw(offer, raw))
+        .enumerate()
+        .map(|(i, (offer, raw))| {
+            if selected && i == 0 {
+                duffel::attach_raw(offer, raw)
+            } else {
+                offer
+            }
+        })
         .collect();
     Ok(result)
 }
@@ -90,15 +102,20 @@ pub fn process_search_response_json(
     let internal = |_| ProviderError::bad_response("search result not serialisable");
     let offers = std::mem::take(&mut result.offers);
     let mut json = serde_json::to_string(&result).map_err(internal)?;
-    let mut list = String::with_capacity(raws.iter().map(|r| r.len() + 400).sum::<usize>() + 2);
+    let selected_raw = raws
+        .first()
+        .filter(|_| result.decision == Decision::OfferSelected)
+        .and_then(|raw| kept_raw(raw));
+    let mut list = String::with_capacity(offers.len() * 400 + selected_raw.map_or(0, str::len) + 2);
     list.push('[');
-    for (i, (offer, raw)) in offers.iter().zip(&raws).enumerate() {
+    for (i, offer) in offers.iter().enumerate() {
         if i > 0 {
             list.push(',');
         }
-        // `raw` is the last field of an offer: `…,"raw":null}` becomes `…,"raw":<text>}`.
+        // Only the selected offer (the first) keeps its raw text; `raw` is the last field of an
+        // offer: `…,"raw":null}` becomes `…,"raw":<text>}`.
         let text = serde_json::to_string(offer).map_err(internal)?;
-        match (text.strip_suffix("null}"), kept_raw(raw)) {
+        match (text.strip_suffix("null}"), selected_raw.filter(|_| i == 0)) {
             (Some(head), Some(raw)) => {
                 list.push_str(head);
                 list.push_str(raw);
@@ -261,26 +278,43 @@ mod tests {
                 "x".repeat(pad)
             )
         };
-        let body = format!(
-            r#"{{"data":{{"id":"orq_1","offers":[{},{},{},{}]}}}}"#,
-            offer("off_a", "250.00", 0),
-            offer("off_b", "199.99", 20_000),
-            offer("off_c", "420.00", 3),
-            offer("off_a", "260.00", 0)
-        );
+        let body = |selected_pad: usize| {
+            format!(
+                r#"{{"data":{{"id":"orq_1","offers":[{},{},{},{}]}}}}"#,
+                offer("off_a", "250.00", 0),
+                offer("off_b", "199.99", selected_pad),
+                offer("off_c", "420.00", 3),
+                offer("off_a", "260.00", 0)
+            )
+        };
         let now = at("2027-03-01T10:00:00Z");
-        let full = process_search_response(&trip, 201, body.as_bytes(), now).unwrap();
-        let (fast, json) = process_search_response_json(&trip, 201, body.as_bytes(), now).unwrap();
+        for (pad, selected_has_raw) in [(20_000, false), (5, true)] {
+            let body = body(pad);
+            let full = process_search_response(&trip, 201, body.as_bytes(), now).unwrap();
+            let (fast, json) =
+                process_search_response_json(&trip, 201, body.as_bytes(), now).unwrap();
+            assert_eq!(json, serde_json::to_string(&full).unwrap());
+            assert_eq!(fast.selected_provider_offer_id.as_deref(), Some("off_b"));
+            assert_eq!(full.offers.len(), 3);
+            // Only the selected offer keeps raw, and only up to 16 KB.
+            assert_eq!(full.offers[0].raw.is_some(), selected_has_raw);
+            if selected_has_raw {
+                let raw = full.offers[0].raw.as_ref().unwrap().get();
+                assert!(raw.starts_with("{ \"id\":\"off_b\""));
+            }
+            assert!(full.offers[1..].iter().all(|o| o.raw.is_none()));
+        }
+        // Nothing acceptable: no offer keeps raw.
+        let broke = Trip {
+            max_total_minor: 100,
+            ..trip.clone()
+        };
+        let body = body(5);
+        let full = process_search_response(&broke, 201, body.as_bytes(), now).unwrap();
+        let (_, json) = process_search_response_json(&broke, 201, body.as_bytes(), now).unwrap();
         assert_eq!(json, serde_json::to_string(&full).unwrap());
-        assert_eq!(fast.selected_provider_offer_id.as_deref(), Some("off_b"));
-        assert!(full.offers[0].raw.is_none(), "over 16 KB: no raw text");
-        assert!(full.offers[1]
-            .raw
-            .as_ref()
-            .unwrap()
-            .get()
-            .starts_with("{ \"id\":\"off_a\""));
-        assert_eq!(full.offers.len(), 3);
+        assert_eq!(full.decision, Decision::NoAcceptableOffer);
+        assert!(full.offers.iter().all(|o| o.raw.is_none()));
     }
 
     #[test]
