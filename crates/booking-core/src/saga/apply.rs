@@ -469,22 +469,51 @@ fn on_release(
     // Stripe refused the cancel without saying the intent is cancelled (e.g. 400
     // `payment_intent_unexpected_state` while the traveller's 3-D Secure is `processing`): the
     // intent may still become a hold, so never close here. Read the intent at once and decide
-    // from its status (`on_retrieved`).
+    // from its status (`on_retrieved`). Only such refusals count towards the bound.
     let mut state = state;
+    state.cancel_refusals += 1;
     state.check_intent = true;
     state.not_before = None;
     state
 }
 
-/// Cancels sent in one `release` at most (the first under key generation 0, each re-send under
-/// the next generation): a re-send follows a retrieve that found the intent still cancelable.
-/// Once spent, the attempt ends `release_failed`, which raises an operator alert.
+/// Cancels Stripe may refuse in one `release` (counted in `cancel_refusals`; an outage retry
+/// never counts) before the attempt gives up: a retrieve after the last refusal that finds the
+/// intent still cancelable ends it with [`give_up_hold`].
 pub const RELEASE_MAX_SENDS: u32 = 5;
+
+/// Reads of the intent Stripe may refuse in one `release` (404 `resource_missing`, 401, 403:
+/// counted in `intent_read_refusals`; 429/5xx never count) before the attempt gives up with
+/// [`give_up_hold`].
+pub const RELEASE_MAX_BAD_READS: u32 = 5;
+
+/// A release that cannot be completed: the hold may still exist (or the money was taken without
+/// a ticket). The attempt closes `release_failed` with end `fail`: the trip goes to `failed`, so
+/// no new attempt starts (never a second hold or charge), and the alert rule
+/// `hold_not_released` raises an operator alert for the attempt.
+fn give_up_hold(state: AttemptState) -> AttemptState {
+    with_reason(
+        state.enter(Phase::Finish { end: End::Fail }),
+        "release_failed",
+    )
+}
 
 /// The answer to a retrieve made because a capture or cancel kept failing.
 fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8]) -> AttemptState {
-    let Ok(StripeReply::Intent(pi)) = stripe::classify(status, body) else {
-        return retry(state, now, "provider_unavailable");
+    let pi = match stripe::classify(status, body) {
+        Ok(StripeReply::Intent(pi)) => pi,
+        Ok(StripeReply::Rejected { .. } | StripeReply::Card { .. })
+            if matches!(state.phase, Phase::Release { .. }) =>
+        {
+            // Not an outage: the read itself is refused (the intent is unknown to this key, or
+            // the key lacks access). Bounded, then an operator looks.
+            state.intent_read_refusals += 1;
+            if state.intent_read_refusals >= RELEASE_MAX_BAD_READS {
+                return give_up_hold(state);
+            }
+            return retry(state, now, "intent_unreadable");
+        }
+        _ => return retry(state, now, "provider_unavailable"),
     };
     match (state.phase, pi.status) {
         (Phase::Capture, IntentStatus::Succeeded) => captured(state),
@@ -512,26 +541,25 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
             retry(state, now, "payment_processing")
         }
         (
-            Phase::Release { end },
+            Phase::Release { .. },
             IntentStatus::RequiresCapture
             | IntentStatus::RequiresAction
             | IntentStatus::RequiresPaymentMethod
             | IntentStatus::RequiresConfirmation,
         ) => {
-            if state.key_generation + 1 >= RELEASE_MAX_SENDS {
-                return with_reason(state.enter(Phase::Finish { end }), "release_failed");
+            if state.cancel_refusals >= RELEASE_MAX_SENDS {
+                return give_up_hold(state);
             }
             // Still cancelable: the cancel did not take. Send it again now under the next key
-            // generation (a durable counter in the state, so a crash re-sends the same key).
+            // generation (a durable counter in the state, so a crash re-sends the same key; a
+            // fresh key because Stripe replays a stored 5xx answer under the old one).
             state.check_intent = false;
             state.key_generation += 1;
             state.not_before = None;
             state
         }
         // `succeeded` (money taken without a ticket) or anything else: operators must look.
-        (Phase::Release { end }, _) => {
-            with_reason(state.enter(Phase::Finish { end }), "release_failed")
-        }
+        (Phase::Release { .. }, _) => give_up_hold(state),
         _ => state,
     }
 }

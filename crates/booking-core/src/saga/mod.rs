@@ -58,7 +58,7 @@ pub(crate) use apply::apply;
 pub use apply::{
     reconcile_spacing_ms, INTENT_SEARCH_MISSES, INTENT_SEARCH_SPACING_MS,
     RECONCILE_FIRST_SPACING_MS, RECONCILE_MAX_PAGES, RECONCILE_MAX_SPACING_MS, RECONCILE_MISSES,
-    RECONCILE_WINDOW_MS, RELEASE_MAX_SENDS,
+    RECONCILE_WINDOW_MS, RELEASE_MAX_BAD_READS, RELEASE_MAX_SENDS,
 };
 pub(crate) use next::is_stale;
 pub(crate) use next::next;
@@ -312,6 +312,8 @@ pub fn begin(params: Begin, now: Timestamp) -> AttemptState {
         lookup_cursor: None,
         lookup_pages: 0,
         offer_gone: false,
+        cancel_refusals: 0,
+        intent_read_refusals: 0,
         reason: None,
         alert: None,
         started_at: now,

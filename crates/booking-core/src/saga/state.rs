@@ -84,6 +84,16 @@ pub struct AttemptState {
     /// the closing save marks the offer dead, so it is never priced or authorized again.
     #[serde(default, skip_serializing_if = "is_false")]
     pub offer_gone: bool,
+    /// In `release`: cancels Stripe refused (a 4xx that did not name a cancelled intent) while
+    /// the intent stayed cancelable. Only these count towards [`super::RELEASE_MAX_SENDS`];
+    /// outage retries (429/5xx/transport) never do. Absent from older snapshots (read as 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cancel_refusals: u32,
+    /// In `release`: reads of the intent Stripe refused (404 `resource_missing`, 401, 403, …:
+    /// a 4xx that is not an intent). At [`super::RELEASE_MAX_BAD_READS`] the attempt gives up
+    /// for an operator. Absent from older snapshots (read as 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub intent_read_refusals: u32,
     /// Why the attempt ended the way it did, or the last provider error: always a stable code
     /// in the database's `booking_attempts_reason_format` (`^[a-z][a-z0-9_]{0,63}$`), provider
     /// strings pass through [`super::reason_code`]. Once an end is decided (`release`,

@@ -1515,7 +1515,7 @@ fn release_failed_only_after_the_bounded_re_sends() {
         assert!(refused.is_open() && refused.check_intent);
         let (_, after) = step(&fx, &refused, intent("requires_capture", 20_000));
         if let Phase::Finish { end } = after.phase {
-            assert_eq!(end, End::SearchAgain);
+            assert_eq!(end, End::Fail, "never back to watching: no second hold");
             assert_eq!(after.reason.as_deref(), Some("release_failed"));
             break;
         }
@@ -1531,6 +1531,111 @@ fn release_failed_only_after_the_bounded_re_sends() {
     let (_, refused) = step(&fx, &authorized_release(&fx), resp(400, CANCEL_REFUSED));
     let (_, taken) = step(&fx, &refused, intent("succeeded", 20_000));
     assert_eq!(taken.reason.as_deref(), Some("release_failed"));
+    assert_eq!(taken.phase, Phase::Finish { end: End::Fail });
+    assert_gives_up_for_an_operator(&fx, &taken);
+}
+
+/// The closing save of a given-up release: trip `failed` (never `watching`, so no new attempt
+/// and no second hold), reason `release_failed` (the `hold_not_released` alert's condition).
+fn assert_gives_up_for_an_operator(fx: &Fixture, state: &AttemptState) {
+    let Command::Write {
+        state: closed,
+        effects,
+    } = next(state, T0, &fx.ctx())
+    else {
+        panic!("expected the closing write");
+    };
+    assert_eq!(closed.phase, Phase::Closed { end: End::Fail });
+    assert!(effects.contains(&Effect::SetTripStatus {
+        trip_id: state.trip_id.clone(),
+        to: TripStatus::Failed,
+        reason: "release_failed".to_owned(),
+        next_check_at: None,
+    }));
+}
+
+/// A long cancel outage (503s, with a retrieve every 4th failure that finds the hold still
+/// there) never spends the refusal bound: the attempt stays open in `release` however long it
+/// lasts, and the cancel that finally goes through releases with the original reason.
+#[test]
+fn a_long_cancel_outage_never_gives_up_the_hold() {
+    let fx = Fixture::new();
+    let mut s = authorized_release(&fx);
+    let mut sends = 0;
+    let mut reads = 0;
+    while sends < 10 * RELEASE_MAX_SENDS {
+        let (req, after) = if s.check_intent {
+            reads += 1;
+            step(&fx, &due(&s), intent("requires_capture", 20_000))
+        } else {
+            sends += 1;
+            step(
+                &fx,
+                &due(&s),
+                resp(503, r#"{"error":{"type":"api_error"}}"#),
+            )
+        };
+        assert!(req.path.starts_with("/v1/payment_intents/pi_1"));
+        assert_eq!(
+            after.phase,
+            Phase::Release {
+                end: End::SearchAgain
+            },
+            "still releasing after {sends} failed cancels"
+        );
+        assert_eq!(after.cancel_refusals, 0, "an outage is not a refusal");
+        s = after;
+    }
+    assert!(reads >= RELEASE_MAX_SENDS, "the reads happened ({reads})");
+    let s = if s.check_intent {
+        step(&fx, &due(&s), intent("requires_capture", 20_000)).1
+    } else {
+        s
+    };
+    let (_, done) = step(&fx, &due(&s), intent("canceled", 20_000));
+    assert_eq!(
+        done.phase,
+        Phase::Finish {
+            end: End::SearchAgain
+        }
+    );
+    assert_eq!(done.reason.as_deref(), Some("price_changed"));
+}
+
+/// A read after a refused cancel that Stripe refuses too (404 `resource_missing`, 401, 403) is
+/// bounded: after `RELEASE_MAX_BAD_READS` the attempt gives up for an operator, never re-books.
+/// A 5xx read never counts.
+#[test]
+fn refused_intent_reads_give_up_for_an_operator() {
+    let fx = Fixture::new();
+    for status in [404, 401, 403] {
+        let body = r#"{"error":{"type":"invalid_request_error","code":"resource_missing"}}"#;
+        let (_, mut s) = step(&fx, &authorized_release(&fx), resp(400, CANCEL_REFUSED));
+        assert!(s.check_intent);
+        let (_, outage) = step(
+            &fx,
+            &due(&s),
+            resp(503, r#"{"error":{"type":"api_error"}}"#),
+        );
+        assert_eq!(outage.intent_read_refusals, 0, "a 5xx read is an outage");
+        s = outage;
+        let mut reads = 0;
+        let closed = loop {
+            let (req, after) = step(&fx, &due(&s), resp(status, body));
+            assert_eq!(req.method, Method::Get);
+            reads += 1;
+            if let Phase::Finish { .. } = after.phase {
+                break after;
+            }
+            assert!(after.check_intent, "reads again");
+            assert!(reads < RELEASE_MAX_BAD_READS, "bounded");
+            s = after;
+        };
+        assert_eq!(reads, RELEASE_MAX_BAD_READS, "{status}");
+        assert_eq!(closed.phase, Phase::Finish { end: End::Fail });
+        assert_eq!(closed.reason.as_deref(), Some("release_failed"));
+        assert_gives_up_for_an_operator(&fx, &closed);
+    }
 }
 
 fn authorized_release(fx: &Fixture) -> AttemptState {

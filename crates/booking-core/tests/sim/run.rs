@@ -30,7 +30,7 @@ const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 51] = [
+pub(crate) const KINDS: [&str; 52] = [
     "none",
     "search_first",
     "price_drops_later",
@@ -92,7 +92,14 @@ pub(crate) const KINDS: [&str; 51] = [
     // cancel committed while the run re-prices the authenticated hold.
     "authentication_processing_cancel",
     "authentication_request_races_reprice",
+    // A long Stripe outage on cancel (issue 7 review): the release retries through more failed
+    // cancels than the refusal bound, never gives up the hold, and the trip still books.
+    "stripe_cancel_outage",
 ];
+
+/// Failed cancels in `stripe_cancel_outage`: more than `RELEASE_MAX_SENDS` x 4 (the retry reads
+/// the intent every 4th failure), the count that closed the attempt before the review fix.
+const OUTAGE_CANCEL_CALLS: u32 = 30;
 
 /// Other orders on the Duffel account listed ahead of ours by an unfiltered order list.
 const FOREIGN_ORDERS: usize = 12;
@@ -349,6 +356,9 @@ fn world(setup: &Setup) -> World {
         "stripe_outage_across_attempts" => (1..=OUTAGE_AUTHORIZE_CALLS)
             .map(|n| (E::Authorize, n, F::Before(503)))
             .collect(),
+        "stripe_cancel_outage" => std::iter::once((E::CreateOrder, 1, F::PriceChanged))
+            .chain((1..=OUTAGE_CANCEL_CALLS).map(|n| (E::Cancel, n, F::Before(503))))
+            .collect(),
         "duffel_offer_gone_at_order" => vec![(E::CreateOrder, 1, F::OfferGone)],
         "duffel_orders_unfiltered_paged" => vec![(E::CreateOrder, 1, F::Lost)],
         kind => target_phase(kind).map(stop_in).unwrap_or_default(),
@@ -565,6 +575,22 @@ fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
             status(0) == "failed"
                 && reason_was(0, "traveller_mismatch")
                 && w.stripe.intents.iter().all(|pi| pi.status == "canceled")
+        }
+        "stripe_cancel_outage" => {
+            // Every failed cancel was retried; the hold was released (never `release_failed`),
+            // and the next attempt booked.
+            let id = &w.db.trips[0].id;
+            let intents: Vec<&str> = w
+                .stripe
+                .intents
+                .iter()
+                .filter(|pi| &pi.trip_id == id)
+                .map(|pi| pi.status)
+                .collect();
+            status(0) == "booked"
+                && intents == ["canceled", "succeeded"]
+                && !reason_was(0, "release_failed")
+                && w.calls.get(&E::Cancel).copied().unwrap_or(0) > OUTAGE_CANCEL_CALLS
         }
         "stripe_outage_across_attempts" => {
             // More attempts than the limit within 24 hours, none held money: still booked.
