@@ -448,11 +448,21 @@ fn could_not_book(input: &RenderInput<'_>) -> Result<Email, RenderError> {
     let route = route(trip);
     let mut doc = Doc::default();
     doc.heading(&[Part::Lit("We could not book "), Part::Val(&route)]);
-    doc.para(&[
-        Part::Lit("Why: "),
-        Part::Lit(reason_text(trip.last_error_code.as_deref())),
-        Part::Lit(". Nothing was charged; any hold on your card is released."),
-    ]);
+    if trip.last_error_code.as_deref() == Some("release_failed") {
+        // The saga gave up releasing the hold (docs/saga.md): it may still show on the card, and
+        // an operator is alerted (`hold_not_released`). Never claim it is released.
+        doc.para(&[Part::Lit(
+            "Why: the booking did not go through, and we could not confirm that the payment \
+             provider released the hold on your card. Our team has been alerted and will make sure \
+             that any amount held or taken for this trip is returned to you.",
+        )]);
+    } else {
+        doc.para(&[
+            Part::Lit("Why: "),
+            Part::Lit(reason_text(trip.last_error_code.as_deref())),
+            Part::Lit(". Nothing was charged; any hold on your card is released."),
+        ]);
+    }
     let next: &'static str = match trip.status.as_deref() {
         Some("watching" | "searching") => {
             "What happens next: we keep watching the price and try again when a fare fits."

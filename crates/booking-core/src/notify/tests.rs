@@ -111,6 +111,26 @@ fn every_template_has_its_subject() {
 }
 
 #[test]
+fn could_not_book_never_claims_a_hold_released_when_the_release_was_given_up() {
+    let mut c = claim("could_not_book");
+    c["trip"]["status"] = "failed".into();
+    c["trip"]["last_error_code"] = "price_above_maximum".into();
+    let plain = email(&c);
+    assert!(
+        plain.text.contains("any hold on your card is released"),
+        "{}",
+        plain.text
+    );
+    c["trip"]["last_error_code"] = "release_failed".into();
+    let e = email(&c);
+    for part in [&e.html, &e.text] {
+        assert!(!part.contains("is released"), "{part}");
+        assert!(!part.contains("Nothing was charged"), "{part}");
+        assert!(part.contains("Our team has been alerted"), "{part}");
+    }
+}
+
+#[test]
 fn price_alert_tells_the_previous_low_from_the_price_history() {
     let plain = email(&claim("price_alert"));
     assert!(
