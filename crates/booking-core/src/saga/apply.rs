@@ -479,12 +479,12 @@ fn on_release(
 
 /// Cancels Stripe may refuse in one `release` (counted in `cancel_refusals`; an outage retry
 /// never counts) before the attempt gives up: a retrieve after the last refusal that finds the
-/// intent still cancelable ends it with [`give_up_hold`].
+/// intent still cancelable ends it with `give_up_hold`.
 pub const RELEASE_MAX_SENDS: u32 = 5;
 
 /// Reads of the intent Stripe may refuse in one `release` (404 `resource_missing`, 401, 403:
 /// counted in `intent_read_refusals`; 429/5xx never count) before the attempt gives up with
-/// [`give_up_hold`].
+/// `give_up_hold`.
 pub const RELEASE_MAX_BAD_READS: u32 = 5;
 
 /// A release that cannot be completed: the hold may still exist (or the money was taken without
