@@ -17,7 +17,7 @@
 //! | `redis` | `PING` does not answer `PONG` (error, non-200, timeout) |
 //! | `heartbeat` | no monitor run yet, or the last is older than 3 schedule intervals + 60 s |
 //! | `due_backlog` | a trip has been due for more than 15 minutes |
-//! | `stuck_attempts` | an open attempt is idle past its expected time (`app.stuck_attempts`) |
+//! | `stuck_attempts` | an open attempt is idle past its expected time or holds money over 3 hours (`app.stuck_attempts`) |
 //! | `outbox` | an email has been due for more than 15 minutes |
 //! | `dead_letters` | an email dead-lettered in 24 h, or an operator alert could not be delivered |
 //! | `money_held` | a hold (authorized, not captured or released) is older than 24 hours |
