@@ -16,12 +16,16 @@
  *    baseline and the core must agree on the selection (checked first, on every body).
  *
  * Prints the tables and writes docs/benchmarks.md and docs/benchmarks.svg. `--quick` only checks
- * the agreement (what tests/shims/bench_quick_test.ts runs in the suite) and writes nothing.
+ * the agreement (what tests/shims/bench_quick_test.ts runs in the suite) and writes nothing;
+ * `--search-only` runs part 3 only, prints its table and writes nothing (the loop while tuning
+ * the hot path; `--rounds=N` repeats it N times in the process and prints each row's median).
  */
 import { bodies, checkAgreement, runners } from "./bench/side_by_side.ts";
 
 const root = new URL("../", import.meta.url);
 const quick = Deno.args.includes("--quick");
+const searchOnly = Deno.args.includes("--search-only");
+const rounds = Number(Deno.args.find((a) => a.startsWith("--rounds="))?.slice(9) ?? "1");
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -49,34 +53,71 @@ interface Row {
   core: number;
   stored: number;
 }
-const rows: Row[] = [];
-for (const [i, b] of all.entries()) {
-  const iterations = b.bytes.byteLength > 2_000_000 ? 30 : b.bytes.byteLength > 300_000 ? 80 : 400;
-  const t = { parse: [] as number[], ts: [] as number[], core: [] as number[] };
-  for (let k = 0; k < iterations + 5; k++) {
-    const a = performance.now();
-    run.parse(b.bytes);
-    const c = performance.now();
-    run.ts(b.bytes);
-    const d = performance.now();
-    run.core(b.bytes);
-    const e = performance.now();
-    if (k >= 5) { // warm-up excluded
-      t.parse.push(c - a);
-      t.ts.push(d - c);
-      t.core.push(e - d);
+function measure(): Row[] {
+  const rows: Row[] = [];
+  for (const [i, b] of all.entries()) {
+    const iterations = b.bytes.byteLength > 2_000_000
+      ? 30
+      : b.bytes.byteLength > 300_000
+      ? 80
+      : 400;
+    const t = { parse: [] as number[], ts: [] as number[], core: [] as number[] };
+    for (let k = 0; k < iterations + 5; k++) {
+      const a = performance.now();
+      run.parse(b.bytes);
+      const c = performance.now();
+      run.ts(b.bytes);
+      const d = performance.now();
+      run.core(b.bytes);
+      const e = performance.now();
+      if (k >= 5) { // warm-up excluded
+        t.parse.push(c - a);
+        t.ts.push(d - c);
+        t.core.push(e - d);
+      }
+    }
+    rows.push({
+      label: b.label,
+      offers: b.offers,
+      bytes: b.bytes.byteLength,
+      parse: median(t.parse),
+      ts: median(t.ts),
+      core: median(t.core),
+      stored: outcomes[i].stored,
+    });
+  }
+  return rows;
+}
+const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+const speedTable = (rows: Row[]) =>
+  [
+    "| body | offers | bytes | `JSON.parse` alone (ms) | TypeScript normalize+select (ms) | wasm core (ms) | core / `JSON.parse` | core / TypeScript | stored |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map((r) =>
+      `| ${r.label} | ${r.offers} | ${r.bytes} | ${ms(r.parse)} | ${ms(r.ts)} | ${ms(r.core)} | ${
+        x(r.core, r.parse)
+      } | ${x(r.core, r.ts)} | ${r.stored} |`
+    ),
+  ].join("\n");
+if (searchOnly) {
+  const ratios: number[][] = all.map(() => []);
+  for (let k = 0; k < rounds; k++) {
+    const rows = measure();
+    console.log(speedTable(rows));
+    rows.forEach((r, i) => ratios[i].push(r.core / r.parse));
+  }
+  if (rounds > 1) {
+    for (const [i, b] of all.entries()) {
+      console.log(
+        `${b.label}: median core / JSON.parse over ${rounds} rounds ${
+          median(ratios[i]).toFixed(2)
+        }x`,
+      );
     }
   }
-  rows.push({
-    label: b.label,
-    offers: b.offers,
-    bytes: b.bytes.byteLength,
-    parse: median(t.parse),
-    ts: median(t.ts),
-    core: median(t.core),
-    stored: outcomes[i].stored,
-  });
+  Deno.exit(0);
 }
+const rows = measure();
 
 // 1. Modules: size and cold start.
 async function gzipSize(bytes: Uint8Array): Promise<number> {
@@ -179,17 +220,7 @@ const cpu = lscpu.match(/Model name:\s*(.+)/)?.[1]?.trim() ?? "unknown CPU";
 const machine =
   `${navigator.hardwareConcurrency} cores, ${cpu}, Deno ${Deno.version.deno} (V8 ${Deno.version.v8})`;
 const date = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
-const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
 
-const speedTable = [
-  "| body | offers | bytes | `JSON.parse` alone (ms) | TypeScript normalize+select (ms) | wasm core (ms) | core / `JSON.parse` | core / TypeScript | stored |",
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-  ...rows.map((r) =>
-    `| ${r.label} | ${r.offers} | ${r.bytes} | ${ms(r.parse)} | ${ms(r.ts)} | ${ms(r.core)} | ${
-      x(r.core, r.parse)
-    } | ${x(r.core, r.ts)} | ${r.stored} |`
-  ),
-].join("\n");
 const moduleTable = [
   "| module | functions | raw bytes | gzipped | read (ms) | compile (ms) | instantiate (ms) |",
   "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -265,7 +296,7 @@ move less. Nothing here is asserted by a test: the suite runs \`scripts/bench.ts
 
 ![chart](benchmarks.svg)
 
-${speedTable}
+${speedTable(rows)}
 
 - \`JSON.parse\` alone: \`TextDecoder\` + \`JSON.parse\` of the body, nothing else; every
   TypeScript implementation pays at least this.
@@ -274,7 +305,9 @@ ${speedTable}
   with \`JSON.parse\`
   and plain objects, producing the same storage JSON text.
 - wasm core: \`process_search_response\` of the search module: the body bytes copied in once, one
-  pass of \`jiter\` over them that reads only the fields the rules need and skips the rest
+  pass of a strict hand-written JSON cursor (offers/lex.rs: strings skipped eight bytes at a time,
+  containers by an explicit stack, keys and read fields borrowed from the body) that reads only
+  the fields the rules need and skips the rest
   unbuilt, the raw text of the selected offer only (what \`app.record_search\` keeps) sliced from
   the body (never re-serialised), every other stored offer compact (\`raw: null\`), one
   compact result out (the storage JSON text and a small summary).

@@ -189,7 +189,7 @@ pub fn parse_offer_request_response(body: &[u8]) -> Result<ParsedOffers, Provide
 pub fn parse_offer_request_borrowed(body: &[u8]) -> Result<BorrowedOffers<'_>, ProviderError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| ProviderError::bad_response("not an offer request: not UTF-8"))?;
-    let data = scan::scan(body).map_err(|e| match e {
+    let data = scan::scan(text).map_err(|e| match e {
         scan::ScanError::Json(m) => {
             ProviderError::bad_response(format!("not an offer request: {m}"))
         }
@@ -347,6 +347,7 @@ fn brief(error: &serde_json::Error) -> String {
     error.to_string().chars().take(160).collect()
 }
 
+mod lex;
 mod scan;
 
 #[cfg(test)]

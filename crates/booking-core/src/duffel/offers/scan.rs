@@ -1,7 +1,8 @@
-//! One pass over a search answer (the hot path): `jiter` pulls the envelope and every offer's
-//! fields the rules read, skips everything else without building it, and remembers where each
-//! offer's JSON text starts and ends, so the raw text of the offers the search keeps is a slice
-//! of the body, never re-parsed or re-serialised.
+//! One pass over a search answer (the hot path): the strict cursor of `lex.rs` pulls the
+//! envelope and every offer's fields the rules read (borrowed from the body), skips everything
+//! else without building it, and remembers where each offer's JSON text starts and ends, so the
+//! raw text of the offers the search keeps is a slice of the body, never re-parsed or
+//! re-serialised.
 //!
 //! The shape rules are those of the serde types in `offers.rs` (required fields, `null` or absent
 //! for the optional ones, a repeated known key refused): an offer that breaks them is one
@@ -10,29 +11,29 @@
 
 use std::borrow::Cow;
 
-use jiter::{Jiter, JiterError, Peek};
 use serde::de::IgnoredAny;
 
+use super::lex::{Cursor, JsonError};
 use super::{WireCarrier, WireOffer, WirePassenger, WireSegment, WireSlice};
 
 /// The answer: `data.id` and, per offer in order, its wire fields or why they are unreadable,
 /// with the offer's byte range in the body.
-pub(super) struct Scanned {
+pub(super) struct Scanned<'a> {
     pub(super) id: String,
-    pub(super) offers: Vec<(Result<WireOffer<'static>, String>, (usize, usize))>,
+    pub(super) offers: Offers<'a>,
 }
 
 /// Why the whole answer is unreadable.
 pub(super) enum ScanError {
-    /// Not JSON (jiter's message, with a position).
+    /// Not JSON (what was expected, with a byte position).
     Json(String),
     /// JSON, but not `{"data":{"id":string,"offers":[...]}}`.
     Envelope(&'static str),
 }
 
-impl From<JiterError> for ScanError {
-    fn from(e: JiterError) -> Self {
-        Self::Json(e.to_string().chars().take(160).collect())
+impl From<JsonError> for ScanError {
+    fn from(e: JsonError) -> Self {
+        Self::Json(e.to_string())
     }
 }
 
@@ -41,14 +42,15 @@ type Res<T> = Result<T, ScanError>;
 /// A shape error inside one offer: recorded, the value consumed anyway.
 struct Shape(String);
 
-/// Reads the answer in one pass. The body must be UTF-8 (checked by the caller).
-pub(super) fn scan(body: &[u8]) -> Res<Scanned> {
-    let mut j = Jiter::new(body);
+/// Reads the answer in one pass.
+pub(super) fn scan(text: &str) -> Res<Scanned<'_>> {
+    let mut j = Cursor::new(text);
     let mut data = None;
     let mut key = match j.peek()? {
-        Peek::Object => j.known_object()?.map(str::to_owned),
-        other => {
-            j.known_skip(other)?;
+        b'{' => j.object_first()?,
+        _ => {
+            j.skip()?;
+            j.finish()?;
             return Err(ScanError::Envelope("the answer is not an object"));
         }
     };
@@ -59,31 +61,31 @@ pub(super) fn scan(body: &[u8]) -> Res<Scanned> {
             }
             data = Some(scan_data(&mut j)?);
         } else {
-            j.next_skip()?;
+            j.skip()?;
         }
-        key = j.next_key()?.map(str::to_owned);
+        key = j.object_next()?;
     }
     j.finish()?;
     data.ok_or(ScanError::Envelope("missing field `data`"))
 }
 
-fn scan_data(j: &mut Jiter<'_>) -> Res<Scanned> {
+fn scan_data<'a>(j: &mut Cursor<'a>) -> Res<Scanned<'a>> {
     let (mut id, mut offers) = (None, None);
     let mut key = match j.peek()? {
-        Peek::Object => j.known_object()?.map(str::to_owned),
+        b'{' => j.object_first()?,
         _ => return Err(ScanError::Envelope("`data` is not an object")),
     };
     while let Some(k) = key {
-        match k.as_str() {
+        match &*k {
             "id" if id.is_none() => match j.peek()? {
-                Peek::String => id = Some(j.known_str()?.to_owned()),
+                b'"' => id = Some(j.string()?.into_owned()),
                 _ => return Err(ScanError::Envelope("`data.id` is not a string")),
             },
             "offers" if offers.is_none() => offers = Some(scan_offers(j)?),
             "id" | "offers" => return Err(ScanError::Envelope("duplicate field in `data`")),
-            _ => j.next_skip()?,
+            _ => j.skip()?,
         }
-        key = j.next_key()?.map(str::to_owned);
+        key = j.object_next()?;
     }
     match (id, offers) {
         (Some(id), Some(offers)) => Ok(Scanned { id, offers }),
@@ -92,50 +94,53 @@ fn scan_data(j: &mut Jiter<'_>) -> Res<Scanned> {
     }
 }
 
-type Offers = Vec<(Result<WireOffer<'static>, String>, (usize, usize))>;
+pub(super) type Offers<'a> = Vec<(Result<WireOffer<'a>, String>, (usize, usize))>;
 
-fn scan_offers(j: &mut Jiter<'_>) -> Res<Offers> {
+fn scan_offers<'a>(j: &mut Cursor<'a>) -> Res<Offers<'a>> {
     let mut out = Vec::new();
     let mut next = match j.peek()? {
-        Peek::Array => j.known_array()?,
+        b'[' => j.array_first()?,
         _ => return Err(ScanError::Envelope("`data.offers` is not an array")),
     };
     while let Some(peek) = next {
-        let start = j.current_index();
+        let start = j.index();
         let offer = each(j, peek, offer)?;
-        out.push((offer.map_err(|Shape(m)| m), (start, j.current_index())));
-        next = j.array_step()?;
+        out.push((offer.map_err(|Shape(m)| m), (start, j.index())));
+        next = j.array_next()?;
     }
     Ok(out)
 }
 
 /// Runs `read` on an object value, or consumes a non-object as a shape error.
-fn each<T>(
-    j: &mut Jiter<'_>,
-    peek: Peek,
-    read: impl FnOnce(&mut Jiter<'_>) -> Res<Result<T, Shape>>,
+fn each<'a, T>(
+    j: &mut Cursor<'a>,
+    peek: u8,
+    read: impl FnOnce(&mut Cursor<'a>) -> Res<Result<T, Shape>>,
 ) -> Res<Result<T, Shape>> {
-    if peek == Peek::Object {
+    if peek == b'{' {
         read(j)
     } else {
-        j.known_skip(peek)?;
+        j.skip()?;
         Ok(Err(Shape("invalid type: expected an object".into())))
     }
 }
 
 /// Walks an object's keys, giving each one's index in `names` (or `names.len()` for any other
-/// key, without copying it) to `field`; the first shape error wins, every value is consumed.
-fn object(
-    j: &mut Jiter<'_>,
+/// key, compared as bytes of the body, never copied) to `field`; the first shape error wins,
+/// every value is consumed.
+fn object<'a>(
+    j: &mut Cursor<'a>,
     names: &[&str],
-    mut field: impl FnMut(&mut Jiter<'_>, usize) -> Res<Result<(), Shape>>,
+    mut field: impl FnMut(&mut Cursor<'a>, usize) -> Res<Result<(), Shape>>,
 ) -> Res<Result<(), Shape>> {
-    let find = |k: &str| names.iter().position(|n| *n == k).unwrap_or(names.len());
+    let find = |k: Option<Cow<'_, str>>| {
+        k.map(|k| names.iter().position(|n| *n == k).unwrap_or(names.len()))
+    };
     let mut first: Result<(), Shape> = Ok(());
-    let mut key = j.known_object()?.map(find);
+    let mut key = find(j.object_first()?);
     while let Some(k) = key {
         let r = if k == names.len() {
-            j.next_skip()?;
+            j.skip()?;
             Ok(())
         } else {
             field(j, k)?
@@ -143,100 +148,98 @@ fn object(
         if first.is_ok() {
             first = r;
         }
-        key = j.next_key()?.map(find);
+        key = find(j.object_next()?);
     }
     Ok(first)
 }
 
+fn duplicate(j: &mut Cursor<'_>, name: &str) -> Res<Result<(), Shape>> {
+    j.skip()?;
+    Ok(Err(Shape(format!("duplicate field `{name}`"))))
+}
+
+fn wrong_type(j: &mut Cursor<'_>, name: &str, expected: &str) -> Res<Result<(), Shape>> {
+    j.skip()?;
+    Ok(Err(Shape(format!(
+        "invalid type for `{name}`: expected {expected}"
+    ))))
+}
+
 /// A required string field, set once.
-fn string(j: &mut Jiter<'_>, slot: &mut Option<String>, name: &str) -> Res<Result<(), Shape>> {
+fn string<'a>(
+    j: &mut Cursor<'a>,
+    slot: &mut Option<Cow<'a, str>>,
+    name: &str,
+) -> Res<Result<(), Shape>> {
     if slot.is_some() {
-        j.next_skip()?;
-        return Ok(Err(Shape(format!("duplicate field `{name}`"))));
+        return duplicate(j, name);
     }
     match j.peek()? {
-        Peek::String => {
-            *slot = Some(j.known_str()?.to_owned());
+        b'"' => {
+            *slot = Some(j.string()?);
             Ok(Ok(()))
         }
-        other => {
-            j.known_skip(other)?;
-            Ok(Err(Shape(format!(
-                "invalid type for `{name}`: expected a string"
-            ))))
-        }
+        _ => wrong_type(j, name, "a string"),
     }
 }
 
 /// An optional string field (`null` is absent), set once.
-fn opt_string(
-    j: &mut Jiter<'_>,
-    slot: &mut Option<Option<String>>,
+fn opt_string<'a>(
+    j: &mut Cursor<'a>,
+    slot: &mut Option<Option<Cow<'a, str>>>,
     name: &str,
 ) -> Res<Result<(), Shape>> {
     if slot.is_some() {
-        j.next_skip()?;
-        return Ok(Err(Shape(format!("duplicate field `{name}`"))));
+        return duplicate(j, name);
     }
     match j.peek()? {
-        Peek::Null => {
-            j.known_null()?;
+        b'n' => {
+            j.null()?;
             *slot = Some(None);
             Ok(Ok(()))
         }
-        Peek::String => {
-            *slot = Some(Some(j.known_str()?.to_owned()));
+        b'"' => {
+            *slot = Some(Some(j.string()?));
             Ok(Ok(()))
         }
-        other => {
-            j.known_skip(other)?;
-            Ok(Err(Shape(format!(
-                "invalid type for `{name}`: expected a string"
-            ))))
-        }
+        _ => wrong_type(j, name, "a string"),
     }
 }
 
 /// An array field read element by element with `read`; `optional` allows `null`.
 #[allow(clippy::type_complexity)]
-fn array<T>(
-    j: &mut Jiter<'_>,
+fn array<'a, T>(
+    j: &mut Cursor<'a>,
     slot: &mut Option<Option<Vec<T>>>,
     name: &str,
     optional: bool,
-    mut read: impl FnMut(&mut Jiter<'_>, Peek) -> Res<Result<T, Shape>>,
+    mut read: impl FnMut(&mut Cursor<'a>, u8) -> Res<Result<T, Shape>>,
 ) -> Res<Result<(), Shape>> {
     if slot.is_some() {
-        j.next_skip()?;
-        return Ok(Err(Shape(format!("duplicate field `{name}`"))));
+        return duplicate(j, name);
     }
     match j.peek()? {
-        Peek::Null if optional => {
-            j.known_null()?;
+        b'n' if optional => {
+            j.null()?;
             *slot = Some(None);
             Ok(Ok(()))
         }
-        Peek::Array => {
+        b'[' => {
             let mut items = Vec::new();
             let mut first: Result<(), Shape> = Ok(());
-            let mut next = j.known_array()?;
+            let mut next = j.array_first()?;
             while let Some(peek) = next {
                 match read(j, peek)? {
                     Ok(item) => items.push(item),
                     Err(e) if first.is_ok() => first = Err(e),
                     Err(_) => {}
                 }
-                next = j.array_step()?;
+                next = j.array_next()?;
             }
             *slot = Some(Some(items));
             Ok(first)
         }
-        other => {
-            j.known_skip(other)?;
-            Ok(Err(Shape(format!(
-                "invalid type for `{name}`: expected an array"
-            ))))
-        }
+        _ => wrong_type(j, name, "an array"),
     }
 }
 
@@ -244,11 +247,7 @@ fn missing<T>(value: Option<T>, name: &str) -> Result<T, Shape> {
     value.ok_or_else(|| Shape(format!("missing field `{name}`")))
 }
 
-fn owned(text: String) -> Cow<'static, str> {
-    Cow::Owned(text)
-}
-
-fn offer(j: &mut Jiter<'_>) -> Res<Result<WireOffer<'static>, Shape>> {
+fn offer<'a>(j: &mut Cursor<'a>) -> Res<Result<WireOffer<'a>, Shape>> {
     let (mut id, mut amount, mut currency, mut expires) = (None, None, None, None);
     let mut slices = None;
     const NAMES: [&str; 5] = [
@@ -267,16 +266,16 @@ fn offer(j: &mut Jiter<'_>) -> Res<Result<WireOffer<'static>, Shape>> {
     })?;
     Ok(shape.and_then(|()| {
         Ok(WireOffer {
-            id: owned(missing(id, "id")?),
-            total_amount: owned(missing(amount, "total_amount")?),
-            total_currency: owned(missing(currency, "total_currency")?),
-            expires_at: owned(missing(expires, "expires_at")?),
+            id: missing(id, "id")?,
+            total_amount: missing(amount, "total_amount")?,
+            total_currency: missing(currency, "total_currency")?,
+            expires_at: missing(expires, "expires_at")?,
             slices: missing(slices.flatten(), "slices")?,
         })
     }))
 }
 
-fn slice(j: &mut Jiter<'_>) -> Res<Result<WireSlice<'static>, Shape>> {
+fn slice<'a>(j: &mut Cursor<'a>) -> Res<Result<WireSlice<'a>, Shape>> {
     let (mut duration, mut segments) = (None, None);
     const NAMES: [&str; 2] = ["duration", "segments"];
     let shape = object(j, &NAMES, |j, k| match k {
@@ -287,13 +286,13 @@ fn slice(j: &mut Jiter<'_>) -> Res<Result<WireSlice<'static>, Shape>> {
     })?;
     Ok(shape.and_then(|()| {
         Ok(WireSlice {
-            duration: duration.flatten().map(owned),
+            duration: duration.flatten(),
             segments: missing(segments.flatten(), "segments")?,
         })
     }))
 }
 
-fn segment(j: &mut Jiter<'_>) -> Res<Result<WireSegment<'static>, Shape>> {
+fn segment<'a>(j: &mut Cursor<'a>) -> Res<Result<WireSegment<'a>, Shape>> {
     let (mut departing, mut arriving, mut carrier) = (None, None, None);
     let (mut stops, mut passengers) = (None, None);
     const NAMES: [&str; 5] = [
@@ -308,8 +307,7 @@ fn segment(j: &mut Jiter<'_>) -> Res<Result<WireSegment<'static>, Shape>> {
         1 => string(j, &mut arriving, NAMES[k]),
         2 => {
             if carrier.is_some() {
-                j.next_skip()?;
-                return Ok(Err(Shape("duplicate field `marketing_carrier`".into())));
+                return duplicate(j, "marketing_carrier");
             }
             let peek = j.peek()?;
             let read = each(j, peek, |j| {
@@ -318,13 +316,13 @@ fn segment(j: &mut Jiter<'_>) -> Res<Result<WireSegment<'static>, Shape>> {
                     opt_string(j, &mut code, "iata_code")
                 })?;
                 Ok(shape.map(|()| WireCarrier {
-                    iata_code: code.flatten().map(owned),
+                    iata_code: code.flatten(),
                 }))
             })?;
             Ok(read.map(|c| carrier = Some(c)))
         }
-        3 => array(j, &mut stops, NAMES[k], true, |j, p| {
-            j.known_skip(p)?;
+        3 => array(j, &mut stops, NAMES[k], true, |j, _| {
+            j.skip()?;
             Ok(Ok(IgnoredAny))
         }),
         _ => array(j, &mut passengers, NAMES[k], true, |j, p| {
@@ -334,15 +332,15 @@ fn segment(j: &mut Jiter<'_>) -> Res<Result<WireSegment<'static>, Shape>> {
                     opt_string(j, &mut cabin, "cabin_class")
                 })?;
                 Ok(shape.map(|()| WirePassenger {
-                    cabin_class: cabin.flatten().map(owned),
+                    cabin_class: cabin.flatten(),
                 }))
             })
         }),
     })?;
     Ok(shape.and_then(|()| {
         Ok(WireSegment {
-            departing_at: owned(missing(departing, "departing_at")?),
-            arriving_at: owned(missing(arriving, "arriving_at")?),
+            departing_at: missing(departing, "departing_at")?,
+            arriving_at: missing(arriving, "arriving_at")?,
             marketing_carrier: missing(carrier, "marketing_carrier")?,
             stops: stops.flatten(),
             passengers: passengers.flatten(),
