@@ -317,8 +317,6 @@ select throws_ok($$ select app.monitor_passengers(jsonb_build_object('trip_id', 
 
 -- monitor_reschedule / monitor_expire ------------------------------------------------------------------
 create temp table r0 as select check_count, version from public.trip_requests where id = (select id from t where k = 'fam');
--- The run that reschedules claimed the trip first (a wake-up since its claim is kept: pgTAP 241).
-select app.monitor_claim(jsonb_build_object('limit', 1, 'lease_seconds', 120, 'trip_id', (select id from t where k = 'fam')));
 select is(app.monitor_reschedule(jsonb_build_object('trip_id', (select id from t where k = 'fam'), 'next_check_at', pg_temp.at('1 hour'),
     'decision', 'wait', 'reason', 'price_above_max')),
   '{"ok": true}'::jsonb, 'reschedule a watching trip');

@@ -122,13 +122,11 @@ select is((select status || ' ' || coalesce(selected_offer_id::text, 'none') fro
 select ok((select next_check_at <= now() from public.trip_requests where id = (select id from t where k = 'dead')),
   'and is due at once');
 
--- A search that returns the dead offer again (and selects it) does not select it. The next run
--- claims the trip, then records its search (a wake-up since the claim would discard it: 241).
+-- A search that returns the dead offer again (and selects it) does not select it.
 create function pg_temp.search(trip uuid, poid text)
 returns jsonb
 language sql
 as $$
-  select app.monitor_claim(jsonb_build_object('limit', 1, 'lease_seconds', 120, 'trip_id', trip));
   select app.monitor_record_search(jsonb_build_object('trip_id', trip, 'result', jsonb_build_object(
     'provider', 'duffel', 'offer_request_id', 'orq_0000test', 'offers_seen', 1,
     'offers', jsonb_build_array(jsonb_build_object(

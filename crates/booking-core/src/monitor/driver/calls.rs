@@ -33,10 +33,17 @@ impl TripDriver {
         reason: &str,
         outcome: DriverOutcome,
     ) -> Step {
+        let mut args = json!({"trip_id": self.trip_id(), "next_check_at": at,
+            "decision": decision, "reason": reason});
+        // The version the claim read, so a trip the traveller changed meanwhile keeps what
+        // they asked for (app.monitor_reschedule leaves a stale run's next check unwritten). Not
+        // once an attempt is in hand: its saves move the trip themselves.
+        if self.stored.is_none() {
+            args["trip_version"] = json!(self.trip.version);
+        }
         Self::sql(
             SqlFunction::MonitorReschedule,
-            json!({"trip_id": self.trip_id(), "next_check_at": at,
-                "decision": decision, "reason": reason}),
+            args,
             Await::Reschedule(outcome, reason.to_owned()),
         )
     }

@@ -143,6 +143,11 @@ impl TripDriver {
     fn on_sql(&mut self, on: Await, now: Timestamp, result: &Value) -> Step {
         match on {
             Await::RecordSearch(reason) => {
+                let reason = if flag(result, "stale") == Some(true) {
+                    "search_discarded".into()
+                } else {
+                    reason
+                };
                 Step::Ready(Ready::Finish(DriverOutcome::Searched, reason))
             }
             Await::RecordSelected(reason) => self.after_selection(result, now, reason),

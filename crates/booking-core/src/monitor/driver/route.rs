@@ -173,13 +173,13 @@ impl TripDriver {
                 };
                 Self::sql(
                     SqlFunction::MonitorRecordSearch,
-                    json!({"trip_id": self.trip_id(), "result": result}),
+                    json!({"trip_id": self.trip_id(), "trip_version": self.trip.version, "result": result}),
                     on,
                 )
             }
             Err(error) => Self::sql(
                 SqlFunction::MonitorRecordSearchFailure,
-                json!({"trip_id": self.trip_id(), "error_code": error.code(),
+                json!({"trip_id": self.trip_id(), "trip_version": self.trip.version, "error_code": error.code(),
                     "next_check_at": search::search_failure_next_check(now)}),
                 Await::RecordSearch(error.code().to_owned()),
             ),
@@ -200,6 +200,14 @@ impl TripDriver {
         struct Recorded {
             trip: Trip,
             selected_offer: Option<SelectedOffer>,
+        }
+        // A search the database discarded (the trip changed since the claim: `stale`) books
+        // nothing; the trip is checked again under what it is now.
+        if result.get("stale").and_then(Value::as_bool) == Some(true) {
+            return Step::Ready(Ready::Finish(
+                DriverOutcome::Searched,
+                "search_discarded".into(),
+            ));
         }
         let searched = Step::Ready(Ready::Finish(DriverOutcome::Searched, reason));
         let Ok(Recorded {

@@ -188,7 +188,8 @@ fn a_booking_trip_without_an_open_attempt_is_rescheduled_in_an_hour_and_logged()
     assert_eq!(f, "monitor_reschedule");
     assert_eq!(
         args,
-        json!({"trip_id": TRIP, "next_check_at": NOW.plus_ms(3_600_000),
+        json!({"trip_id": TRIP, "trip_version": trip("booking")["version"],
+            "next_check_at": NOW.plus_ms(3_600_000),
             "decision": "skip", "reason": "booking_without_attempt"})
     );
     answer(&mut d, json!({"ok": true}));
@@ -244,4 +245,32 @@ fn a_search_that_selects_an_offer_without_consent_only_records_it() {
         finish(&mut d),
         (DriverOutcome::Searched, "offer_selected".into())
     );
+}
+
+/// The traveller changed the trip while the run searched: the database discards the search
+/// (`stale`), and the run books nothing from it, even an offer that would be bookable.
+#[test]
+fn a_search_the_database_discarded_as_stale_books_nothing() {
+    let mut d = driver(claim("searching", None, Some(payment())));
+    lock(&mut d);
+    http(&mut d);
+    respond(&mut d, 201, search_body());
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_record_search");
+    assert_eq!(
+        args["trip_version"],
+        trip("searching")["version"],
+        "the version the claim read goes with the search"
+    );
+    let mut row = trip("watching");
+    row["version"] = json!(9);
+    answer(
+        &mut d,
+        json!({"trip": row, "selected_offer": null, "stale": true}),
+    );
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::Searched, "search_discarded".into())
+    );
+    assert_eq!(d.provider_calls(), 1, "only the search; nothing is booked");
 }
