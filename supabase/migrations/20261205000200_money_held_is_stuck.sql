@@ -10,9 +10,11 @@
 -- in a phase between the authorization and its capture or release, the phases the health
 -- snapshot's `money_held` counts) for more than 3 hours since the attempt began, or since the
 -- traveller's 3-D Secure deadline for `await_traveller` (waiting for the traveller until then
--- is on purpose). A healthy attempt holds money for seconds to minutes. Excluded as before:
--- trips handed to an operator (`needs_operator` has its own alert), and attempts reconciling an
--- unknown order outcome (reason `order_outcome_unknown`, its own alert rule). The health check
+-- is on purpose). A healthy attempt holds money for seconds to minutes. `find_intent` (an
+-- authorization of unknown outcome, no intent id yet) counts as holding money. Excluded: trips
+-- handed to an operator (`needs_operator` has its own alert), and attempts reconciling an
+-- unknown order outcome for less than 8 hours (alert `order_outcome_unknown`; the look-ups last
+-- up to 6 hours). The health check
 -- `stuck_attempts` and the alert rule `attempt_stuck` (one alert per attempt, resolved when the
 -- attempt closes or leaves the money phases) both read this function, so both now see it;
 -- `idle_seconds` stays the idle time (0 to a few minutes for such a retrying attempt), and the
@@ -34,9 +36,11 @@ as $$
                then (a.state ->> 'not_before')::timestamptz end, a.updated_at)) as expected_at,
            case when (a.state #>> '{phase,deadline}') ~ '^\d{4}-\d\d-\d\dT'
              then (a.state #>> '{phase,deadline}')::timestamptz end as deadline,
-           case when a.payment_intent is not null
-                 and a.phase in ('authorize', 'find_intent', 'await_traveller', 'order', 'reconcile',
-                                 'capture', 'release')
+           -- find_intent looks for an authorization of unknown outcome: no intent id yet,
+           -- but money may be held
+           case when a.phase = 'find_intent' or (a.payment_intent is not null
+                 and a.phase in ('authorize', 'await_traveller', 'order', 'reconcile', 'capture',
+                                 'release'))
              then case when a.phase = 'await_traveller' and (a.state #>> '{phase,deadline}') ~ '^\d{4}-\d\d-\d\dT'
                     then greatest(a.created_at, (a.state #>> '{phase,deadline}')::timestamptz)
                     else a.created_at end
@@ -58,7 +62,9 @@ as $$
     ) or (
       -- money held for more than 3 hours, however busy the attempt is
       o.held_since < now() - interval '3 hours'
-      and o.reason is distinct from 'order_outcome_unknown'
+      -- reconciling an unknown order outcome has its own alert and may look the order up for
+      -- up to 6 hours (its reason changes on the way); past 8 hours it is stuck too
+      and not (o.phase = 'reconcile' and o.held_since >= now() - interval '8 hours')
     )
 $$;
 

@@ -4,7 +4,7 @@
 -- see it; waiting for the traveller before their 3-D Secure deadline, reconciling an unknown
 -- order outcome (its own alert) and attempts holding no money are not. Dates derive from now().
 begin;
-select plan(10);
+select plan(11);
 
 insert into auth.users (id, email) values ('c4c4c4c4-0000-4000-8000-0000000002c4', 'held@example.test');
 insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
@@ -54,21 +54,29 @@ select pg_temp.attempt('traveller', jsonb_build_object('name', 'await_traveller'
 select pg_temp.attempt('reconciling', '{"name": "reconcile"}', 'order_outcome_unknown',
   'pi_held4', interval '5 hours');
 select pg_temp.attempt('no_money', '{"name": "reprice"}', null, null, interval '5 hours');
+select pg_temp.attempt('finding', '{"name": "find_intent"}', 'provider_unavailable',
+  null, interval '4 hours');
 select pg_temp.attempt('capturing', '{"name": "capture"}', 'provider_unavailable',
   'pi_held6', interval '3 hours 1 minute');
 
 select is((select count(*)::int from public.booking_attempts where id in (select attempt from k) and open),
-  6, 'six open attempts, every one updated just now (none idle)');
+  7, 'seven open attempts, every one updated just now (none idle)');
 
 select set_eq(
   $$ select attempt_id from app.stuck_attempts() where trip_id in (select trip from k) $$,
-  $$ select attempt from k where name in ('releasing', 'capturing') $$,
-  'held over 3 hours while moving: the release and the capture are stuck; the rest are not');
+  $$ select attempt from k where name in ('releasing', 'capturing', 'finding') $$,
+  'held over 3 hours while moving: the release, the capture and the intent search are stuck; the rest are not');
 select ok((select held_seconds between 4 * 3600 - 5 and 4 * 3600 + 5 and idle_seconds between 0 and 5
            from app.stuck_attempts() where attempt_id = (select attempt from k where name = 'releasing')),
   'held_seconds is the time since the attempt began, idle_seconds the idle time');
 select is((select count(*)::int from app.stuck_attempts() where trip_id in (select trip from k) and held_seconds is null),
   0, 'no attempt without money is listed for its hold');
+-- Reconciling for 5 hours with its reason changed (an outage during the look-ups) is not stuck yet.
+update public.booking_attempts a set state = pg_temp.state(a.id, a.trip_id, 2, '{"name": "reconcile"}',
+  'provider_unavailable', 'pi_held4')
+where a.id = (select attempt from k where name = 'reconciling');
+select ok(not exists (select 1 from app.stuck_attempts() where attempt_id = (select attempt from k where name = 'reconciling')),
+  'reconciling for 5 hours is not, whatever its reason says');
 
 -- The traveller's 3-D Secure deadline passed 4 hours ago: held since then, stuck.
 update public.booking_attempts a set state = pg_temp.state(a.id, a.trip_id, 2, jsonb_build_object(
