@@ -10,8 +10,8 @@
  * Printed per scenario: wall time, trips/s, the router process's CPU ms per trip (utime + stime
  * from /proc, the process that runs every function; the fakes run elsewhere), its peak RSS,
  * database transactions per trip (pg_stat_database xact_commit, measured by Postgres) and round
- * trips per trip (a batch is one simple-protocol query; any other transaction is begin,
- * set_config, call, commit), provider and Upstash calls
+ * trips per trip (each transaction is one simple-protocol query, db.ts callOneTrip), provider
+ * and Upstash calls
  * per trip (the runs' own counts, and the fake Duffel's request count), and the outcomes.
  * The cron jobs and the fake Stripe's webhook deliveries are paused while it runs (restored at
  * the end), so the router runs only the monitor; seeded waiting trips are deleted afterwards.
@@ -144,9 +144,9 @@ try {
       cpu_ms_per_invocation: Math.round(cpu / runs.length),
       peak_rss_mb: peakRssMb(pid),
       db_transactions_per_trip: per(x),
-      // A batch is one round trip (one simple-protocol query); every other transaction is four
-      // (begin, set_config, the call, commit).
-      db_round_trips_per_trip: per(cost.batches + 4 * Math.max(0, x - cost.batches)),
+      // Every transaction is one round trip: a batch, and every other call (db.ts callOneTrip),
+      // is one simple-protocol query of two statements (set_config, the call).
+      db_round_trips_per_trip: per(x),
       run_sql_transactions_per_trip: per(cost.sql_transactions),
       batches: cost.batches,
       duffel_calls_per_trip: per(cost.duffel),

@@ -3,16 +3,17 @@
  * poll the driver, perform its command, feed the outcome back with the command's id, until it is
  * done. HTTP requests get their service's base URL and credential here (the core never holds
  * either); SQL calls must be on the core's own list (`sql_api()`) with the role it names, and run
- * as `select app.<fn>($1::text::jsonb)` in their own transaction, as the caller (RLS) or as
- * `service_role`, with the invocation's correlation id set for the decision log.
+ * as `select app.<fn>(<args>::jsonb)::text` in their own transaction (one round trip, db.ts
+ * `callOneTrip`), as the caller (RLS) or as `service_role`, with the invocation's correlation id
+ * set for the decision log.
  */
 import type { Command } from "./types/Command.ts";
 import type { HttpRequest } from "./types/HttpRequest.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";
 import type { SqlRole } from "./types/SqlRole.ts";
 import { type CoreDriver, sqlApi } from "./core.ts";
-import { asService, asUser, type Claims } from "./db.ts";
-import type { Sql, TransactionSql } from "./deps.ts";
+import { type Caller, callOneTrip, type Claims } from "./db.ts";
+import type { Sql } from "./deps.ts";
 import { execute, type FetchOutcome } from "./fetcher.ts";
 import type { Logger } from "./log.ts";
 import type { Slot } from "./pool.ts";
@@ -104,12 +105,12 @@ export async function callSql(
     // Refused like a missing function, so the driver still winds down through its error path.
     throw Object.assign(new Error("not in the SQL API"), { code: "42883" });
   }
-  const run = (tx: TransactionSql) =>
-    tx.unsafe(`select app.${fn}($1::text::jsonb) as r`, [JSON.stringify(args)]);
-  const rows = role === "user"
-    ? await asUser(ctx.sql, ctx.user!, run, ctx.log.correlationId)
-    : await asService(ctx.sql, run, ctx.log.correlationId);
-  return JSON.stringify(rows[0].r);
+  // One round trip (db.ts callOneTrip): the role, claims and correlation id and the call in one
+  // implicit transaction, exactly the settings asUser / asService make; the result as text.
+  const caller: Caller = role === "user"
+    ? { role: "user", claims: ctx.user! }
+    : { role: "service" };
+  return await callOneTrip(ctx.sql, caller, fn, JSON.stringify(args), ctx.log.correlationId);
 }
 
 /** The row a batched call locks (its trip), so a batch locks rows in one order. */
