@@ -51,6 +51,12 @@ export interface ExecContext {
   afterSend?: (req: HttpRequest, out: FetchOutcome) => void;
   /** The monitor's Upstash coalescer: single lock commands go out as one pipeline. */
   upstash?: UpstashBatcher;
+  /**
+   * Where successful provider answers (2xx) are noted instead of one "provider call" log line
+   * each: the monitor logs them on its one "trip done" line. Failures, timeouts and other
+   * statuses are still logged one by one. Absent: every call is logged.
+   */
+  calls?: string[];
   /** Counts each SQL call that runs in a transaction of its own (not batched). */
   onSql?: () => void;
   /** Told of every provider call (its service, and the HTTP status or null): the run's metrics. */
@@ -135,7 +141,15 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
         ctx.afterSend?.(cmd.request, out);
         // Upstash lock commands are counted in the monitor's run summary, not logged one by
         // one (two per trip); a failing one still shows in the trip's outcome and reason.
-        if (cmd.request.service !== "upstash" || out.kind !== "response" || out.status !== 200) {
+        const ok = out.kind === "response" && out.status >= 200 && out.status < 300;
+        if (ok && ctx.calls && cmd.request.service !== "upstash") {
+          const path = cmd.request.path.split("?")[0];
+          ctx.calls.push(
+            `${cmd.request.service} ${cmd.request.method} ${path} ${out.status} ${out.durationMs}ms`,
+          );
+        } else if (
+          cmd.request.service !== "upstash" || out.kind !== "response" || out.status !== 200
+        ) {
           ctx.log.info("provider call", {
             service: cmd.request.service,
             method: cmd.request.method,
