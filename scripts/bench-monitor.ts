@@ -81,14 +81,16 @@ const [saved] = await db`select * from public.pipeline_settings`;
 // Only the monitor runs in the router while measuring: both cron jobs paused, and the fake
 // Stripe's automatic webhook deliveries (stripe-webhook runs in the same process) off.
 await db`update cron.job set active = false where jobname in ('auto-book-monitor', 'notify-dispatch')`;
-const stripeWebhook = async (auto: boolean) => {
+// Without `auto` the fake only answers its current setting (it answers the new one when set).
+const stripeWebhook = async (auto?: boolean) => {
   const r = await fetch(`${STRIPE}/_fake/webhook`, {
     method: "POST",
-    body: JSON.stringify({ auto }),
+    body: JSON.stringify(auto === undefined ? {} : { auto }),
   });
   return (await r.json()).auto as boolean;
 };
-const stripeAuto = await stripeWebhook(false);
+const stripeAuto = await stripeWebhook();
+await stripeWebhook(false);
 try {
   await fakeConfig({ rate_limit_per_minute: 1_000_000, latency_ms: null });
   // Leave nothing else due, so the runs claim only the seeded trips.
