@@ -10,8 +10,8 @@
  * Printed per scenario: wall time, trips/s, the router process's CPU ms per trip (utime + stime
  * from /proc, the process that runs every function; the fakes run elsewhere), its peak RSS,
  * database transactions per trip (pg_stat_database xact_commit, measured by Postgres) and round
- * trips per trip (a batch is one simple-protocol query; any other transaction is begin,
- * set_config, call, commit), provider and Upstash calls
+ * trips per trip (each transaction is one simple-protocol query, db.ts callOneTrip), provider
+ * and Upstash calls
  * per trip (the runs' own counts, and the fake Duffel's request count), and the outcomes.
  * The cron jobs and the fake Stripe's webhook deliveries are paused while it runs (restored at
  * the end), so the router runs only the monitor; seeded waiting trips are deleted afterwards.
@@ -81,14 +81,16 @@ const [saved] = await db`select * from public.pipeline_settings`;
 // Only the monitor runs in the router while measuring: both cron jobs paused, and the fake
 // Stripe's automatic webhook deliveries (stripe-webhook runs in the same process) off.
 await db`update cron.job set active = false where jobname in ('auto-book-monitor', 'notify-dispatch')`;
-const stripeWebhook = async (auto: boolean) => {
+// Without `auto` the fake only answers its current setting (it answers the new one when set).
+const stripeWebhook = async (auto?: boolean) => {
   const r = await fetch(`${STRIPE}/_fake/webhook`, {
     method: "POST",
-    body: JSON.stringify({ auto }),
+    body: JSON.stringify(auto === undefined ? {} : { auto }),
   });
   return (await r.json()).auto as boolean;
 };
-const stripeAuto = await stripeWebhook(false);
+const stripeAuto = await stripeWebhook();
+await stripeWebhook(false);
 try {
   await fakeConfig({ rate_limit_per_minute: 1_000_000, latency_ms: null });
   // Leave nothing else due, so the runs claim only the seeded trips.
@@ -144,9 +146,9 @@ try {
       cpu_ms_per_invocation: Math.round(cpu / runs.length),
       peak_rss_mb: peakRssMb(pid),
       db_transactions_per_trip: per(x),
-      // A batch is one round trip (one simple-protocol query); every other transaction is four
-      // (begin, set_config, the call, commit).
-      db_round_trips_per_trip: per(cost.batches + 4 * Math.max(0, x - cost.batches)),
+      // Every transaction is one round trip: a batch, and every other call (db.ts callOneTrip),
+      // is one simple-protocol query of two statements (set_config, the call).
+      db_round_trips_per_trip: per(x),
       run_sql_transactions_per_trip: per(cost.sql_transactions),
       batches: cost.batches,
       duffel_calls_per_trip: per(cost.duffel),

@@ -63,7 +63,8 @@ Deno.test("the SQL API comes from the core; anything else is refused before the 
   const names = sqlApi().map((e) => e.name);
   assert.ok(names.includes("monitor_save_attempt") && names.includes("search_open"));
   let queried = 0;
-  const sql = { begin: () => (queried++, Promise.resolve([{ r: null }])) } as unknown as Sql;
+  const ran = () => (queried++, Promise.resolve([{ r: null }]));
+  const sql = { begin: ran, unsafe: () => ({ simple: ran }) } as unknown as Sql;
   const ctx = { sql, services: {}, log: new Logger("test", "corr-12345678") };
   const calls: [string, SqlRole][] = [
     ["pg_sleep", "service"],

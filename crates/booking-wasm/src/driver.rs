@@ -1,7 +1,7 @@
 //! The drivers for the shims' one executor (`docs/contracts.md`, "The drive API"): thin wrappers
 //! around the core's [`booking_core::engine::Driver`]s.
 //!
-//! Each class has the same surface: `poll(now_ms)` returns the next command as a plain object
+//! Each class has the same surface: `poll(now_ms)` returns the next command as JSON text
 //! (`{kind:"http",id,request}`, `{kind:"sql",id,function,role,args}` or `{kind:"done",result}`);
 //! the outcome of command `id` goes back through `handle_http(now_ms, id, status, body)`,
 //! `handle_transport(now_ms, id, kind)`, `handle_sql(now_ms, id, result_json)` or
@@ -55,6 +55,11 @@ fn feed<D: Driver>(driver: &mut D, now_ms: f64, id: u32, input: Input<'_>) -> Js
     })
 }
 
+/// `value` as JSON text; `null` if it cannot be written (as `to_js` gives `null`).
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
 fn transport(kind: &str) -> Result<TransportFailure, JsValue> {
     TransportFailure::from_code(kind).ok_or_else(|| {
         to_js(&json!({"ok": false, "error": {
@@ -69,11 +74,13 @@ macro_rules! driver_methods {
     ($class:ident) => {
         #[wasm_bindgen]
         impl $class {
-            /// The next command, as a plain JSON-compatible object.
-            pub fn poll(&mut self, now_ms: f64) -> JsValue {
+            /// The next command, as JSON text (the shim parses it with `JSON.parse`: one string
+            /// across the boundary instead of an object built field by field; the same shape
+            /// as a plain JSON-compatible object).
+            pub fn poll(&mut self, now_ms: f64) -> String {
                 match &mut self.inner {
-                    Ok(driver) => to_js(&driver.poll(timestamp(now_ms))),
-                    Err(done) => to_js(&Command::Done {
+                    Ok(driver) => to_json(&driver.poll(timestamp(now_ms))),
+                    Err(done) => to_json(&Command::Done {
                         result: done.clone(),
                     }),
                 }

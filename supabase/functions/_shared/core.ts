@@ -109,7 +109,7 @@ export interface CoreDriver<D> {
 
 type WasmDriver = {
   __destroy_into_raw?: () => void;
-  poll(now: number): unknown;
+  poll(now: number): string;
   handle_http(now: number, id: number, status: number, body: Uint8Array): unknown;
   handle_transport(now: number, id: number, kind: string): unknown;
   handle_sql(now: number, id: number, result: string): unknown;
@@ -129,7 +129,8 @@ class Wrapped<D> implements CoreDriver<D> {
   }
 
   poll(nowMs: number): Command<D> {
-    return guarded(() => this.#live().poll(nowMs)) as Command<D>;
+    // JSON text from the core (one string across the boundary), parsed natively here.
+    return JSON.parse(guarded(() => this.#live().poll(nowMs))) as Command<D>;
   }
 
   handle(nowMs: number, id: number, input: Input): void {

@@ -68,26 +68,47 @@ function dollarQuoted(text: string): string {
   return tag + text + tag;
 }
 
+/** The caller an {@link callOneTrip} runs as: `service_role`, or a signed-in user's claims. */
+export type Caller = { role: "service" } | { role: "user"; claims: Claims };
+
 /**
- * `select app.<fn>(<json>)` as `service_role` in ONE round trip: a simple-protocol query of two
- * statements, which PostgreSQL runs as one implicit transaction (so the transaction-local role
- * and settings hold for the call, exactly as in {@link asService}). The JSON travels as a
- * dollar-quoted literal (the simple protocol has no parameters; dollar quoting does not depend on
- * `standard_conforming_strings`). For the monitor's group commit, where round trips per trip
- * are what counts; `fn` must be a name from the core's SQL API (the caller checks it).
+ * `select app.<fn>(<json>)::text` as `caller` in ONE round trip: a simple-protocol query of two
+ * statements, which PostgreSQL runs as one implicit transaction (so the transaction-local role,
+ * claims and correlation id hold for the call exactly as in {@link asUser} / {@link asService},
+ * and an error in the call rolls the whole thing back). A user call runs as `authenticated` with
+ * the caller's claims, so RLS and `auth.uid()` apply as through PostgREST. Every value travels as
+ * a dollar-quoted literal (the simple protocol has no parameters; dollar quoting does not depend
+ * on `standard_conforming_strings`). The result comes back as the JSON text PostgreSQL printed
+ * (never parsed here). `fn` must be a name from the core's SQL API (the caller checks it; the
+ * pattern here is a second line of defence).
  */
-export async function serviceCallOneTrip(
+export async function callOneTrip(
   sql: Sql,
+  caller: Caller,
   fn: string,
   argsJson: string,
   correlationId = "",
 ): Promise<string> {
   if (!/^[a-z_]+$/.test(fn)) throw Object.assign(new Error("bad function name"), { code: "42883" });
+  const [role, claims] = caller.role === "user"
+    ? ["authenticated", JSON.stringify(caller.claims)]
+    : ["service_role", '{"role":"service_role"}'];
   const results = await sql.unsafe(
-    `select set_config('role', 'service_role', true),
-       set_config('request.jwt.claims', '{"role":"service_role"}', true),
+    `select set_config('role', '${role}', true),
+       set_config('request.jwt.claims', ${dollarQuoted(claims)}, true),
        set_config('app.correlation_id', ${dollarQuoted(correlationId)}, true);
-     select app.${fn}(${dollarQuoted(argsJson)}::jsonb) as r`,
-  ).simple() as unknown as { r: unknown }[][];
-  return JSON.stringify(results[1][0].r);
+     select app.${fn}(${dollarQuoted(argsJson)}::jsonb)::text as r`,
+  ).simple() as unknown as { r: string | null }[][];
+  // A function returning SQL NULL reads as JSON null, as the jsonb path did.
+  return results[1][0].r ?? "null";
+}
+
+/** {@link callOneTrip} as `service_role` (the monitor's group commit). */
+export function serviceCallOneTrip(
+  sql: Sql,
+  fn: string,
+  argsJson: string,
+  correlationId = "",
+): Promise<string> {
+  return callOneTrip(sql, { role: "service" }, fn, argsJson, correlationId);
 }

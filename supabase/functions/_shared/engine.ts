@@ -3,16 +3,17 @@
  * poll the driver, perform its command, feed the outcome back with the command's id, until it is
  * done. HTTP requests get their service's base URL and credential here (the core never holds
  * either); SQL calls must be on the core's own list (`sql_api()`) with the role it names, and run
- * as `select app.<fn>($1::text::jsonb)` in their own transaction, as the caller (RLS) or as
- * `service_role`, with the invocation's correlation id set for the decision log.
+ * as `select app.<fn>(<args>::jsonb)::text` in their own transaction (one round trip, db.ts
+ * `callOneTrip`), as the caller (RLS) or as `service_role`, with the invocation's correlation id
+ * set for the decision log.
  */
 import type { Command } from "./types/Command.ts";
 import type { HttpRequest } from "./types/HttpRequest.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";
 import type { SqlRole } from "./types/SqlRole.ts";
 import { type CoreDriver, sqlApi } from "./core.ts";
-import { asService, asUser, type Claims } from "./db.ts";
-import type { Sql, TransactionSql } from "./deps.ts";
+import { type Caller, callOneTrip, type Claims } from "./db.ts";
+import type { Sql } from "./deps.ts";
 import { execute, type FetchOutcome } from "./fetcher.ts";
 import type { Logger } from "./log.ts";
 import type { Slot } from "./pool.ts";
@@ -50,6 +51,12 @@ export interface ExecContext {
   afterSend?: (req: HttpRequest, out: FetchOutcome) => void;
   /** The monitor's Upstash coalescer: single lock commands go out as one pipeline. */
   upstash?: UpstashBatcher;
+  /**
+   * Where successful provider answers (2xx) are noted instead of one "provider call" log line
+   * each: the monitor logs them on its one "trip done" line. Failures, timeouts and other
+   * statuses are still logged one by one. Absent: every call is logged.
+   */
+  calls?: string[];
   /** Counts each SQL call that runs in a transaction of its own (not batched). */
   onSql?: () => void;
   /** Told of every provider call (its service, and the HTTP status or null): the run's metrics. */
@@ -104,12 +111,12 @@ export async function callSql(
     // Refused like a missing function, so the driver still winds down through its error path.
     throw Object.assign(new Error("not in the SQL API"), { code: "42883" });
   }
-  const run = (tx: TransactionSql) =>
-    tx.unsafe(`select app.${fn}($1::text::jsonb) as r`, [JSON.stringify(args)]);
-  const rows = role === "user"
-    ? await asUser(ctx.sql, ctx.user!, run, ctx.log.correlationId)
-    : await asService(ctx.sql, run, ctx.log.correlationId);
-  return JSON.stringify(rows[0].r);
+  // One round trip (db.ts callOneTrip): the role, claims and correlation id and the call in one
+  // implicit transaction, exactly the settings asUser / asService make; the result as text.
+  const caller: Caller = role === "user"
+    ? { role: "user", claims: ctx.user! }
+    : { role: "service" };
+  return await callOneTrip(ctx.sql, caller, fn, JSON.stringify(args), ctx.log.correlationId);
 }
 
 /** The row a batched call locks (its trip), so a batch locks rows in one order. */
@@ -134,7 +141,15 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
         ctx.afterSend?.(cmd.request, out);
         // Upstash lock commands are counted in the monitor's run summary, not logged one by
         // one (two per trip); a failing one still shows in the trip's outcome and reason.
-        if (cmd.request.service !== "upstash" || out.kind !== "response" || out.status !== 200) {
+        const ok = out.kind === "response" && out.status >= 200 && out.status < 300;
+        if (ok && ctx.calls && cmd.request.service !== "upstash") {
+          const path = cmd.request.path.split("?")[0];
+          ctx.calls.push(
+            `${cmd.request.service} ${cmd.request.method} ${path} ${out.status} ${out.durationMs}ms`,
+          );
+        } else if (
+          cmd.request.service !== "upstash" || out.kind !== "response" || out.status !== 200
+        ) {
           ctx.log.info("provider call", {
             service: cmd.request.service,
             method: cmd.request.method,

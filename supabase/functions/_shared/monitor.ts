@@ -90,12 +90,23 @@ async function driveAll(
 ): Promise<void> {
   await runPool(claims, poolOptions(concurrency), async (c, slot) => {
     let outcome = "failed";
+    // The trip's successful provider calls, on its one "trip done" line (engine.ts `calls`).
+    const calls: string[] = [];
     try {
-      const done = await drive(tripDriver(c, config, Date.now()), { ...ctx, slot });
+      const done = await drive(tripDriver(c, config, Date.now()), { ...ctx, slot, calls });
       outcome = done.outcome;
-      ctx.log.info("trip done", { trip_id: c.trip.id, outcome, reason: done.reason });
+      ctx.log.info("trip done", {
+        trip_id: c.trip.id,
+        outcome,
+        reason: done.reason,
+        provider_calls: calls.join("; "),
+      });
     } catch (err) {
-      ctx.log.error("trip driver failed", { trip_id: c.trip.id, ...errorFields(err) });
+      ctx.log.error("trip driver failed", {
+        trip_id: c.trip.id,
+        provider_calls: calls.join("; "),
+        ...errorFields(err),
+      });
       await reportError(err, { function: "auto-book-monitor", trip_id: c.trip.id });
     }
     summary.outcomes[outcome] = (summary.outcomes[outcome] ?? 0) + 1;
