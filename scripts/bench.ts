@@ -320,7 +320,7 @@ ${speedTable(rows)}
 ${moduleTable}
 
 Read, compile (\`new WebAssembly.Module\`) and instantiate (\`initSync\`) each in a fresh Deno
-process, median of 5. \`search\` is built for speed (\`opt-level = "s"\` with booking-core and jiter at \`3\`, \`wasm-opt -O3\`; profile
+process, median of 5. \`search\` is built for speed (\`opt-level = "s"\` with booking-core at \`3\`, \`wasm-opt -O3\`; profile
 \`release-speed\`), the others for size (\`opt-level = "z"\`, \`wasm-opt -Oz\`). Each function
 ships only its module (\`static_files\` in supabase/config.toml) and loads it with
 \`_shared/core/<module>.ts\`.

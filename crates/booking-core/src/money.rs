@@ -1,13 +1,12 @@
 //! Exact money: integer minor units with the ISO 4217 exponent of the currency.
 //!
 //! Providers send decimal strings (`"221.78"`, `"1500"` for JPY, `"12.345"` for KWD). They are
-//! parsed exactly with `rust_decimal`; a value with more fractional digits than the currency
-//! allows is rejected, never rounded. Floats never appear.
+//! read exactly as digit strings into integer minor units (no decimal type: `rust_decimal` is the
+//! tests' oracle only, which keeps it out of the wasm modules); a value with more fractional
+//! digits than the currency allows is rejected, never rounded. Floats never appear.
 
 use std::fmt;
-use std::str::FromStr;
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -99,31 +98,29 @@ impl Money {
         if !well_formed {
             return Err(MoneyError::Malformed(text.chars().take(40).collect()));
         }
-        if let Some(minor) = plain_minor(digits, currency.exponent()) {
-            let minor = if text.starts_with('-') { -minor } else { minor };
-            return Self::from_minor(minor, currency);
-        }
-        let value = Decimal::from_str(text)
-            .map_err(|_| MoneyError::Malformed(text.chars().take(40).collect()))?;
-        let exponent = currency.exponent();
-        let scaled = value
-            .checked_mul(Decimal::from(10_i64.pow(exponent)))
-            .ok_or(MoneyError::OutOfRange)?
-            .normalize();
-        if scaled.scale() != 0 {
-            return Err(MoneyError::TooPrecise {
-                currency: currency.code(),
-                exponent,
-            });
-        }
-        let minor = i64::try_from(scaled).map_err(|_| MoneyError::OutOfRange)?;
-        Self::from_minor(minor, currency)
+        let minor = exact_minor(digits, currency)?;
+        Self::from_minor(if text.starts_with('-') { -minor } else { minor }, currency)
     }
 
     /// Renders the amount as a decimal string with exactly the currency's exponent digits
     /// (`22178` GBP → `"221.78"`, `1500` JPY → `"1500"`, `12345` KWD → `"12.345"`).
     pub fn to_decimal_string(self) -> String {
-        Decimal::new(self.amount_minor, self.currency.exponent()).to_string()
+        let exponent = usize::try_from(self.currency.exponent()).unwrap_or(0);
+        let mut digits = self.amount_minor.unsigned_abs().to_string();
+        while digits.len() <= exponent {
+            digits.insert(0, '0');
+        }
+        let (whole, frac) = digits.split_at(digits.len() - exponent);
+        let mut out = String::with_capacity(digits.len() + 2);
+        if self.amount_minor < 0 {
+            out.push('-');
+        }
+        out.push_str(whole);
+        if exponent > 0 {
+            out.push('.');
+            out.push_str(frac);
+        }
+        out
     }
 }
 
@@ -168,29 +165,42 @@ impl MoneyError {
     }
 }
 
-/// The fast path of [`Money::parse_decimal`] for a well-formed unsigned decimal (digits with at
-/// most one `.`, checked by the caller) of at most 18 significant digits: the amount in minor
-/// units, or `None` when it has more fraction digits than the exponent (after dropping trailing
-/// zeros) or is too long, which the exact decimal path then decides (same result, slower).
-fn plain_minor(digits: &str, exponent: u32) -> Option<i64> {
+/// The exact value of a well-formed unsigned decimal (digits with at most one `.`, checked by
+/// the caller) in minor units of `currency`: trailing fraction zeros and leading zeros carry no
+/// value; any other fraction digit beyond the exponent is [`MoneyError::TooPrecise`] (never
+/// rounded), and more than [`MAX_MINOR`]'s 13 digits of minor units is
+/// [`MoneyError::OutOfRange`] (so the sum below cannot overflow).
+fn exact_minor(digits: &str, currency: Currency) -> Result<i64, MoneyError> {
+    let exponent = currency.exponent();
     let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let frac = frac.trim_end_matches('0');
-    let exponent = usize::try_from(exponent).ok()?;
-    if frac.len() > exponent || whole.len() + exponent > 18 {
-        return None;
+    let whole = whole.trim_start_matches('0');
+    let places = usize::try_from(exponent).unwrap_or(usize::MAX);
+    if frac.len() > places {
+        return Err(MoneyError::TooPrecise {
+            currency: currency.code(),
+            exponent,
+        });
+    }
+    if whole.len().saturating_add(places) > 13 {
+        return Err(MoneyError::OutOfRange);
     }
     let mut minor: i64 = 0;
     for b in whole.bytes().chain(frac.bytes()) {
         minor = minor * 10 + i64::from(b - b'0');
     }
-    for _ in frac.len()..exponent {
+    for _ in frac.len()..places {
         minor *= 10;
     }
-    Some(minor)
+    Ok(minor)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
+    use rust_decimal::Decimal;
+
     use super::*;
 
     fn cur(code: &str) -> Currency {
@@ -333,19 +343,74 @@ mod tests {
     }
 
     #[test]
-    fn fast_path_agrees_with_the_exact_decimal_path() {
-        let exact = |text: &str, currency: Currency| {
-            let value = Decimal::from_str(text).ok()?;
-            let scaled = value
-                .checked_mul(Decimal::from(10_i64.pow(currency.exponent())))?
-                .normalize();
-            let minor = (scaled.scale() == 0)
-                .then(|| i64::try_from(scaled).ok())
-                .flatten()?;
-            Money::from_minor(minor, currency)
-                .ok()
-                .map(|m| m.amount_minor)
-        };
+    fn long_text_is_exact_not_rounded() {
+        let gbp = cur("GBP");
+        // 30 fraction digits: a 28-digit decimal type would round this to zero.
+        let tiny = format!("0.{}1", "0".repeat(29));
+        assert_eq!(
+            Money::parse_decimal(&tiny, gbp).unwrap_err().code(),
+            "too_precise"
+        );
+        let padded = format!("{}1.{}", "0".repeat(30), "0".repeat(8));
+        assert_eq!(
+            Money::parse_decimal(&padded, gbp).unwrap().amount_minor,
+            100
+        );
+        let max = Money::parse_decimal("10000000000.00", gbp).unwrap();
+        assert_eq!(max.amount_minor, MAX_MINOR);
+        for over in ["10000000000.01", "99999999999.99", "100000000000"] {
+            assert_eq!(
+                Money::parse_decimal(over, gbp).unwrap_err().code(),
+                "amount_out_of_range",
+                "{over}"
+            );
+        }
+        assert_eq!(
+            Money::parse_decimal(&"9".repeat(30), gbp)
+                .unwrap_err()
+                .code(),
+            "amount_out_of_range"
+        );
+    }
+
+    /// `rust_decimal` as the oracle (where it is exact: at most 28 digits).
+    fn oracle(text: &str, currency: Currency) -> Option<i64> {
+        let value = Decimal::from_str(text).ok()?;
+        let scaled = value
+            .checked_mul(Decimal::from(10_i64.pow(currency.exponent())))?
+            .normalize();
+        let minor = (scaled.scale() == 0)
+            .then(|| i64::try_from(scaled).ok())
+            .flatten()?;
+        Money::from_minor(minor, currency)
+            .ok()
+            .map(|m| m.amount_minor)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_agrees_with_the_decimal_oracle(
+            text in "-?[0-9]{1,14}(\\.[0-9]{1,12})?",
+            idx in 0usize..3,
+        ) {
+            let currency = cur(["JPY", "GBP", "KWD"][idx]);
+            let ours = Money::parse_decimal(&text, currency).ok().map(|m| m.amount_minor);
+            proptest::prop_assert_eq!(ours, oracle(&text, currency), "{}", text);
+        }
+
+        #[test]
+        fn render_agrees_with_the_decimal_oracle(minor in -MAX_MINOR..=MAX_MINOR, idx in 0usize..3) {
+            let currency = cur(["JPY", "GBP", "KWD"][idx]);
+            let money = Money::from_minor(minor, currency).unwrap();
+            proptest::prop_assert_eq!(
+                money.to_decimal_string(),
+                Decimal::new(minor, currency.exponent()).to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn parse_agrees_with_the_decimal_oracle_on_edges() {
         for code in ["GBP", "JPY", "KWD"] {
             let currency = cur(code);
             for text in [
@@ -369,7 +434,7 @@ mod tests {
                     .map(|m| m.amount_minor);
                 assert_eq!(
                     fast,
-                    exact(text, currency),
+                    oracle(text, currency),
                     "{text} {code} {:?}",
                     Money::parse_decimal(text, currency)
                 );
