@@ -363,9 +363,10 @@ fn key_end(b: &[u8], i: usize) -> Lex<usize> {
 /// Skips the value at `i` (whitespace allowed before it), checking it is JSON: the index past
 /// it. One loop on a local index; containers are counted, not recursed into.
 fn skip_value(b: &[u8], mut i: usize) -> Lex<usize> {
-    // Whether the container at depth d + 1 is an object: bit d of `objects`, beyond 128
-    // levels (never in an answer, but valid JSON) `deep[d - 128]`.
-    let mut objects: u128 = 0;
+    // Whether each open container is an object, innermost in bit 0 of `kinds` (so the test per
+    // element is one `& 1`); beyond 64 levels (never in an answer, but valid JSON) the outer
+    // ones spill to `deep`.
+    let mut kinds: u64 = 0;
     let mut deep: Vec<bool> = Vec::new();
     let mut depth: usize = 0;
     loop {
@@ -432,11 +433,10 @@ fn skip_value(b: &[u8], mut i: usize) -> Lex<usize> {
             _ => return fail("expected a value", i),
         };
         if let Some(object) = opened {
-            if depth < 128 {
-                objects |= u128::from(object) << depth;
-            } else {
-                deep.push(object);
+            if depth >= 64 {
+                deep.push(kinds >> 63 == 1);
             }
+            kinds = kinds << 1 | u64::from(object);
             depth += 1;
             continue;
         }
@@ -445,11 +445,7 @@ fn skip_value(b: &[u8], mut i: usize) -> Lex<usize> {
             if depth == 0 {
                 return Ok(i);
             }
-            let in_object = if depth <= 128 {
-                objects >> (depth - 1) & 1 == 1
-            } else {
-                deep.last() == Some(&true)
-            };
+            let in_object = kinds & 1 == 1;
             let mut c = b.get(i).copied();
             if let Some(w) = c {
                 if WS[usize::from(w)] {
@@ -468,12 +464,11 @@ fn skip_value(b: &[u8], mut i: usize) -> Lex<usize> {
                 }
                 (Some(b'}'), true) | (Some(b']'), false) => {
                     i += 1;
-                    depth -= 1;
-                    if depth < 128 {
-                        objects &= !(1 << depth);
-                    } else {
-                        deep.pop();
+                    kinds >>= 1;
+                    if depth > 64 {
+                        kinds |= u64::from(deep.pop().unwrap_or(false)) << 63;
                     }
+                    depth -= 1;
                 }
                 (_, true) => return fail("expected `,` or `}`", i),
                 (_, false) => return fail("expected `,` or `]`", i),
