@@ -1,5 +1,6 @@
 //! A small strict JSON cursor for the search hot path: skips values without building them
-//! (strings eight bytes at a time, containers by an explicit stack, so no recursion), reads
+//! (strings eight bytes at a time, one loop on a local index with the open containers' kinds
+//! in a bitset, so no recursion), reads
 //! object keys and string values as slices of the body (decoded only when they have escapes),
 //! and rejects anything that is not RFC 8259 JSON, with the position.
 //!
