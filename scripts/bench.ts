@@ -306,7 +306,8 @@ ${speedTable(rows)}
   and plain objects, producing the same storage JSON text.
 - wasm core: \`process_search_response\` of the search module: the body bytes copied in once, one
   pass of a strict hand-written JSON cursor (offers/lex.rs: strings skipped eight bytes at a time,
-  containers by an explicit stack, keys and read fields borrowed from the body) that reads only
+  unread values in one loop on a local index with container kinds in a bitset, keys and read
+  fields borrowed from the body) that reads only
   the fields the rules need and skips the rest
   unbuilt, the raw text of the selected offer only (what \`app.record_search\` keeps) sliced from
   the body (never re-serialised), every other stored offer compact (\`raw: null\`), one

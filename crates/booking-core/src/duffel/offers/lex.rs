@@ -1,5 +1,6 @@
 //! A small strict JSON cursor for the search hot path: skips values without building them
-//! (strings eight bytes at a time, containers by an explicit stack, so no recursion), reads
+//! (strings eight bytes at a time, one loop on a local index with the open containers' kinds
+//! in a bitset, so no recursion), reads
 //! object keys and string values as slices of the body (decoded only when they have escapes),
 //! and rejects anything that is not RFC 8259 JSON, with the position.
 //!
@@ -208,199 +209,270 @@ impl<'a> Cursor<'a> {
     /// After the opening `"`: up to and past the closing one; whether there were escapes.
     #[inline]
     fn string_rest(&mut self) -> Lex<bool> {
-        let b = self.b;
-        let mut i = self.i;
-        let mut escaped = false;
-        loop {
-            while let Some(chunk) = b.get(i..i + 8) {
-                let mut word = [0; 8];
-                word.copy_from_slice(chunk);
-                let hits = special(u64::from_le_bytes(word));
-                if hits != 0 {
-                    i += (hits.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
-            match b.get(i) {
-                Some(b'"') => {
-                    self.i = i + 1;
-                    return Ok(escaped);
-                }
-                Some(b'\\') => {
-                    escaped = true;
-                    i = self.escape(i + 1)?;
-                }
-                Some(0..=0x1f) => {
-                    self.i = i;
-                    return self.err("control character in a string");
-                }
-                Some(_) => i += 1,
-                None => {
-                    self.i = i;
-                    return self.err("EOF while parsing a string");
-                }
-            }
-        }
-    }
-
-    /// After a `\` at `i - 1`: the index past the escape.
-    fn escape(&mut self, i: usize) -> Lex<usize> {
-        match self.b.get(i) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 1),
-            Some(b'u') => match self.b.get(i + 1..i + 5) {
-                Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(i + 5),
-                _ => {
-                    self.i = i;
-                    self.err("invalid \\u escape")
-                }
-            },
-            _ => {
+        match string_end(self.b, self.i) {
+            Ok((i, escaped)) => {
                 self.i = i;
-                self.err("invalid escape")
+                Ok(escaped)
+            }
+            Err(e) => {
+                self.i = e.at;
+                Err(e)
             }
         }
-    }
-
-    fn digits(&mut self) -> usize {
-        let start = self.i;
-        while let Some(b'0'..=b'9') = self.b.get(self.i) {
-            self.i += 1;
-        }
-        self.i - start
-    }
-
-    fn number(&mut self) -> Lex<()> {
-        if self.b.get(self.i) == Some(&b'-') {
-            self.i += 1;
-        }
-        match self.b.get(self.i) {
-            Some(b'0') => {
-                self.i += 1;
-                if let Some(b'0'..=b'9') = self.b.get(self.i) {
-                    return self.err("invalid number");
-                }
-            }
-            Some(b'1'..=b'9') => {
-                self.digits();
-            }
-            _ => return self.err("invalid number"),
-        }
-        if self.b.get(self.i) == Some(&b'.') {
-            self.i += 1;
-            if self.digits() == 0 {
-                return self.err("invalid number");
-            }
-        }
-        if let Some(b'e' | b'E') = self.b.get(self.i) {
-            self.i += 1;
-            if let Some(b'+' | b'-') = self.b.get(self.i) {
-                self.i += 1;
-            }
-            if self.digits() == 0 {
-                return self.err("invalid number");
-            }
-        }
-        Ok(())
-    }
-
-    /// One scalar or an opening bracket at the current (whitespace-skipped) position; `Some`
-    /// with whether it opened an object, `None` for a scalar or an empty container.
-    #[inline]
-    fn open_or_scalar(&mut self) -> Lex<Option<bool>> {
-        match self.peek()? {
-            b'"' => {
-                self.i += 1;
-                self.string_rest()?;
-            }
-            b'{' => {
-                self.i += 1;
-                self.ws();
-                if self.b.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                } else {
-                    self.member_key()?;
-                    return Ok(Some(true));
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                self.ws();
-                if self.b.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                } else {
-                    return Ok(Some(false));
-                }
-            }
-            b't' => self.literal(b"true")?,
-            b'f' => self.literal(b"false")?,
-            b'n' => self.literal(b"null")?,
-            b'-' | b'0'..=b'9' => self.number()?,
-            _ => return self.err("expected a value"),
-        }
-        Ok(None)
-    }
-
-    /// A key being skipped and its `:`.
-    #[inline]
-    fn member_key(&mut self) -> Lex<()> {
-        self.ws();
-        if self.b.get(self.i) != Some(&b'"') {
-            return self.err("expected a key");
-        }
-        self.i += 1;
-        self.string_rest()?;
-        self.eat(b':', "expected `:`")
     }
 
     /// Skips one value, checking it is JSON, without building anything.
     pub(super) fn skip(&mut self) -> Lex<()> {
-        // Whether the container at depth d + 1 is an object: bit d of `objects`, beyond 128
-        // levels (never in an answer, but valid JSON) `deep[d - 128]`.
-        let mut objects: u128 = 0;
-        let mut deep: Vec<bool> = Vec::new();
-        let mut depth: usize = 0;
-        loop {
-            if let Some(object) = self.open_or_scalar()? {
-                if depth < 128 {
-                    objects |= u128::from(object) << depth;
-                } else {
-                    deep.push(object);
-                }
-                depth += 1;
-                continue;
+        match skip_value(self.b, self.i) {
+            Ok(i) => {
+                self.i = i;
+                Ok(())
             }
-            // After a value: close what ends here, move to the next element or member.
-            loop {
-                if depth == 0 {
-                    return Ok(());
-                }
-                let in_object = if depth <= 128 {
-                    objects >> (depth - 1) & 1 == 1
+            Err(e) => {
+                self.i = e.at;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// JSON whitespace.
+const WS: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[b'\t' as usize] = true;
+    t
+};
+
+fn fail<T>(what: &'static str, at: usize) -> Lex<T> {
+    Err(JsonError { what, at })
+}
+
+/// The first non-whitespace index from `i`.
+#[inline(always)]
+fn ws_from(b: &[u8], mut i: usize) -> usize {
+    while let Some(&c) = b.get(i) {
+        if !WS[usize::from(c)] {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// After a string's opening `"` at `i - 1`: the index past its closing `"`, and whether it had
+/// escapes; eight bytes at a time (in wasm a byte loop with a table was slower, measured).
+#[inline(always)]
+fn string_end(b: &[u8], mut i: usize) -> Lex<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            let hits = special(u64::from_le_bytes(word));
+            if hits != 0 {
+                i += (hits.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        match b.get(i) {
+            Some(b'"') => return Ok((i + 1, escaped)),
+            Some(b'\\') => {
+                escaped = true;
+                i = escape_end(b, i + 1)?;
+            }
+            Some(0..=0x1f) => return fail("control character in a string", i),
+            Some(_) => i += 1,
+            None => return fail("EOF while parsing a string", i),
+        }
+    }
+}
+
+/// After a `\` at `i - 1`: the index past the escape.
+fn escape_end(b: &[u8], i: usize) -> Lex<usize> {
+    match b.get(i) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 1),
+        Some(b'u') => match b.get(i + 1..i + 5) {
+            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(i + 5),
+            _ => fail("invalid \\u escape", i),
+        },
+        _ => fail("invalid escape", i),
+    }
+}
+
+/// At a number's first byte: the index past it.
+#[inline(always)]
+fn number_end(b: &[u8], mut i: usize) -> Lex<usize> {
+    let digits = |b: &[u8], mut i: usize| {
+        while let Some(b'0'..=b'9') = b.get(i) {
+            i += 1;
+        }
+        i
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => {
+            i += 1;
+            if let Some(b'0'..=b'9') = b.get(i) {
+                return fail("invalid number", i);
+            }
+        }
+        Some(b'1'..=b'9') => i = digits(b, i + 1),
+        _ => return fail("invalid number", i),
+    }
+    if b.get(i) == Some(&b'.') {
+        let end = digits(b, i + 1);
+        if end == i + 1 {
+            return fail("invalid number", end);
+        }
+        i = end;
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        let end = digits(b, i);
+        if end == i {
+            return fail("invalid number", end);
+        }
+        i = end;
+    }
+    Ok(i)
+}
+
+/// At a member's key (whitespace allowed before it): the index past its `:`.
+#[inline(always)]
+fn key_end(b: &[u8], i: usize) -> Lex<usize> {
+    let i = ws_from(b, i);
+    if b.get(i) != Some(&b'"') {
+        return fail("expected a key", i);
+    }
+    let (i, _) = string_end(b, i + 1)?;
+    let i = ws_from(b, i);
+    if b.get(i) != Some(&b':') {
+        return fail("expected `:`", i);
+    }
+    Ok(i + 1)
+}
+
+/// Skips the value at `i` (whitespace allowed before it), checking it is JSON: the index past
+/// it. One loop on a local index; containers are counted, not recursed into.
+fn skip_value(b: &[u8], mut i: usize) -> Lex<usize> {
+    // Whether each open container is an object, innermost in bit 0 of `kinds` (so the test per
+    // element is one `& 1`); beyond 64 levels (never in an answer, but valid JSON) the outer
+    // ones spill to `deep`.
+    let mut kinds: u64 = 0;
+    let mut deep: Vec<bool> = Vec::new();
+    let mut depth: usize = 0;
+    loop {
+        // A value.
+        let Some(&(mut c)) = b.get(i) else {
+            return fail("EOF while parsing a value", i);
+        };
+        if WS[usize::from(c)] {
+            i = ws_from(b, i);
+            c = match b.get(i) {
+                Some(&c) => c,
+                None => return fail("EOF while parsing a value", i),
+            };
+        }
+        let opened = match c {
+            b'"' => {
+                i = string_end(b, i + 1)?.0;
+                None
+            }
+            b'{' => {
+                i = ws_from(b, i + 1);
+                if b.get(i) == Some(&b'}') {
+                    i += 1;
+                    None
                 } else {
-                    deep.last() == Some(&true)
-                };
-                self.ws();
-                match (self.b.get(self.i), in_object) {
-                    (Some(b','), _) => {
-                        self.i += 1;
-                        if in_object {
-                            self.member_key()?;
-                        }
-                        break;
-                    }
-                    (Some(b'}'), true) | (Some(b']'), false) => {
-                        self.i += 1;
-                        depth -= 1;
-                        if depth < 128 {
-                            objects &= !(1 << depth);
-                        } else {
-                            deep.pop();
-                        }
-                    }
-                    (_, true) => return self.err("expected `,` or `}`"),
-                    (_, false) => return self.err("expected `,` or `]`"),
+                    i = key_end(b, i)?;
+                    Some(true)
                 }
+            }
+            b'[' => {
+                i = ws_from(b, i + 1);
+                if b.get(i) == Some(&b']') {
+                    i += 1;
+                    None
+                } else {
+                    Some(false)
+                }
+            }
+            b't' => {
+                if b.get(i..i + 4) != Some(b"true") {
+                    return fail("expected a value", i);
+                }
+                i += 4;
+                None
+            }
+            b'f' => {
+                if b.get(i..i + 5) != Some(b"false") {
+                    return fail("expected a value", i);
+                }
+                i += 5;
+                None
+            }
+            b'n' => {
+                if b.get(i..i + 4) != Some(b"null") {
+                    return fail("expected a value", i);
+                }
+                i += 4;
+                None
+            }
+            b'-' | b'0'..=b'9' => {
+                i = number_end(b, i)?;
+                None
+            }
+            _ => return fail("expected a value", i),
+        };
+        if let Some(object) = opened {
+            if depth >= 64 {
+                deep.push(kinds >> 63 == 1);
+            }
+            kinds = kinds << 1 | u64::from(object);
+            depth += 1;
+            continue;
+        }
+        // After a value: close what ends here, move to the next element or member.
+        loop {
+            if depth == 0 {
+                return Ok(i);
+            }
+            let in_object = kinds & 1 == 1;
+            let mut c = b.get(i).copied();
+            if let Some(w) = c {
+                if WS[usize::from(w)] {
+                    i = ws_from(b, i);
+                    c = b.get(i).copied();
+                }
+            }
+            match (c, in_object) {
+                (Some(b','), true) => {
+                    i = key_end(b, i + 1)?;
+                    break;
+                }
+                (Some(b','), false) => {
+                    i += 1;
+                    break;
+                }
+                (Some(b'}'), true) | (Some(b']'), false) => {
+                    i += 1;
+                    kinds >>= 1;
+                    if depth > 64 {
+                        kinds |= u64::from(deep.pop().unwrap_or(false)) << 63;
+                    }
+                    depth -= 1;
+                }
+                (_, true) => return fail("expected `,` or `}`", i),
+                (_, false) => return fail("expected `,` or `]`", i),
             }
         }
     }
