@@ -27,24 +27,6 @@ export function db(url: string): Sql {
 /** The claims of a signed-in caller, as PostgREST would set them. */
 export type Claims = { sub: string; role: string };
 
-/**
- * Runs `work` in one transaction as the signed-in user (role `authenticated`, claims set), with
- * `app.correlation_id` set so the decision log can be tied to this invocation's log lines.
- */
-export function asUser<T>(
-  sql: Sql,
-  claims: Claims,
-  work: (tx: TransactionSql) => Promise<T>,
-  correlationId = "",
-): Promise<T> {
-  return sql.begin(async (tx) => {
-    await tx`select set_config('role', 'authenticated', true),
-                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
-                    set_config('app.correlation_id', ${correlationId}, true)`;
-    return await work(tx);
-  }) as Promise<T>;
-}
-
 /** Runs `work` in one transaction as `service_role` (pipeline work not done for a caller). */
 export function asService<T>(
   sql: Sql,
@@ -74,7 +56,8 @@ export type Caller = { role: "service" } | { role: "user"; claims: Claims };
 /**
  * `select app.<fn>(<json>)::text` as `caller` in ONE round trip: a simple-protocol query of two
  * statements, which PostgreSQL runs as one implicit transaction (so the transaction-local role,
- * claims and correlation id hold for the call exactly as in {@link asUser} / {@link asService},
+ * claims and correlation id hold for the call exactly as in {@link asService} (for a user: role
+ * `authenticated` and their claims, as PostgREST sets them),
  * and an error in the call rolls the whole thing back). A user call runs as `authenticated` with
  * the caller's claims, so RLS and `auth.uid()` apply as through PostgREST. Every value travels as
  * a dollar-quoted literal (the simple protocol has no parameters; dollar quoting does not depend

@@ -112,7 +112,7 @@ export async function callSql(
     throw Object.assign(new Error("not in the SQL API"), { code: "42883" });
   }
   // One round trip (db.ts callOneTrip): the role, claims and correlation id and the call in one
-  // implicit transaction, exactly the settings asUser / asService make; the result as text.
+  // implicit transaction, the settings PostgREST (user) or asService makes; the result as text.
   const caller: Caller = role === "user"
     ? { role: "user", claims: ctx.user! }
     : { role: "service" };
