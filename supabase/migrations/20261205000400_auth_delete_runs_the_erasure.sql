@@ -17,8 +17,9 @@
 -- privacy-operator, which deletes the Stripe customer and the Redis keys and closes the row (its
 -- last step finds auth.users already gone: `auth_users_deleted: 0`).
 --
--- Unchanged: a user with nothing to keep (no trip that had an attempt, no consent, no Stripe
--- customer) is deleted by the cascade as before, with no erasure row; an OPEN attempt still
+-- Unchanged: a user with nothing to keep or clean (no trip that had an attempt, no consent, no
+-- Stripe customer, no feature flag list or flag audit naming them) is deleted by the cascade as
+-- before, with no erasure row; an OPEN attempt still
 -- refuses the delete (55006 from trip_requests_keep_open_attempt, through the cascade); the
 -- erasure's own last step (app.erasure_finish) deletes an already scrubbed user and this trigger
 -- leaves it alone.
@@ -54,6 +55,14 @@ begin
     ) and not exists (select 1 from public.consents c where c.owner_id = old.id)
       and not exists (
         select 1 from public.payment_profiles p where p.owner_id = old.id and p.stripe_customer_id is not null
+      )
+      -- a flag's allow or deny list naming the user (the scrub removes it, audited)
+      and not exists (
+        select 1 from public.feature_flags f where old.id = any (f.allow_users) or old.id = any (f.deny_users)
+      )
+      and not exists (
+        select 1 from public.feature_flag_audit a
+        where a.before::text like '%' || old.id::text || '%' or a.after::text like '%' || old.id::text || '%'
       ) then
       -- Nothing to keep and nothing outside to delete: the cascade removes it all.
       return old;

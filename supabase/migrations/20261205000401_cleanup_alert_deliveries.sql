@@ -1,8 +1,10 @@
 -- The operator alert outbox (`operator_alert_deliveries`, 20261203000603) had no cleanup: every
 -- fired and resolved alert left its messages forever. New job `app.cleanup_alert_deliveries`:
--- deliveries that are finished (`sent`, or `dead` after their last retry) and untouched for more
--- than `pipeline_settings.alert_deliveries_days` (default 30) are deleted, in bounded batches like
--- every other cleanup job. Pending and sending deliveries are never touched. The alerts
+-- deliveries untouched for more than `pipeline_settings.alert_deliveries_days` (default 30) that
+-- are `sent`, or `dead` (after their last retry) for an alert that is resolved with its resolve
+-- message gone out, are deleted, in bounded batches like every other cleanup job. Pending and
+-- sending deliveries, and dead ones of an alert still open (the operator was never told: health's
+-- `alert_dead` and the runbook's re-send need them), are never touched. The alerts
 -- themselves (`operator_alerts`: the record of what an operator was asked to look at) are kept;
 -- they hold `notified_at` / `resolve_notified_at`, so `app.alerts_evaluate` never queues a
 -- deleted message again.
@@ -40,6 +42,12 @@ begin
     where d.id in (
       select x.id from public.operator_alert_deliveries x
       where x.status in ('sent', 'dead') and x.updated_at < now() - make_interval(days => v_days)
+        -- a dead message of an alert still open is the only trace that the operator was never
+        -- told (health's alert_dead, the runbook's re-send): kept until the alert is resolved
+        -- and its resolve message went out
+        and (x.status = 'sent' or exists (
+          select 1 from public.operator_alerts a
+          where a.id = x.alert_id and a.resolved_at is not null and a.resolve_notified_at is not null))
       order by x.updated_at, x.id
       limit least(v_batch, v_budget - v_total)
       for update skip locked

@@ -8,12 +8,14 @@
 -- saga closes such an attempt with its own reason `captured_not_released` (trip `failed`, never
 -- re-booked; saga/apply.rs `captured_without_ticket`), and the new rule `captured_not_released`
 -- keeps one alert per attempt open until an operator refunds the charge and marks the alert
--- resolved; a resolved one does not fire again.
+-- resolved (never resolved by the evaluator, even while the rule is disabled); a resolved one
+-- does not fire again.
 --
 -- The rules' conditions move out of app.alerts_evaluate into app.alert_conditions() (the same
 -- queries, one `union all`), so a rule is changed by replacing that function, not the whole
 -- evaluator. REPLACED: app.alerts_evaluate (from 20261204000100_on_session_races.sql): the same,
--- with its conditions read from app.alert_conditions().
+-- with its conditions read from app.alert_conditions(), and never resolving a
+-- `captured_not_released` alert itself.
 
 insert into public.alert_rules (rule, threshold, window_minutes, title) values
   ('captured_not_released', 0, 1440,
@@ -168,9 +170,10 @@ begin
   on conflict do nothing;
   get diagnostics v_fired = row_count;
 
-  -- Cleared incidents resolve.
+  -- Cleared incidents resolve; money captured without a ticket only by an operator (disabling
+  -- the rule for a while must not close it, nor stop it firing again).
   update public.operator_alerts a set resolved_at = now()
-  where a.source = 'alert_rules' and a.resolved_at is null
+  where a.source = 'alert_rules' and a.resolved_at is null and a.rule <> 'captured_not_released'
     and not exists (select 1 from pg_temp.alert_conditions c
                     where c.rule = a.rule and c.incident_key = a.incident_key);
   get diagnostics v_resolved = row_count;

@@ -2,10 +2,11 @@
 -- the booked trip, its closed attempt and booking are kept under a tombstone, the consent kept
 -- with its text erased, profiles, notifications, the payment profile and plain watches deleted,
 -- and an erasure row left at `stripe` with the customer, which the resume job picks up. A user
--- with nothing to keep is cascaded as before (no erasure row); an open attempt still refuses the
--- delete; the erasure's own last step still deletes its user; another user is untouched.
+-- with nothing to keep is cascaded as before (no erasure row); one with only a consent, only a
+-- Stripe customer or only a feature flag entry is erased too; an erasure already waiting is
+-- carried on; an open attempt still refuses the delete; another user is untouched.
 begin;
-select plan(22);
+select plan(27);
 
 create function pg_temp.day(n int) returns date language sql stable as $$ select current_date + n $$;
 
@@ -55,7 +56,11 @@ insert into auth.users (id, email) values
   ('a2500000-0000-4000-8000-00000000000a', 'booked-then-deleted@example.test'),
   ('b2500000-0000-4000-8000-00000000000b', 'bystander@example.test'),
   ('c2500000-0000-4000-8000-00000000000c', 'nothing-to-keep@example.test'),
-  ('d2500000-0000-4000-8000-00000000000d', 'mid-booking@example.test');
+  ('d2500000-0000-4000-8000-00000000000d', 'mid-booking@example.test'),
+  ('e2500000-0000-4000-8000-00000000000e', 'only-consent@example.test'),
+  ('f2500000-0000-4000-8000-00000000000f', 'only-customer@example.test'),
+  ('12500000-0000-4000-8000-000000000001', 'only-flag@example.test'),
+  ('22500000-0000-4000-8000-000000000002', 'already-waiting@example.test');
 
 create temp table k (name text primary key, id uuid);
 
@@ -156,7 +161,43 @@ select is((select count(*)::int from public.erasure_requests r
            where r.subject_hash = app.erasure_subject_hash('c2500000-0000-4000-8000-00000000000c')), 0,
   'and no erasure row is opened for them');
 
--- 4. An open attempt still refuses ------------------------------------------------------------
+-- 4. Something to clean, nothing to keep: erased, not cascaded ---------------------------------
+insert into public.consents (owner_id, payment_method_id, max_amount_minor, currency, text, text_version)
+values ('e2500000-0000-4000-8000-00000000000e', 'pm_OnlyConsent', 50000, 'GBP', 'I allow Parker Flight to charge my card', 'v1');
+delete from auth.users where id = 'e2500000-0000-4000-8000-00000000000e';
+select is((select c.text from public.consents c where c.payment_method_id = 'pm_OnlyConsent'), '[erased]',
+  'a user with only a consent: it is kept as evidence, its text erased');
+
+insert into public.payment_profiles (owner_id, stripe_customer_id)
+values ('f2500000-0000-4000-8000-00000000000f', 'cus_OnlyCustomer');
+delete from auth.users where id = 'f2500000-0000-4000-8000-00000000000f';
+select is((select step || ' ' || stripe_customer_id from public.erasure_requests
+           where subject_hash = app.erasure_subject_hash('f2500000-0000-4000-8000-00000000000f')),
+  'stripe cus_OnlyCustomer', 'a user with only a Stripe customer: it is queued for deletion');
+
+update public.feature_flags set deny_users = array['12500000-0000-4000-8000-000000000001'::uuid]
+where name = (select name from public.feature_flags order by name limit 1);
+delete from auth.users where id = '12500000-0000-4000-8000-000000000001';
+select is((select count(*)::int from public.feature_flags
+           where '12500000-0000-4000-8000-000000000001'::uuid = any (deny_users)), 0,
+  'a user only on a flag''s list: the list no longer names them');
+select is((select count(*)::int from public.feature_flag_audit
+           where after::text like '%12500000-0000-4000-8000-000000000001%'
+              or before::text like '%12500000-0000-4000-8000-000000000001%'), 0,
+  'nor does the flag audit');
+
+-- An erasure the user asked for, waiting on an attempt that has since closed.
+select pg_temp.trip_with_attempt('22500000-0000-4000-8000-000000000002', 'FRA', 'closed', false);
+insert into public.erasure_requests (subject_hash, requested_via, user_id, tombstone_id)
+values (app.erasure_subject_hash('22500000-0000-4000-8000-000000000002'), 'user',
+  '22500000-0000-4000-8000-000000000002', gen_random_uuid());
+delete from auth.users where id = '22500000-0000-4000-8000-000000000002';
+select is((select requested_via || ' ' || step || ' ' || (counts ->> 'deleted_outside_erasure') || ' ' || (counts ->> 'trips_kept')
+           from public.erasure_requests
+           where subject_hash = app.erasure_subject_hash('22500000-0000-4000-8000-000000000002')),
+  'user redis 1 1', 'an erasure already waiting is carried on by the delete (one row, its trip kept)');
+
+-- 5. An open attempt still refuses ------------------------------------------------------------
 select throws_ok($$ delete from auth.users where id = 'd2500000-0000-4000-8000-00000000000d' $$,
   '55006', format('trip %s has an open booking attempt and cannot be deleted', (select id from k where name = 'd_held')),
   'a user with an open attempt (money may be held) cannot be deleted');

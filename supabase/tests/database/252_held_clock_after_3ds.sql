@@ -3,7 +3,7 @@
 -- began is not stuck at once; 3 hours after leaving it is; the trigger owns left_traveller_at; an
 -- attempt that never waited keeps counting from its start. Dates derive from now().
 begin;
-select plan(8);
+select plan(9);
 
 insert into auth.users (id, email) values ('c4c4c4c4-0000-4000-8000-0000000002c5', 'held-3ds@example.test');
 insert into public.payment_profiles (owner_id, stripe_customer_id, stripe_payment_method_id)
@@ -59,6 +59,11 @@ select ok((select left_traveller_at between now() - interval '1 second' and now(
   'leaving await_traveller sets left_traveller_at');
 select ok(not exists (select 1 from app.stuck_attempts() where attempt_id = (select attempt from k where name = 'late_3ds')),
   'just out of 3-D Secure 5 hours after the start: not stuck (money held for seconds)');
+-- The snapshot's oldest GBP hold is now the 4-hour capture (before: this attempt's 5-hour start).
+select ok((select (e ->> 'oldest_age_s')::bigint between 4 * 3600 - 60 and 4 * 3600 + 60
+           from jsonb_array_elements(app.health_snapshot('{}') -> 'money_held') e
+           where e ->> 'currency' = 'GBP'),
+  'health money_held: the oldest hold is the 4-hour one, not the attempt that began 5 hours ago');
 
 update public.booking_attempts a set state = pg_temp.state(a.id, a.trip_id, 3, '{"name": "capture"}', 'pi_3ds_late_3ds')
 where a.id = (select attempt from k where name = 'late_3ds');

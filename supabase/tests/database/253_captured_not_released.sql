@@ -4,7 +4,7 @@
 -- still lapses with the hold (7 days). The rules' conditions are app.alert_conditions(), service
 -- only. Dates derive from now().
 begin;
-select plan(9);
+select plan(10);
 
 insert into auth.users (id, email) values ('c4c4c4c4-0000-4000-8000-0000000002c6', 'captured@example.test');
 
@@ -68,6 +68,17 @@ select set_config('role', 'postgres', true);
 select is((select count(*)::int from public.operator_alerts
            where rule = 'captured_not_released' and attempt_id = (select attempt from k where name = 'captured')), 1,
   'evaluating again keeps the one alert open');
+
+-- Muting the rule for a while neither closes the alert nor loses it.
+update public.alert_rules set enabled = false where rule = 'captured_not_released';
+select set_config('role', 'service_role', true);
+select app.alerts_evaluate('{}');
+select set_config('role', 'postgres', true);
+select is((select count(*)::int from public.operator_alerts
+           where rule = 'captured_not_released' and resolved_at is null
+             and attempt_id = (select attempt from k where name = 'captured')), 1,
+  'disabling the rule does not resolve the open alert');
+update public.alert_rules set enabled = true where rule = 'captured_not_released';
 
 -- The operator refunds in Stripe and resolves the alert.
 update public.operator_alerts set resolved_at = now()

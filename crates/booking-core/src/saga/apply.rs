@@ -540,7 +540,21 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
             state.enter(Phase::Finish { end: End::Booked }),
             "capture_failed",
         ),
-        (Phase::Release { end }, IntentStatus::Canceled) => {
+        (Phase::Release { end }, status) => release_read(state, now, end, status),
+        _ => state,
+    }
+}
+
+/// What a release does with the intent it read. Every status is named (no wildcard): a status
+/// added to [`IntentStatus`] must be decided here, never fall through to a silent no-op.
+fn release_read(
+    mut state: AttemptState,
+    now: Timestamp,
+    end: End,
+    status: IntentStatus,
+) -> AttemptState {
+    match status {
+        IntentStatus::Canceled => {
             let reason = state.reason.clone();
             let mut done = state.enter(Phase::Finish { end });
             done.reason = reason;
@@ -549,16 +563,11 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
         // Mid-authentication: Stripe refuses a cancel now but the intent will settle
         // (`requires_capture` or back to `requires_payment_method`). Read it again later, the
         // backoff growing; the attempt stays open (money-holding phases never give up).
-        (Phase::Release { .. }, IntentStatus::Processing) => {
-            retry(state, now, "payment_processing")
-        }
-        (
-            Phase::Release { .. },
-            IntentStatus::RequiresCapture
-            | IntentStatus::RequiresAction
-            | IntentStatus::RequiresPaymentMethod
-            | IntentStatus::RequiresConfirmation,
-        ) => {
+        IntentStatus::Processing => retry(state, now, "payment_processing"),
+        IntentStatus::RequiresCapture
+        | IntentStatus::RequiresAction
+        | IntentStatus::RequiresPaymentMethod
+        | IntentStatus::RequiresConfirmation => {
             if state.cancel_refusals >= RELEASE_MAX_SENDS {
                 return give_up_hold(state);
             }
@@ -571,8 +580,7 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
             state
         }
         // Money taken without a ticket: an operator must refund it.
-        (Phase::Release { .. }, IntentStatus::Succeeded) => captured_without_ticket(state),
-        _ => state,
+        IntentStatus::Succeeded => captured_without_ticket(state),
     }
 }
 
