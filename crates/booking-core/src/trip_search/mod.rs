@@ -15,7 +15,7 @@
 //!
 //! SQL errors end the request with the status their SQLSTATE implies ([`sql_error_reply`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::duffel::{self, DuffelConfig};
@@ -121,19 +121,24 @@ impl SearchDriver {
         Command::Done { result: done }
     }
 
-    fn on_open(&mut self, result: &Value) -> Stage {
-        match result.get("trip") {
-            Some(Value::Null) | None => Stage::Done(reply(
+    /// `search_open`'s answer `{"trip": row | null}`, read straight into the [`Trip`] (no
+    /// [`Value`] tree in between).
+    fn on_open(text: &str) -> Stage {
+        #[derive(Deserialize)]
+        struct Opened {
+            #[serde(default)]
+            trip: Option<Trip>,
+        }
+        match serde_json::from_slice::<Opened>(text.as_bytes()) {
+            Ok(Opened { trip: None }) => Stage::Done(reply(
                 404,
                 "not_found",
                 "no such trip request",
                 None,
                 json!({}),
             )),
-            Some(row) => match serde_json::from_value::<Trip>(row.clone()) {
-                Ok(trip) => Stage::Search(Box::new(trip)),
-                Err(_) => Stage::Done(internal("search_open returned an unreadable trip")),
-            },
+            Ok(Opened { trip: Some(trip) }) => Stage::Search(Box::new(trip)),
+            Err(_) => Stage::Done(internal("search_open returned an unreadable trip")),
         }
     }
 
@@ -251,10 +256,7 @@ impl Driver for SearchDriver {
             return Ok(());
         }
         self.stage = match (stage, input) {
-            (Stage::Opening, Input::Sql(text)) => match serde_json::from_str::<Value>(text) {
-                Ok(result) => self.on_open(&result),
-                Err(_) => Stage::Done(internal("search_open answered no JSON")),
-            },
+            (Stage::Opening, Input::Sql(text)) => Self::on_open(text),
             (Stage::Searching(trip), input) => match self.on_search(trip.clone(), now, input) {
                 Stage::RecordingFailure(error) => {
                     let args = json!({"trip_id": trip.id.as_str(), "error_code": error.code(),

@@ -277,3 +277,23 @@ fn auto_book_without_card_or_consent_is_a_403_with_its_code() {
         (403, "auto_book_needs_consent")
     );
 }
+
+#[test]
+fn an_unreadable_open_answer_is_a_500() {
+    for answer in [r#"{"trip":{"id":"not a trip"}}"#, "not json"] {
+        let mut d = SearchDriver::new(new_body(), DuffelConfig::default());
+        let (id, ..) = expect_sql(&mut d);
+        d.handle(NOW, id, Input::Sql(answer)).unwrap();
+        let out = done(&mut d);
+        assert_eq!(
+            (out.status, out.outcome.as_str()),
+            (500, "internal"),
+            "{answer}"
+        );
+    }
+    // A missing `trip` is no trip: 404.
+    let mut d = SearchDriver::new(new_body(), DuffelConfig::default());
+    let (id, ..) = expect_sql(&mut d);
+    d.handle(NOW, id, Input::Sql("{}")).unwrap();
+    assert_eq!(done(&mut d).status, 404);
+}
