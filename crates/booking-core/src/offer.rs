@@ -165,9 +165,9 @@ pub mod local_time {
         let nano = value.nanosecond() % 1_000_000_000;
         if nano != 0 {
             out.push('.');
-            if nano % 1_000_000 == 0 {
+            if nano.is_multiple_of(1_000_000) {
                 push_digits(&mut out, nano / 1_000_000, 3);
-            } else if nano % 1_000 == 0 {
+            } else if nano.is_multiple_of(1_000) {
                 push_digits(&mut out, nano / 1_000, 6);
             } else {
                 push_digits(&mut out, nano, 9);
