@@ -137,58 +137,48 @@ fn cmp_duration(a: Option<u32>, b: Option<u32>) -> Ordering {
 }
 
 /// Local airport times as `YYYY-MM-DDTHH:MM:SS` (fractional seconds only when present), the
-/// format Duffel sends and Postgres `timestamp` reads.
+/// format Duffel sends and Postgres `timestamp` reads. Read and written by hand, as chrono's
+/// `%Y-%m-%dT%H:%M:%S%.f` does for that shape (chrono's format machinery is not in the wasm).
 pub mod local_time {
-    use chrono::NaiveDateTime;
+    use chrono::{NaiveDateTime, Timelike};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
+    use crate::time::{parse_date_time, push_date_time, push_digits};
 
-    /// Parses a local time without offset; a trailing `Z` or offset is refused.
+    /// Parses `YYYY-MM-DDTHH:MM:SS` with an optional fraction (`.` and 1 or more digits, the
+    /// first 9 kept); a trailing `Z` or offset, another separator or other padding is refused.
     pub fn parse(text: &str) -> Option<NaiveDateTime> {
-        if text.len() < 19 || text.len() > 32 {
+        let b = text.as_bytes();
+        if b.len() > 32 || b.get(10) != Some(&b'T') {
             return None;
         }
-        if let Some(fast) = canonical(text.as_bytes()) {
-            return fast;
+        match parse_date_time(b)? {
+            (value, []) => Some(value),
+            _ => None,
         }
-        NaiveDateTime::parse_from_str(text, FORMAT).ok()
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS` exactly (what Duffel sends), read without a format string:
-    /// `Some(result)` for text of that shape (the result chrono's format would give: `None`
-    /// for an impossible date or time), `None` for any other shape (then chrono decides).
-    fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
-        let digit = |i: usize| {
-            b.get(i)
-                .filter(|c| c.is_ascii_digit())
-                .map(|c| u32::from(c - b'0'))
-        };
-        let num = |at: usize, n: usize| {
-            (at..at + n).try_fold(0_u32, |acc, i| digit(i).map(|d| acc * 10 + d))
-        };
-        let sep = |i: usize, c: u8| b.get(i) == Some(&c);
-        if b.len() != 19
-            || !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':'))
-            || !sep(16, b':')
-        {
-            return None;
+    /// The text [`parse`] reads: the fraction as 3, 6 or 9 digits, only when not zero.
+    pub fn format(value: &NaiveDateTime) -> String {
+        let mut out = String::with_capacity(29);
+        push_date_time(&mut out, *value);
+        let nano = value.nanosecond() % 1_000_000_000;
+        if nano != 0 {
+            out.push('.');
+            if nano.is_multiple_of(1_000_000) {
+                push_digits(&mut out, nano / 1_000_000, 3);
+            } else if nano.is_multiple_of(1_000) {
+                push_digits(&mut out, nano / 1_000, 6);
+            } else {
+                push_digits(&mut out, nano, 9);
+            }
         }
-        let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-        let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-        if second == 60 {
-            return None; // a leap second: chrono's own rules decide
-        }
-        let year = i32::try_from(year).ok()?;
-        Some(
-            chrono::NaiveDate::from_ymd_opt(year, month, day)
-                .and_then(|date| date.and_hms_opt(hour, minute, second)),
-        )
+        out
     }
 
     /// Serde serializer.
     pub fn serialize<S: Serializer>(value: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&value.format(FORMAT))
+        s.serialize_str(&format(value))
     }
 
     /// Serde deserializer.
@@ -275,8 +265,10 @@ mod tests {
         assert_eq!(base.cmp_rank(&base.clone()), Ordering::Equal);
     }
 
+    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
     #[test]
-    fn local_time_fast_path_agrees_with_the_format() {
+    fn local_time_agrees_with_chronos_format() {
         for text in [
             "2027-03-12T09:00:00",
             "2027-02-29T09:00:00",
@@ -285,12 +277,59 @@ mod tests {
             "2027-03-12T24:00:00",
             "2027-03-12T09:60:00",
             "2027-03-12T09:00:60",
-            "2027-03-12t09:00:00",
+            "2027-03-12T09:59:60.5",
             "2027-03-12T09:00:00.5",
+            "2027-03-12T09:00:00.123456789",
+            "2027-03-12T09:00:00.123456789999",
+            "2027-03-12T09:00:00.",
+            "2027-03-12T09:00:00.x",
             "0000-01-01T00:00:00",
+            "9999-12-31T23:59:59.000001",
         ] {
-            let format = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok();
-            assert_eq!(local_time::parse(text), format, "{text}");
+            let chrono = NaiveDateTime::parse_from_str(text, FORMAT).ok();
+            assert_eq!(local_time::parse(text), chrono, "{text}");
+            if let Some(value) = chrono {
+                assert_eq!(local_time::format(&value), value.format(FORMAT).to_string());
+            }
+        }
+        // Shapes chrono's format also takes that Duffel and Postgres never send: refused.
+        for text in [
+            "2027-3-12T09:00:00",
+            "2027-03-12t09:00:00",
+            "+2027-03-12T09:00:00",
+        ] {
+            assert_eq!(local_time::parse(text), None, "{text}");
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn local_time_round_trips_as_chrono_writes(
+            secs in -62_167_219_200_i64..253_402_300_800,
+            nano in prop_oneof![
+                Just(0_u32),
+                (0_u32..1000).prop_map(|ms| ms * 1_000_000),
+                (0_u32..1_000_000).prop_map(|us| us * 1000),
+                0_u32..2_000_000_000,
+            ],
+        ) {
+            let Some(value) = chrono::DateTime::from_timestamp(secs, nano).map(|d| d.naive_utc())
+            else {
+                return Ok(());
+            };
+            let text = local_time::format(&value);
+            prop_assert_eq!(&text, &value.format(FORMAT).to_string());
+            prop_assert_eq!(local_time::parse(&text), Some(value));
+        }
+
+        #[test]
+        fn local_time_reads_shaped_text_as_chrono(
+            text in "[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{0,12})?",
+        ) {
+            let chrono = NaiveDateTime::parse_from_str(&text, FORMAT).ok();
+            prop_assert_eq!(local_time::parse(&text), chrono);
         }
     }
 }

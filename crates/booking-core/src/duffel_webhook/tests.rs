@@ -264,7 +264,7 @@ fn record_call(driver: &mut DuffelWebhookDriver) -> (u32, Value) {
                 Some(id),
                 "same command until fed"
             );
-            (id, args)
+            (id, args.to_value())
         }
         other => panic!("expected sql, got {other:?}"),
     }

@@ -15,6 +15,7 @@
 //! the role it runs as; the executor refuses anything else. Every call is
 //! `select app.<function>($1::text::jsonb)` in its own transaction.
 
+mod args;
 mod sql;
 
 use serde::Serialize;
@@ -25,6 +26,7 @@ use crate::error::TransportFailure;
 use crate::http::HttpRequest;
 use crate::time::Timestamp;
 
+pub use args::SqlArgs;
 pub use sql::{SqlFunction, SqlRole};
 
 /// What a driver asks the executor to do next. `D` is the driver's result.
@@ -50,7 +52,7 @@ pub enum Command<D> {
         role: SqlRole,
         /// The function's single `jsonb` argument.
         #[cfg_attr(feature = "ts", ts(type = "unknown"))]
-        args: Value,
+        args: SqlArgs,
     },
     /// Nothing more to do: the driver's result.
     Done {
@@ -62,6 +64,12 @@ pub enum Command<D> {
 impl<D> Command<D> {
     /// A SQL command for `function` (its role filled in).
     pub fn sql(id: u32, function: SqlFunction, args: Value) -> Self {
+        Self::sql_args(id, function, SqlArgs::Value(args))
+    }
+
+    /// A SQL command for `function` whose argument is JSON text already written (spliced into
+    /// the command's JSON as it is, never built as a [`Value`]).
+    pub fn sql_args(id: u32, function: SqlFunction, args: SqlArgs) -> Self {
         Self::Sql {
             id,
             function,

@@ -229,7 +229,7 @@ fn expect_sql(d: &mut NotifyDriver) -> (u32, SqlFunction, Value) {
     match d.poll(NOW) {
         Command::Sql {
             id, function, args, ..
-        } => (id, function, args),
+        } => (id, function, args.to_value()),
         other => panic!("expected sql, got {other:?}"),
     }
 }

@@ -29,7 +29,7 @@ fn run(v: Value, answer: Input<'_>) -> (SqlFunction, Value, Reply) {
     };
     d.handle(NOW, id, answer).unwrap();
     match d.poll(NOW) {
-        Command::Done { result } => (function, args, result),
+        Command::Done { result } => (function, args.to_value(), result),
         other => panic!("expected done, got {other:?}"),
     }
 }

@@ -31,7 +31,7 @@ fn sql(d: &mut PaymentMethodsDriver) -> (u32, SqlFunction, Value) {
             args,
         } => {
             assert_eq!(role, SqlRole::User, "payment-methods works as the caller");
-            (id, function, args)
+            (id, function, args.to_value())
         }
         other => panic!("expected sql, got {other:?}"),
     }

@@ -32,7 +32,7 @@ fn sql(d: &mut ErasureDriver) -> (u32, SqlFunction, SqlRole, Value) {
             function,
             role,
             args,
-        } => (id, function, role, args),
+        } => (id, function, role, args.to_value()),
         other => panic!("expected sql, got {other:?}"),
     }
 }

@@ -33,7 +33,7 @@ fn sql(d: &mut StripeWebhookDriver) -> (u32, SqlFunction, Value) {
             args,
         } => {
             assert_eq!(role, SqlRole::Service);
-            (id, function, args)
+            (id, function, args.to_value())
         }
         other => panic!("expected sql, got {other:?}"),
     }

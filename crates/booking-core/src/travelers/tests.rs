@@ -256,7 +256,7 @@ fn sql(d: &mut TravelersDriver) -> (u32, SqlFunction, Value) {
             args,
         } => {
             assert_eq!(role, SqlRole::User);
-            (id, function, args)
+            (id, function, args.to_value())
         }
         other => panic!("expected sql, got {other:?}"),
     }

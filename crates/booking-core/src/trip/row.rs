@@ -50,9 +50,10 @@ pub struct Trip {
     /// Destination.
     pub destination: IataCode,
     /// Outbound date.
+    #[serde(with = "crate::time::iso_date")]
     pub departure_date: NaiveDate,
     /// Return date, if any.
-    #[serde(default)]
+    #[serde(default, with = "crate::time::iso_date::option")]
     pub return_date: Option<NaiveDate>,
     /// Adults.
     pub adults: u8,

@@ -15,11 +15,11 @@
 //!
 //! SQL errors end the request with the status their SQLSTATE implies ([`sql_error_reply`]).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::duffel::{self, DuffelConfig};
-use crate::engine::{Command, DriveError, Driver, Input, Sequencer, SqlFunction};
+use crate::engine::{Command, DriveError, Driver, Input, Sequencer, SqlArgs, SqlFunction};
 use crate::error::ProviderError;
 use crate::http::HttpRequest;
 use crate::search;
@@ -52,7 +52,8 @@ enum Stage {
     Opening,
     Search(Box<Trip>),
     Searching(Box<Trip>),
-    Record(Box<Trip>, Value, Decision),
+    /// The trip, `search_record`'s argument (written as JSON text) and the decision.
+    Record(Box<Trip>, SqlArgs, Decision),
     Recording(Box<Trip>, Decision, SearchSummary),
     RecordingFailure(Box<ProviderError>),
     Done(SearchDone),
@@ -105,9 +106,9 @@ impl SearchDriver {
         command
     }
 
-    fn sql(&mut self, function: SqlFunction, args: Value) -> Command<SearchDone> {
+    fn sql(&mut self, function: SqlFunction, args: impl Into<SqlArgs>) -> Command<SearchDone> {
         let id = self.seq.issue("sql");
-        self.wait(Command::sql(id, function, args))
+        self.wait(Command::sql_args(id, function, args.into()))
     }
 
     fn http(&mut self, request: HttpRequest) -> Command<SearchDone> {
@@ -120,40 +121,44 @@ impl SearchDriver {
         Command::Done { result: done }
     }
 
-    fn on_open(&mut self, result: &Value) -> Stage {
-        match result.get("trip") {
-            Some(Value::Null) | None => Stage::Done(reply(
+    /// `search_open`'s answer `{"trip": row | null}`, read straight into the [`Trip`] (no
+    /// [`Value`] tree in between).
+    fn on_open(text: &str) -> Stage {
+        #[derive(Deserialize)]
+        struct Opened {
+            #[serde(default)]
+            trip: Option<Trip>,
+        }
+        match serde_json::from_slice::<Opened>(text.as_bytes()) {
+            Ok(Opened { trip: None }) => Stage::Done(reply(
                 404,
                 "not_found",
                 "no such trip request",
                 None,
                 json!({}),
             )),
-            Some(row) => match serde_json::from_value::<Trip>(row.clone()) {
-                Ok(trip) => Stage::Search(Box::new(trip)),
-                Err(_) => Stage::Done(internal("search_open returned an unreadable trip")),
-            },
+            Ok(Opened { trip: Some(trip) }) => Stage::Search(Box::new(trip)),
+            Err(_) => Stage::Done(internal("search_open returned an unreadable trip")),
         }
     }
 
     fn on_search(&mut self, trip: Box<Trip>, now: Timestamp, input: Input<'_>) -> Stage {
         let processed = match input {
             Input::Http { status, body } => {
-                search::process_search_response(&trip, status, body, now)
+                search::process_search_response_json(&trip, status, body, now)
             }
             Input::Transport(failure) => Err(ProviderError::from(failure)),
             _ => return Stage::Done(internal("driver invariant")),
         };
         match processed {
-            Ok(result) => {
+            Ok((result, json)) => {
                 self.summary = Some(SearchSummary {
                     offers_seen: result.offers_seen,
                     rejections: serde_json::to_value(result.rejections).unwrap_or(Value::Null),
                 });
-                let decision = result.decision;
-                match serde_json::to_value(&result) {
-                    Ok(stored) => Stage::Record(trip, stored, decision),
-                    Err(_) => Stage::Done(internal("search result not serialisable")),
+                match record_args(trip.id.as_str(), &json) {
+                    Some(args) => Stage::Record(trip, args, result.decision),
+                    None => Stage::Done(internal("search result not serialisable")),
                 }
             }
             Err(error) => Stage::RecordingFailure(Box::new(error)),
@@ -216,8 +221,7 @@ impl Driver for SearchDriver {
                 self.stage = Stage::Searching(trip);
                 self.http(request)
             }
-            Stage::Record(trip, result, decision) => {
-                let args = json!({"trip_id": trip.id.as_str(), "result": result});
+            Stage::Record(trip, args, decision) => {
                 let summary = self.summary.clone().unwrap_or(SearchSummary {
                     offers_seen: 0,
                     rejections: Value::Null,
@@ -252,10 +256,7 @@ impl Driver for SearchDriver {
             return Ok(());
         }
         self.stage = match (stage, input) {
-            (Stage::Opening, Input::Sql(text)) => match serde_json::from_str::<Value>(text) {
-                Ok(result) => self.on_open(&result),
-                Err(_) => Stage::Done(internal("search_open answered no JSON")),
-            },
+            (Stage::Opening, Input::Sql(text)) => Self::on_open(text),
             (Stage::Searching(trip), input) => match self.on_search(trip.clone(), now, input) {
                 Stage::RecordingFailure(error) => {
                     let args = json!({"trip_id": trip.id.as_str(), "error_code": error.code(),
@@ -289,6 +290,19 @@ impl Driver for SearchDriver {
         };
         Ok(())
     }
+}
+
+/// `search_record`'s argument `{"trip_id": ..., "result": <the search result's JSON text>}`,
+/// written around the text (never parsed into a [`Value`]).
+fn record_args(trip_id: &str, result: &str) -> Option<SqlArgs> {
+    let id = serde_json::to_string(trip_id).ok()?;
+    let mut text = String::with_capacity(result.len() + id.len() + 24);
+    text.push_str("{\"trip_id\":");
+    text.push_str(&id);
+    text.push_str(",\"result\":");
+    text.push_str(result);
+    text.push('}');
+    SqlArgs::raw(text)
 }
 
 fn reply(

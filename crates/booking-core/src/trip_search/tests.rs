@@ -42,7 +42,7 @@ fn expect_sql(d: &mut SearchDriver) -> (u32, SqlFunction, Value) {
             args,
         } => {
             assert_eq!(role, SqlRole::User, "trip-search works as the caller");
-            (id, function, args)
+            (id, function, args.to_value())
         }
         other => panic!("expected sql, got {other:?}"),
     }
@@ -100,6 +100,23 @@ fn a_new_auto_book_trip_is_searched_recorded_and_handed_to_the_monitor() {
     assert_eq!(f, SqlFunction::SearchRecord);
     assert_eq!(args["trip_id"], TRIP);
     assert_eq!(args["result"]["selected_provider_offer_id"], "off_9");
+    // Exactly the search result (the selected offer with its raw body), written as JSON text
+    // once and shared, not copied, by the repeated poll.
+    let trip: Trip = serde_json::from_value(row(true)).unwrap();
+    let full = search::process_search_response(&trip, 201, body.as_bytes(), NOW).unwrap();
+    assert_eq!(
+        args,
+        json!({"trip_id": TRIP, "result": serde_json::to_value(&full).unwrap()})
+    );
+    assert_eq!(args["result"]["offers"][0]["raw"]["id"], "off_9");
+    let (Command::Sql { args: a, .. }, Command::Sql { args: b, .. }) = (d.poll(NOW), d.poll(NOW))
+    else {
+        panic!("expected the same sql command");
+    };
+    match (a, b) {
+        (SqlArgs::Raw(a), SqlArgs::Raw(b)) => assert!(std::sync::Arc::ptr_eq(&a, &b)),
+        other => panic!("expected raw args, got {other:?}"),
+    }
     let stored = json!({"trip": row(true), "selected_offer": {"provider_offer_id": "off_9",
         "raw": {"big": true}}})
     .to_string();
@@ -259,4 +276,24 @@ fn auto_book_without_card_or_consent_is_a_403_with_its_code() {
         (consent.status, consent.outcome.as_str()),
         (403, "auto_book_needs_consent")
     );
+}
+
+#[test]
+fn an_unreadable_open_answer_is_a_500() {
+    for answer in [r#"{"trip":{"id":"not a trip"}}"#, "not json"] {
+        let mut d = SearchDriver::new(new_body(), DuffelConfig::default());
+        let (id, ..) = expect_sql(&mut d);
+        d.handle(NOW, id, Input::Sql(answer)).unwrap();
+        let out = done(&mut d);
+        assert_eq!(
+            (out.status, out.outcome.as_str()),
+            (500, "internal"),
+            "{answer}"
+        );
+    }
+    // A missing `trip` is no trip: 404.
+    let mut d = SearchDriver::new(new_body(), DuffelConfig::default());
+    let (id, ..) = expect_sql(&mut d);
+    d.handle(NOW, id, Input::Sql("{}")).unwrap();
+    assert_eq!(done(&mut d).status, 404);
 }

@@ -168,7 +168,7 @@ impl Worker {
             Command::Http { id, request } => Stage::Feed(id, Executed::Http(w.http(&request))),
             Command::Sql {
                 id, function, args, ..
-            } => Stage::Feed(id, Executed::Sql(w.sql(function.name(), &args))),
+            } => Stage::Feed(id, Executed::Sql(w.sql(function.name(), &args.to_value()))),
             Command::Done {
                 result: TripDone { outcome, reason },
             } => {

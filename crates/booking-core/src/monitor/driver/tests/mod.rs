@@ -110,7 +110,7 @@ fn http(d: &mut TripDriver) -> HttpRequest {
 
 fn sql(d: &mut TripDriver) -> (&'static str, Value) {
     match d.poll(NOW) {
-        Command::Sql { function, args, .. } => (function.name(), args),
+        Command::Sql { function, args, .. } => (function.name(), args.to_value()),
         other => panic!("expected sql, got {other:?}"),
     }
 }
