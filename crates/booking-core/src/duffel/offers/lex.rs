@@ -262,22 +262,63 @@ fn ws_from(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The index of the first `"`, backslash or control character at or after `i`, sixteen bytes at a
+/// time with wasm SIMD (the search module is built with `simd128`, scripts/build-wasm.sh), then
+/// eight at a time; `b.len()` or a smaller index past the last full word when none is found.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn special_from(b: &[u8], mut i: usize) -> usize {
+    use core::arch::wasm32::{u8x16, u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
+    while let Some(c) = b.get(i..i + 16) {
+        let v = u8x16(
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
+            c[14], c[15],
+        );
+        let hits = v128_or(
+            v128_or(
+                u8x16_eq(v, u8x16_splat(b'"')),
+                u8x16_eq(v, u8x16_splat(b'\\')),
+            ),
+            u8x16_lt(v, u8x16_splat(0x20)),
+        );
+        let bits = u8x16_bitmask(hits);
+        if bits != 0 {
+            return i + bits.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    special_from_swar(b, i)
+}
+
+/// [`special_from`] without SIMD: eight bytes at a time.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn special_from(b: &[u8], i: usize) -> usize {
+    special_from_swar(b, i)
+}
+
+#[inline(always)]
+fn special_from_swar(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let hits = special(u64::from_le_bytes(word));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
 /// After a string's opening `"` at `i - 1`: the index past its closing `"`, and whether it had
-/// escapes; eight bytes at a time (in wasm a byte loop with a table was slower, measured).
+/// escapes; many bytes at a time ([`special_from`]; in wasm a byte loop with a table was
+/// slower, measured).
 #[inline(always)]
 fn string_end(b: &[u8], mut i: usize) -> Lex<(usize, bool)> {
     let mut escaped = false;
     loop {
-        while let Some(chunk) = b.get(i..i + 8) {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            let hits = special(u64::from_le_bytes(word));
-            if hits != 0 {
-                i += (hits.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
+        i = special_from(b, i);
         match b.get(i) {
             Some(b'"') => return Ok((i + 1, escaped)),
             Some(b'\\') => {
