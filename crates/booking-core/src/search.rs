@@ -20,6 +20,8 @@ use crate::select::{check, rank_by, Criteria, Decision, Rejections};
 use crate::time::Timestamp;
 use crate::trip::Trip;
 
+mod offer_json;
+
 /// Most offers stored per search (the best ones).
 pub const MAX_STORED_OFFERS: usize = 200;
 /// Retry delay after a failed search (5 minutes).
@@ -101,33 +103,28 @@ pub fn process_search_response_json(
     let (mut result, raws) = search_ranked(trip, status, body, now)?;
     let internal = |_| ProviderError::bad_response("search result not serialisable");
     let offers = std::mem::take(&mut result.offers);
-    let mut json = serde_json::to_string(&result).map_err(internal)?;
+    let outer = serde_json::to_string(&result).map_err(internal)?;
     let selected_raw = raws
         .first()
         .filter(|_| result.decision == Decision::OfferSelected)
         .and_then(|raw| kept_raw(raw));
-    let mut list = String::with_capacity(offers.len() * 400 + selected_raw.map_or(0, str::len) + 2);
-    list.push('[');
+    // The only `"offers":[]` in the text: the fields before it are fixed words, an id of
+    // `[A-Za-z0-9_]` and a number. The offers go between its brackets.
+    let at = outer
+        .find("\"offers\":[]")
+        .ok_or_else(|| ProviderError::bad_response("search result without offers"))?
+        + "\"offers\":[".len();
+    let mut json =
+        String::with_capacity(outer.len() + offers.len() * 400 + selected_raw.map_or(0, str::len));
+    json.push_str(&outer[..at]);
     for (i, offer) in offers.iter().enumerate() {
         if i > 0 {
-            list.push(',');
+            json.push(',');
         }
-        // Only the selected offer (the first) keeps its raw text; `raw` is the last field of an
-        // offer: `…,"raw":null}` becomes `…,"raw":<text>}`.
-        let text = serde_json::to_string(offer).map_err(internal)?;
-        match (text.strip_suffix("null}"), selected_raw.filter(|_| i == 0)) {
-            (Some(head), Some(raw)) => {
-                list.push_str(head);
-                list.push_str(raw);
-                list.push('}');
-            }
-            _ => list.push_str(&text),
-        }
+        // Only the selected offer (the first) keeps its raw text.
+        offer_json::push_offer(&mut json, offer, selected_raw.filter(|_| i == 0));
     }
-    list.push(']');
-    // The only `"offers":[]` in the text: the fields before it are fixed words, an id of
-    // `[A-Za-z0-9_]` and a number.
-    json = json.replacen("\"offers\":[]", &format!("\"offers\":{list}"), 1);
+    json.push_str(&outer[at..]);
     result.offers = offers;
     Ok((result, json))
 }
