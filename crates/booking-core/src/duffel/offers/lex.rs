@@ -26,6 +26,10 @@ impl std::fmt::Display for JsonError {
 
 pub(super) type Lex<T> = Result<T, JsonError>;
 
+/// An object key: its bytes between the quotes (decoded when it has escapes, which Duffel's
+/// keys never have), compared as bytes, never checked as UTF-8 again.
+pub(super) type Key<'a> = Cow<'a, [u8]>;
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
@@ -104,7 +108,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// At `{`: consumes it and the first key and its `:`, or the empty object's `}`.
-    pub(super) fn object_first(&mut self) -> Lex<Option<Cow<'a, str>>> {
+    pub(super) fn object_first(&mut self) -> Lex<Option<Key<'a>>> {
         self.eat(b'{', "expected `{`")?;
         self.ws();
         if self.b.get(self.i) == Some(&b'}') {
@@ -115,7 +119,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// After a member's value: the next key (and its `:`), or `None` at the object's `}`.
-    pub(super) fn object_next(&mut self) -> Lex<Option<Cow<'a, str>>> {
+    pub(super) fn object_next(&mut self) -> Lex<Option<Key<'a>>> {
         self.ws();
         match self.b.get(self.i) {
             Some(b',') => {
@@ -130,13 +134,24 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn key(&mut self) -> Lex<Cow<'a, str>> {
+    #[inline]
+    fn key(&mut self) -> Lex<Key<'a>> {
         self.ws();
         if self.b.get(self.i) != Some(&b'"') {
             return self.err("expected a key");
         }
-        let key = self.string()?;
-        self.eat(b':', "expected `:`")?;
+        let start = self.i;
+        self.i += 1;
+        let key = if self.string_rest()? {
+            Cow::Owned(self.decode(start)?.into_bytes())
+        } else {
+            Cow::Borrowed(self.b.get(start + 1..self.i - 1).unwrap_or_default())
+        };
+        if self.b.get(self.i) == Some(&b':') {
+            self.i += 1;
+        } else {
+            self.eat(b':', "expected `:`")?;
+        }
         Ok(key)
     }
 
@@ -192,13 +207,19 @@ impl<'a> Cursor<'a> {
         if !escaped {
             return Ok(Cow::Borrowed(inner));
         }
-        // Rare (Duffel sends none in the fields read): serde_json decodes, lone surrogates refused.
+        self.decode(start).map(Cow::Owned)
+    }
+
+    /// The value of the string with escapes from `start` (its `"`) to the cursor. Rare (Duffel
+    /// sends none in the fields read): serde_json decodes, lone surrogates refused.
+    #[cold]
+    fn decode(&self, start: usize) -> Lex<String> {
         match self
             .text
             .get(start..self.i)
             .map(serde_json::from_str::<String>)
         {
-            Some(Ok(s)) => Ok(Cow::Owned(s)),
+            Some(Ok(s)) => Ok(s),
             _ => Err(JsonError {
                 what: "invalid escape",
                 at: start,
@@ -222,7 +243,17 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips one value, checking it is JSON, without building anything.
+    #[inline]
     pub(super) fn skip(&mut self) -> Lex<()> {
+        // Most skipped members are strings or `null`: no call into the general loop.
+        match self.b.get(self.i) {
+            Some(b'"') => {
+                self.i += 1;
+                return self.string_rest().map(|_| ());
+            }
+            Some(b'n') => return self.null(),
+            _ => {}
+        }
         match skip_value(self.b, self.i) {
             Ok(i) => {
                 self.i = i;

@@ -91,13 +91,13 @@ fn reads_keys_and_strings_borrowed_unless_escaped() {
     let mut c = Cursor::new(r#" {"id" : "off_1", "n\u0061me":"a\"b", "x":[1,{"y":2}]} "#);
     assert_eq!(c.peek(), Ok(b'{'));
     let key = c.object_first().unwrap().unwrap();
-    assert!(matches!(key, Cow::Borrowed("id")));
+    assert!(matches!(key, Cow::Borrowed(b"id")));
     assert_eq!(c.peek(), Ok(b'"'));
     assert!(matches!(c.string().unwrap(), Cow::Borrowed("off_1")));
-    assert_eq!(c.object_next().unwrap().as_deref(), Some("name"));
+    assert_eq!(c.object_next().unwrap().as_deref(), Some(&b"name"[..]));
     c.peek().unwrap();
     assert_eq!(c.string().unwrap(), "a\"b");
-    assert_eq!(c.object_next().unwrap().as_deref(), Some("x"));
+    assert_eq!(c.object_next().unwrap().as_deref(), Some(&b"x"[..]));
     c.peek().unwrap();
     let start = c.index();
     c.skip().unwrap();
