@@ -107,7 +107,8 @@ pub fn process_search_response_json(
     let selected_raw = raws
         .first()
         .filter(|_| result.decision == Decision::OfferSelected)
-        .and_then(|raw| kept_raw(raw));
+        .and_then(|raw| kept_raw(raw))
+        .and_then(|raw| std::str::from_utf8(raw).ok());
     // The only `"offers":[]` in the text: the fields before it are fixed words, an id of
     // `[A-Za-z0-9_]` and a number. The offers go between its brackets.
     let at = outer
@@ -136,7 +137,7 @@ fn search_ranked<'a>(
     status: u16,
     body: &'a [u8],
     now: Timestamp,
-) -> Result<(SearchResult, Vec<&'a str>), ProviderError> {
+) -> Result<(SearchResult, Vec<&'a [u8]>), ProviderError> {
     if !(200..=299).contains(&status) {
         return Err(duffel::classify_failure(status, body));
     }
@@ -181,12 +182,12 @@ fn search_ranked<'a>(
 /// text as the last tie-break, as [`Offer::cmp_rank`] does), so the choice does not depend on
 /// the provider's order.
 fn dedupe_by_id<'a>(
-    offers: Vec<(Offer, &'a str)>,
+    offers: Vec<(Offer, &'a [u8])>,
     criteria: &Criteria,
     now: Timestamp,
-) -> Vec<(Offer, &'a str)> {
+) -> Vec<(Offer, &'a [u8])> {
     // The acceptance check once per offer, not once per comparison.
-    let mut keyed: Vec<(bool, Offer, &str)> = offers
+    let mut keyed: Vec<(bool, Offer, &[u8])> = offers
         .into_iter()
         .map(|(o, raw)| (check(&o, criteria, now).is_err(), o, raw))
         .collect();
@@ -204,7 +205,7 @@ fn dedupe_by_id<'a>(
 }
 
 /// The raw text an offer would keep ([`duffel::attach_raw`]): `None` above the size limit.
-fn kept_raw(raw: &str) -> Option<&str> {
+fn kept_raw(raw: &[u8]) -> Option<&[u8]> {
     Some(raw).filter(|text| text.len() <= MAX_RAW_OFFER_BYTES)
 }
 

@@ -6,8 +6,9 @@
 //!
 //! It accepts exactly what `serde_json` accepts when it ignores a value (tested against it,
 //! `lex/tests.rs`; like serde's `IgnoredAny`, no nesting limit, and no recursion either). The
-//! text must be UTF-8 (the caller checks the whole body once), so slices between ASCII
-//! delimiters are `str`s.
+//! text must be UTF-8 (the caller checks the whole body once with [`is_utf8`]), so slices between
+//! ASCII delimiters are UTF-8 too (each string read is still converted with `from_utf8`, which
+//! cannot fail then).
 
 use std::borrow::Cow;
 
@@ -45,19 +46,20 @@ fn special(w: u64) -> u64 {
 
 /// A position in a UTF-8 JSON text.
 pub(super) struct Cursor<'a> {
-    text: &'a str,
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `text`.
+    #[cfg(test)]
     pub(super) fn new(text: &'a str) -> Self {
-        Self {
-            text,
-            b: text.as_bytes(),
-            i: 0,
-        }
+        Self::over(text.as_bytes())
+    }
+
+    /// A cursor at the start of `b`, which [`is_utf8`] accepted.
+    pub(super) fn over(b: &'a [u8]) -> Self {
+        Self { b, i: 0 }
     }
 
     /// The current byte offset (the start of the next value once [`Self::peek`] has run).
@@ -201,7 +203,7 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         self.i += 1;
         let escaped = self.string_rest()?;
-        let Some(inner) = self.text.get(start + 1..self.i - 1) else {
+        let Some(Ok(inner)) = self.b.get(start + 1..self.i - 1).map(std::str::from_utf8) else {
             return self.err("invalid UTF-8");
         };
         if !escaped {
@@ -215,9 +217,9 @@ impl<'a> Cursor<'a> {
     #[cold]
     fn decode(&self, start: usize) -> Lex<String> {
         match self
-            .text
+            .b
             .get(start..self.i)
-            .map(serde_json::from_str::<String>)
+            .map(serde_json::from_slice::<String>)
         {
             Some(Ok(s)) => Ok(s),
             _ => Err(JsonError {
@@ -265,6 +267,69 @@ impl<'a> Cursor<'a> {
             }
         }
     }
+}
+
+/// Whether `b` is UTF-8 (what `std::str::from_utf8` decides): ASCII runs are passed sixteen
+/// or eight bytes at a time ([`ascii_from`]), and only each run of non-ASCII bytes (whole
+/// characters, as an ASCII byte never continues one) goes through `from_utf8`.
+pub(super) fn is_utf8(b: &[u8]) -> bool {
+    let mut i = 0;
+    loop {
+        i = ascii_from(b, i);
+        let Some(&c) = b.get(i) else {
+            return true;
+        };
+        if c < 0x80 {
+            i += 1;
+            continue;
+        }
+        let end = b[i..]
+            .iter()
+            .position(|&c| c < 0x80)
+            .map_or(b.len(), |n| i + n);
+        if std::str::from_utf8(&b[i..end]).is_err() {
+            return false;
+        }
+        i = end;
+    }
+}
+
+/// The index of the first byte at or after `i` in a word that is not all ASCII (or near the end).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn ascii_from(b: &[u8], mut i: usize) -> usize {
+    use core::arch::wasm32::{u8x16, u8x16_bitmask};
+    while let Some(c) = b.get(i..i + 16) {
+        let v = u8x16(
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
+            c[14], c[15],
+        );
+        if u8x16_bitmask(v) != 0 {
+            return i;
+        }
+        i += 16;
+    }
+    ascii_from_swar(b, i)
+}
+
+/// [`ascii_from`] without SIMD.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn ascii_from(b: &[u8], i: usize) -> usize {
+    ascii_from_swar(b, i)
+}
+
+#[inline(always)]
+fn ascii_from_swar(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        if u64::from_le_bytes(word) & HIGH != 0 {
+            return i;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// JSON whitespace.

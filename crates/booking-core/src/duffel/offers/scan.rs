@@ -43,8 +43,8 @@ type Res<T> = Result<T, ScanError>;
 struct Shape(String);
 
 /// Reads the answer in one pass.
-pub(super) fn scan(text: &str) -> Res<Scanned<'_>> {
-    let mut j = Cursor::new(text);
+pub(super) fn scan(b: &[u8]) -> Res<Scanned<'_>> {
+    let mut j = Cursor::over(b);
     let mut data = None;
     let mut key = match j.peek()? {
         b'{' => j.object_first()?,

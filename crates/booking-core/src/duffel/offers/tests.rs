@@ -268,7 +268,7 @@ fn one_pass_reader_agrees_with_the_serde_shape() {
         );
         if let Ok(expected) = one {
             let (offer, raw) = &parsed.offers[0];
-            assert_eq!(*raw, text, "variant {i}");
+            assert_eq!(*raw, text.as_bytes(), "variant {i}");
             let kept = attach_raw(offer.clone(), raw);
             assert_eq!(
                 serde_json::to_string(&kept).unwrap(),

@@ -162,3 +162,40 @@ proptest! {
         prop_assert_eq!(accepts(&text), serde_accepts(&text), "{:?}", text);
     }
 }
+
+proptest! {
+    #[test]
+    fn is_utf8_agrees_with_std(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                "[a-z\"{}]{0,40}".prop_map(String::into_bytes),
+                any::<String>().prop_map(String::into_bytes),
+                proptest::collection::vec(any::<u8>(), 0..6),
+            ],
+            0..8,
+        )
+    ) {
+        let bytes = parts.concat();
+        prop_assert_eq!(is_utf8(&bytes), std::str::from_utf8(&bytes).is_ok());
+    }
+}
+
+#[test]
+fn is_utf8_at_every_offset() {
+    for at in 0..40 {
+        for bad in [
+            &[0xff][..],
+            &[0xc3],
+            &[0xe2, 0x82],
+            &[0xed, 0xa0, 0x80],
+            &[0x80],
+        ] {
+            let mut b = vec![b'a'; 40];
+            b.splice(at..at, bad.iter().copied());
+            assert!(!is_utf8(&b), "{at} {bad:?}");
+        }
+        let mut b = vec![b'a'; 40];
+        b.splice(at..at, "é€😀".bytes());
+        assert!(is_utf8(&b));
+    }
+}
