@@ -186,21 +186,31 @@ fn dedupe_by_id<'a>(
     criteria: &Criteria,
     now: Timestamp,
 ) -> Vec<(Offer, &'a [u8])> {
-    // The acceptance check once per offer, not once per comparison.
-    let mut keyed: Vec<(bool, Offer, &[u8])> = offers
-        .into_iter()
-        .map(|(o, raw)| (check(&o, criteria, now).is_err(), o, raw))
+    // The acceptance check once per offer, not once per comparison; the sort moves indices,
+    // not offers, and the ids are compared borrowed.
+    let rejected: Vec<bool> = offers
+        .iter()
+        .map(|(o, _)| check(o, criteria, now).is_err())
         .collect();
-    keyed.sort_by(|(ra, a, raw_a), (rb, b, raw_b)| {
-        ra.cmp(rb)
+    let mut order: Vec<usize> = (0..offers.len()).collect();
+    order.sort_by(|&x, &y| {
+        let ((a, raw_a), (b, raw_b)) = (&offers[x], &offers[y]);
+        rejected[x]
+            .cmp(&rejected[y])
             .then_with(|| a.cmp_rank(b))
             .then_with(|| kept_raw(raw_a).cmp(&kept_raw(raw_b)))
     });
-    let mut seen = HashSet::with_capacity(keyed.len());
-    keyed
+    let mut seen = HashSet::with_capacity(offers.len());
+    let mut keep = vec![false; offers.len()];
+    for &i in &order {
+        keep[i] = seen.insert(offers[i].0.provider_offer_id.as_str());
+    }
+    drop(seen);
+    let mut slots: Vec<Option<(Offer, &'a [u8])>> = offers.into_iter().map(Some).collect();
+    order
         .into_iter()
-        .filter(|(_, o, _)| seen.insert(o.provider_offer_id.clone()))
-        .map(|(_, o, raw)| (o, raw))
+        .filter(|&i| keep[i])
+        .filter_map(|i| slots[i].take())
         .collect()
 }
 
