@@ -189,11 +189,6 @@ pub fn parse_offer_request_response(body: &[u8]) -> Result<ParsedOffers, Provide
 /// offer comes with its text borrowed from `body` and `raw` unset (the search keeps the text of
 /// the offers it stores only, [`attach_raw`]). Same errors.
 pub fn parse_offer_request_borrowed(body: &[u8]) -> Result<BorrowedOffers<'_>, ProviderError> {
-    if !lex::is_utf8(body) {
-        return Err(ProviderError::bad_response(
-            "not an offer request: not UTF-8",
-        ));
-    }
     let data = scan::scan(body).map_err(|e| match e {
         scan::ScanError::Json(m) => {
             ProviderError::bad_response(format!("not an offer request: {m}"))

@@ -5,10 +5,11 @@
 //! and rejects anything that is not RFC 8259 JSON, with the position.
 //!
 //! It accepts exactly what `serde_json` accepts when it ignores a value (tested against it,
-//! `lex/tests.rs`; like serde's `IgnoredAny`, no nesting limit, and no recursion either). The
-//! text must be UTF-8 (the caller checks the whole body once with [`is_utf8`]), so slices between
-//! ASCII delimiters are UTF-8 too (each string read is still converted with `from_utf8`, which
-//! cannot fail then).
+//! `lex/tests.rs`; like serde's `IgnoredAny`, no nesting limit, and no recursion either), and
+//! the text must be UTF-8: strings are checked as they are scanned (each run of non-ASCII bytes
+//! through `from_utf8`), and outside strings the grammar admits ASCII only, so a text the cursor
+//! has read to its end is UTF-8 throughout (what `std::str::from_utf8` would decide). Strings read
+//! are converted with `from_utf8` again, which cannot fail then.
 
 use std::borrow::Cow;
 
@@ -34,14 +35,16 @@ pub(super) type Key<'a> = Cow<'a, [u8]>;
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// High bit set in each byte of `w` that is `"`, `\` or a control character (below 0x20). Bits
-/// above (later than) a true hit may be spurious; the lowest set bit is always a true hit.
+/// High bit set in each byte of `w` that is `"`, `\`, a control character (below 0x20) or not
+/// ASCII. Bits above (later than) a true hit may be spurious; the lowest set bit is always a true
+/// hit.
 #[inline]
 fn special(w: u64) -> u64 {
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     zero(w ^ (ONES * u64::from(b'"')))
         | zero(w ^ (ONES * u64::from(b'\\')))
         | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+        | (w & HIGH)
 }
 
 /// A position in a UTF-8 JSON text.
@@ -57,7 +60,7 @@ impl<'a> Cursor<'a> {
         Self::over(text.as_bytes())
     }
 
-    /// A cursor at the start of `b`, which [`is_utf8`] accepted.
+    /// A cursor at the start of `b` (any bytes: a string that is not UTF-8 is an error).
     pub(super) fn over(b: &'a [u8]) -> Self {
         Self { b, i: 0 }
     }
@@ -269,69 +272,6 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Whether `b` is UTF-8 (what `std::str::from_utf8` decides): ASCII runs are passed sixteen
-/// or eight bytes at a time ([`ascii_from`]), and only each run of non-ASCII bytes (whole
-/// characters, as an ASCII byte never continues one) goes through `from_utf8`.
-pub(super) fn is_utf8(b: &[u8]) -> bool {
-    let mut i = 0;
-    loop {
-        i = ascii_from(b, i);
-        let Some(&c) = b.get(i) else {
-            return true;
-        };
-        if c < 0x80 {
-            i += 1;
-            continue;
-        }
-        let end = b[i..]
-            .iter()
-            .position(|&c| c < 0x80)
-            .map_or(b.len(), |n| i + n);
-        if std::str::from_utf8(&b[i..end]).is_err() {
-            return false;
-        }
-        i = end;
-    }
-}
-
-/// The index of the first byte at or after `i` in a word that is not all ASCII (or near the end).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-#[inline(always)]
-fn ascii_from(b: &[u8], mut i: usize) -> usize {
-    use core::arch::wasm32::{u8x16, u8x16_bitmask};
-    while let Some(c) = b.get(i..i + 16) {
-        let v = u8x16(
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
-            c[14], c[15],
-        );
-        if u8x16_bitmask(v) != 0 {
-            return i;
-        }
-        i += 16;
-    }
-    ascii_from_swar(b, i)
-}
-
-/// [`ascii_from`] without SIMD.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline(always)]
-fn ascii_from(b: &[u8], i: usize) -> usize {
-    ascii_from_swar(b, i)
-}
-
-#[inline(always)]
-fn ascii_from_swar(b: &[u8], mut i: usize) -> usize {
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        if u64::from_le_bytes(word) & HIGH != 0 {
-            return i;
-        }
-        i += 8;
-    }
-    i
-}
-
 /// JSON whitespace.
 const WS: [bool; 256] = {
     let mut t = [false; 256];
@@ -358,9 +298,10 @@ fn ws_from(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The index of the first `"`, backslash or control character at or after `i`, sixteen bytes at a
-/// time with wasm SIMD (the search module is built with `simd128`, scripts/build-wasm.sh), then
-/// eight at a time; `b.len()` or a smaller index past the last full word when none is found.
+/// The index of the first `"`, backslash, control character or non-ASCII byte at or after `i`,
+/// sixteen bytes at a time with wasm SIMD (the search module is built with `simd128`,
+/// scripts/build-wasm.sh), then eight at a time; `b.len()` or a smaller index past the last full
+/// word when none is found.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline(always)]
 fn special_from(b: &[u8], mut i: usize) -> usize {
@@ -377,7 +318,7 @@ fn special_from(b: &[u8], mut i: usize) -> usize {
             ),
             u8x16_lt(v, u8x16_splat(0x20)),
         );
-        let bits = u8x16_bitmask(hits);
+        let bits = u8x16_bitmask(hits) | u8x16_bitmask(v);
         if bits != 0 {
             return i + bits.trailing_zeros() as usize;
         }
@@ -422,9 +363,22 @@ fn string_end(b: &[u8], mut i: usize) -> Lex<(usize, bool)> {
                 i = escape_end(b, i + 1)?;
             }
             Some(0..=0x1f) => return fail("control character in a string", i),
+            Some(0x80..) => i = utf8_run_end(b, i)?,
             Some(_) => i += 1,
             None => return fail("EOF while parsing a string", i),
         }
+    }
+}
+
+/// At a non-ASCII byte in a string: the index past its run of non-ASCII bytes, which must be
+/// whole UTF-8 characters (an ASCII byte never continues one, so the run can be checked alone).
+#[cold]
+fn utf8_run_end(b: &[u8], i: usize) -> Lex<usize> {
+    let rest = b.get(i..).unwrap_or_default();
+    let end = rest.iter().position(|&c| c < 0x80).unwrap_or(rest.len());
+    match std::str::from_utf8(&rest[..end]) {
+        Ok(_) => Ok(i + end),
+        Err(_) => fail("invalid UTF-8", i),
     }
 }
 

@@ -163,25 +163,42 @@ proptest! {
     }
 }
 
+/// Skips one value of `b` to its end (what the scan does with unread values).
+fn skip_all(b: &[u8]) -> Lex<()> {
+    let mut c = Cursor::over(b);
+    c.skip()?;
+    c.finish()
+}
+
 proptest! {
     #[test]
-    fn is_utf8_agrees_with_std(
+    fn strings_are_checked_as_utf8(
         parts in proptest::collection::vec(
             prop_oneof![
-                "[a-z\"{}]{0,40}".prop_map(String::into_bytes),
-                any::<String>().prop_map(String::into_bytes),
-                proptest::collection::vec(any::<u8>(), 0..6),
+                "[a-z ]{0,20}".prop_map(String::into_bytes),
+                any::<String>().prop_map(|s| s.replace(['"', '\\'], "").into_bytes()),
+                proptest::collection::vec(any::<u8>(), 0..4)
+                    .prop_map(|v| v.into_iter().filter(|&c| c >= 0x20 && c != b'"' && c != b'\\').collect()),
             ],
             0..8,
         )
     ) {
-        let bytes = parts.concat();
-        prop_assert_eq!(is_utf8(&bytes), std::str::from_utf8(&bytes).is_ok());
+        let inner = parts.concat();
+        let utf8 = std::str::from_utf8(&inner).is_ok();
+        let string = [&b"\""[..], &inner, b"\""].concat();
+        prop_assert_eq!(skip_all(&string).is_ok(), utf8);
+        let array = [&b"[1,"[..], &string, b",{\"k\":", &string, b"}]"].concat();
+        prop_assert_eq!(skip_all(&array).is_ok(), utf8);
+        let key = [&b"{"[..], &string, b":null}"].concat();
+        prop_assert_eq!(skip_all(&key).is_ok(), utf8);
+        let mut c = Cursor::over(&string);
+        c.peek().unwrap();
+        prop_assert_eq!(c.string().is_ok(), utf8);
     }
 }
 
 #[test]
-fn is_utf8_at_every_offset() {
+fn invalid_utf8_is_refused_at_every_offset_and_outside_strings() {
     for at in 0..40 {
         for bad in [
             &[0xff][..],
@@ -192,10 +209,20 @@ fn is_utf8_at_every_offset() {
         ] {
             let mut b = vec![b'a'; 40];
             b.splice(at..at, bad.iter().copied());
-            assert!(!is_utf8(&b), "{at} {bad:?}");
+            let string = [&b"[\""[..], &b, b"\"]"].concat();
+            assert_eq!(
+                skip_all(&string),
+                Err(JsonError {
+                    what: "invalid UTF-8",
+                    at: 2 + at
+                }),
+                "{at} {bad:?}"
+            );
         }
         let mut b = vec![b'a'; 40];
         b.splice(at..at, "é€😀".bytes());
-        assert!(is_utf8(&b));
+        assert_eq!(skip_all(&[&b"\""[..], &b, b"\""].concat()), Ok(()));
     }
+    assert!(skip_all(b"[1,\xff]").is_err());
+    assert!(skip_all(b"{\"a\":1}\xc3\xa9").is_err());
 }
