@@ -304,9 +304,9 @@ ${speedTable(rows)}
   ones, one offer per id, check, rank, keep 200, only the selected one with its raw offer) written
   with \`JSON.parse\`
   and plain objects, producing the same storage JSON text.
-- wasm core: \`process_search_response\` of the search module: the body bytes copied in once, its
-  UTF-8 checked sixteen bytes at a time, one pass of a strict hand-written JSON cursor
-  (offers/lex.rs: strings scanned sixteen bytes at a time with wasm SIMD, unread values in one
+- wasm core: \`process_search_response\` of the search module: the body bytes copied in once, one
+  pass of a strict hand-written JSON cursor (offers/lex.rs: strings scanned sixteen bytes at a
+  time with wasm SIMD, their UTF-8 checked on the way, unread values in one
   loop on a local index with container kinds in a bitset, keys compared as bytes of the body, read
   fields borrowed from it) that reads only the fields the rules need and skips the rest unbuilt,
   the raw text of the selected offer only (what \`app.record_search\` keeps) sliced from the body
