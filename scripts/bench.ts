@@ -305,13 +305,14 @@ ${speedTable(rows)}
   with \`JSON.parse\`
   and plain objects, producing the same storage JSON text.
 - wasm core: \`process_search_response\` of the search module: the body bytes copied in once, one
-  pass of a strict hand-written JSON cursor (offers/lex.rs: strings skipped eight bytes at a time,
-  unread values in one loop on a local index with container kinds in a bitset, keys and read
-  fields borrowed from the body) that reads only
-  the fields the rules need and skips the rest
-  unbuilt, the raw text of the selected offer only (what \`app.record_search\` keeps) sliced from
-  the body (never re-serialised), every other stored offer compact (\`raw: null\`), one
-  compact result out (the storage JSON text and a small summary).
+  pass of a strict hand-written JSON cursor (offers/lex.rs: strings scanned sixteen bytes at a
+  time with wasm SIMD, their UTF-8 checked on the way, unread values in one
+  loop on a local index with container kinds in a bitset, keys compared as bytes of the body, read
+  fields borrowed from it) that reads only the fields the rules need and skips the rest unbuilt,
+  the raw text of the selected offer only (what \`app.record_search\` keeps) sliced from the body
+  (never re-serialised), every other stored offer compact (\`raw: null\`) and written by hand
+  into one buffer (search/offer_json.rs), one compact result out (the storage JSON text and a
+  small summary).
 - The real-shape body: scripts/bench/real_shape.ts (a round trip with every field a real Duffel
   test-mode answer carries, about 12 KB per offer); not a verbatim recording, which cannot be
   made or committed from here. \`BENCH_DUFFEL_BODY=<file>\` runs the same rows on a recorded body.

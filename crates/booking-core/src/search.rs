@@ -20,6 +20,8 @@ use crate::select::{check, rank_by, Criteria, Decision, Rejections};
 use crate::time::Timestamp;
 use crate::trip::Trip;
 
+mod offer_json;
+
 /// Most offers stored per search (the best ones).
 pub const MAX_STORED_OFFERS: usize = 200;
 /// Retry delay after a failed search (5 minutes).
@@ -101,33 +103,29 @@ pub fn process_search_response_json(
     let (mut result, raws) = search_ranked(trip, status, body, now)?;
     let internal = |_| ProviderError::bad_response("search result not serialisable");
     let offers = std::mem::take(&mut result.offers);
-    let mut json = serde_json::to_string(&result).map_err(internal)?;
+    let outer = serde_json::to_string(&result).map_err(internal)?;
     let selected_raw = raws
         .first()
         .filter(|_| result.decision == Decision::OfferSelected)
-        .and_then(|raw| kept_raw(raw));
-    let mut list = String::with_capacity(offers.len() * 400 + selected_raw.map_or(0, str::len) + 2);
-    list.push('[');
+        .and_then(|raw| kept_raw(raw))
+        .and_then(|raw| std::str::from_utf8(raw).ok());
+    // The only `"offers":[]` in the text: the fields before it are fixed words, an id of
+    // `[A-Za-z0-9_]` and a number. The offers go between its brackets.
+    let at = outer
+        .find("\"offers\":[]")
+        .ok_or_else(|| ProviderError::bad_response("search result without offers"))?
+        + "\"offers\":[".len();
+    let mut json =
+        String::with_capacity(outer.len() + offers.len() * 400 + selected_raw.map_or(0, str::len));
+    json.push_str(&outer[..at]);
     for (i, offer) in offers.iter().enumerate() {
         if i > 0 {
-            list.push(',');
+            json.push(',');
         }
-        // Only the selected offer (the first) keeps its raw text; `raw` is the last field of an
-        // offer: `…,"raw":null}` becomes `…,"raw":<text>}`.
-        let text = serde_json::to_string(offer).map_err(internal)?;
-        match (text.strip_suffix("null}"), selected_raw.filter(|_| i == 0)) {
-            (Some(head), Some(raw)) => {
-                list.push_str(head);
-                list.push_str(raw);
-                list.push('}');
-            }
-            _ => list.push_str(&text),
-        }
+        // Only the selected offer (the first) keeps its raw text.
+        offer_json::push_offer(&mut json, offer, selected_raw.filter(|_| i == 0));
     }
-    list.push(']');
-    // The only `"offers":[]` in the text: the fields before it are fixed words, an id of
-    // `[A-Za-z0-9_]` and a number.
-    json = json.replacen("\"offers\":[]", &format!("\"offers\":{list}"), 1);
+    json.push_str(&outer[at..]);
     result.offers = offers;
     Ok((result, json))
 }
@@ -139,7 +137,7 @@ fn search_ranked<'a>(
     status: u16,
     body: &'a [u8],
     now: Timestamp,
-) -> Result<(SearchResult, Vec<&'a str>), ProviderError> {
+) -> Result<(SearchResult, Vec<&'a [u8]>), ProviderError> {
     if !(200..=299).contains(&status) {
         return Err(duffel::classify_failure(status, body));
     }
@@ -184,30 +182,40 @@ fn search_ranked<'a>(
 /// text as the last tie-break, as [`Offer::cmp_rank`] does), so the choice does not depend on
 /// the provider's order.
 fn dedupe_by_id<'a>(
-    offers: Vec<(Offer, &'a str)>,
+    offers: Vec<(Offer, &'a [u8])>,
     criteria: &Criteria,
     now: Timestamp,
-) -> Vec<(Offer, &'a str)> {
-    // The acceptance check once per offer, not once per comparison.
-    let mut keyed: Vec<(bool, Offer, &str)> = offers
-        .into_iter()
-        .map(|(o, raw)| (check(&o, criteria, now).is_err(), o, raw))
+) -> Vec<(Offer, &'a [u8])> {
+    // The acceptance check once per offer, not once per comparison; the sort moves indices,
+    // not offers, and the ids are compared borrowed.
+    let rejected: Vec<bool> = offers
+        .iter()
+        .map(|(o, _)| check(o, criteria, now).is_err())
         .collect();
-    keyed.sort_by(|(ra, a, raw_a), (rb, b, raw_b)| {
-        ra.cmp(rb)
+    let mut order: Vec<usize> = (0..offers.len()).collect();
+    order.sort_by(|&x, &y| {
+        let ((a, raw_a), (b, raw_b)) = (&offers[x], &offers[y]);
+        rejected[x]
+            .cmp(&rejected[y])
             .then_with(|| a.cmp_rank(b))
             .then_with(|| kept_raw(raw_a).cmp(&kept_raw(raw_b)))
     });
-    let mut seen = HashSet::with_capacity(keyed.len());
-    keyed
+    let mut seen = HashSet::with_capacity(offers.len());
+    let mut keep = vec![false; offers.len()];
+    for &i in &order {
+        keep[i] = seen.insert(offers[i].0.provider_offer_id.as_str());
+    }
+    drop(seen);
+    let mut slots: Vec<Option<(Offer, &'a [u8])>> = offers.into_iter().map(Some).collect();
+    order
         .into_iter()
-        .filter(|(_, o, _)| seen.insert(o.provider_offer_id.clone()))
-        .map(|(_, o, raw)| (o, raw))
+        .filter(|&i| keep[i])
+        .filter_map(|i| slots[i].take())
         .collect()
 }
 
 /// The raw text an offer would keep ([`duffel::attach_raw`]): `None` above the size limit.
-fn kept_raw(raw: &str) -> Option<&str> {
+fn kept_raw(raw: &[u8]) -> Option<&[u8]> {
     Some(raw).filter(|text| text.len() <= MAX_RAW_OFFER_BYTES)
 }
 

@@ -23,21 +23,21 @@ pub fn parse_iso_duration_minutes(text: &str) -> Option<u32> {
         ),
     ] {
         let mut next_unit = 0;
-        let mut number = String::new();
-        for ch in part.chars() {
+        // The current number is `part[start..i]` (a slice, nothing allocated).
+        let mut start = 0;
+        for (i, ch) in part.char_indices() {
             if ch.is_ascii_digit() || (ch == '.' && units.len() == 3) {
-                number.push(ch);
                 continue;
             }
             let index = units[next_unit..].iter().position(|(u, _)| *u == ch)? + next_unit;
             let (_, unit_seconds) = units[index];
             next_unit = index + 1;
-            let value = parse_component(&number, ch == 'S')?;
+            let value = parse_component(&part[start..i], ch == 'S')?;
             seconds = seconds.checked_add(value.checked_mul(unit_seconds)?)?;
             components += 1;
-            number.clear();
+            start = i + ch.len_utf8();
         }
-        if !number.is_empty() {
+        if start != part.len() {
             return None;
         }
     }
@@ -66,6 +66,8 @@ fn parse_component(number: &str, fraction_allowed: bool) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::prop_oneof;
+
     use super::*;
 
     #[test]
@@ -107,7 +109,58 @@ mod tests {
         }
     }
 
+    /// The parser as it was before it sliced instead of collecting each number into a `String`.
+    fn reference(text: &str) -> Option<u32> {
+        let rest = text.strip_prefix('P')?;
+        let (date_part, time_part) = match rest.split_once('T') {
+            Some((date, time)) if !time.is_empty() => (date, Some(time)),
+            Some(_) => return None,
+            None => (rest, None),
+        };
+        let mut seconds: u64 = 0;
+        let mut components = 0;
+        for (part, units) in [
+            (date_part, &[('W', 7 * 86_400), ('D', 86_400)][..]),
+            (
+                time_part.unwrap_or(""),
+                &[('H', 3_600), ('M', 60), ('S', 1)][..],
+            ),
+        ] {
+            let mut next_unit = 0;
+            let mut number = String::new();
+            for ch in part.chars() {
+                if ch.is_ascii_digit() || (ch == '.' && units.len() == 3) {
+                    number.push(ch);
+                    continue;
+                }
+                let index = units[next_unit..].iter().position(|(u, _)| *u == ch)? + next_unit;
+                let (_, unit_seconds) = units[index];
+                next_unit = index + 1;
+                let value = parse_component(&number, ch == 'S')?;
+                seconds = seconds.checked_add(value.checked_mul(unit_seconds)?)?;
+                components += 1;
+                number.clear();
+            }
+            if !number.is_empty() {
+                return None;
+            }
+        }
+        if components == 0 {
+            return None;
+        }
+        u32::try_from(seconds / 60).ok()
+    }
+
     proptest::proptest! {
+        #[test]
+        fn agrees_with_the_reference(text in prop_oneof![
+            "P[0-9DTHMSW.]{0,12}",
+            "P[0-9]{0,3}D?T?[0-9]{0,14}H?[0-9]{0,3}M?[0-9.]{0,5}S?",
+            "\\PC{0,10}",
+        ]) {
+            proptest::prop_assert_eq!(parse_iso_duration_minutes(&text), reference(&text));
+        }
+
         #[test]
         fn never_panics(text in "P[0-9DTHMSW.]{0,12}") {
             let _ = parse_iso_duration_minutes(&text);

@@ -148,7 +148,7 @@ pub struct BorrowedOffers<'a> {
     pub offer_request_id: String,
     /// The offers that normalized cleanly (their `raw` unset), in the provider's order, each
     /// with its JSON text as it appears in the body.
-    pub offers: Vec<(Offer, &'a str)>,
+    pub offers: Vec<(Offer, &'a [u8])>,
     /// How many offers the answer contained, malformed ones included.
     pub offers_seen: usize,
     /// How many were skipped as malformed.
@@ -157,11 +157,13 @@ pub struct BorrowedOffers<'a> {
 
 /// Sets `offer.raw` to the offer's JSON text as received when it is at most
 /// [`MAX_RAW_OFFER_BYTES`] (the rule of [`normalize_offer`]).
-/// `raw` is one offer's text from [`parse_offer_request_borrowed`], so it is valid JSON.
-pub fn attach_raw(mut offer: Offer, raw: &str) -> Offer {
+/// `raw` is one offer's text from [`parse_offer_request_borrowed`], so it is valid JSON (and
+/// UTF-8).
+pub fn attach_raw(mut offer: Offer, raw: &[u8]) -> Offer {
     offer.raw = (raw.len() <= MAX_RAW_OFFER_BYTES)
-        .then(|| RawValue::from_string(raw.to_owned()).ok())
-        .flatten();
+        .then(|| std::str::from_utf8(raw).ok())
+        .flatten()
+        .and_then(|text| RawValue::from_string(text.to_owned()).ok());
     offer
 }
 
@@ -187,9 +189,7 @@ pub fn parse_offer_request_response(body: &[u8]) -> Result<ParsedOffers, Provide
 /// offer comes with its text borrowed from `body` and `raw` unset (the search keeps the text of
 /// the offers it stores only, [`attach_raw`]). Same errors.
 pub fn parse_offer_request_borrowed(body: &[u8]) -> Result<BorrowedOffers<'_>, ProviderError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ProviderError::bad_response("not an offer request: not UTF-8"))?;
-    let data = scan::scan(text).map_err(|e| match e {
+    let data = scan::scan(body).map_err(|e| match e {
         scan::ScanError::Json(m) => {
             ProviderError::bad_response(format!("not an offer request: {m}"))
         }
@@ -205,7 +205,7 @@ pub fn parse_offer_request_borrowed(body: &[u8]) -> Result<BorrowedOffers<'_>, P
     let mut first_error = None;
     for (wire, (start, end)) in data.offers {
         match wire.map_err(OfferError::Schema).and_then(from_wire) {
-            Ok(offer) => offers.push((offer, text.get(start..end).unwrap_or_default())),
+            Ok(offer) => offers.push((offer, body.get(start..end).unwrap_or_default())),
             Err(e) => {
                 first_error.get_or_insert(e);
             }

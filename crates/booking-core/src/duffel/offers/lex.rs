@@ -5,9 +5,11 @@
 //! and rejects anything that is not RFC 8259 JSON, with the position.
 //!
 //! It accepts exactly what `serde_json` accepts when it ignores a value (tested against it,
-//! `lex/tests.rs`; like serde's `IgnoredAny`, no nesting limit, and no recursion either). The
-//! text must be UTF-8 (the caller checks the whole body once), so slices between ASCII
-//! delimiters are `str`s.
+//! `lex/tests.rs`; like serde's `IgnoredAny`, no nesting limit, and no recursion either), and
+//! the text must be UTF-8: strings are checked as they are scanned (each run of non-ASCII bytes
+//! through `from_utf8`), and outside strings the grammar admits ASCII only, so a text the cursor
+//! has read to its end is UTF-8 throughout (what `std::str::from_utf8` would decide). Strings read
+//! are converted with `from_utf8` again, which cannot fail then.
 
 use std::borrow::Cow;
 
@@ -26,34 +28,41 @@ impl std::fmt::Display for JsonError {
 
 pub(super) type Lex<T> = Result<T, JsonError>;
 
+/// An object key: its bytes between the quotes (decoded when it has escapes, which Duffel's
+/// keys never have), compared as bytes, never checked as UTF-8 again.
+pub(super) type Key<'a> = Cow<'a, [u8]>;
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// High bit set in each byte of `w` that is `"`, `\` or a control character (below 0x20). Bits
-/// above (later than) a true hit may be spurious; the lowest set bit is always a true hit.
+/// High bit set in each byte of `w` that is `"`, `\`, a control character (below 0x20) or not
+/// ASCII. Bits above (later than) a true hit may be spurious; the lowest set bit is always a true
+/// hit.
 #[inline]
 fn special(w: u64) -> u64 {
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     zero(w ^ (ONES * u64::from(b'"')))
         | zero(w ^ (ONES * u64::from(b'\\')))
         | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+        | (w & HIGH)
 }
 
 /// A position in a UTF-8 JSON text.
 pub(super) struct Cursor<'a> {
-    text: &'a str,
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `text`.
+    #[cfg(test)]
     pub(super) fn new(text: &'a str) -> Self {
-        Self {
-            text,
-            b: text.as_bytes(),
-            i: 0,
-        }
+        Self::over(text.as_bytes())
+    }
+
+    /// A cursor at the start of `b` (any bytes: a string that is not UTF-8 is an error).
+    pub(super) fn over(b: &'a [u8]) -> Self {
+        Self { b, i: 0 }
     }
 
     /// The current byte offset (the start of the next value once [`Self::peek`] has run).
@@ -104,7 +113,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// At `{`: consumes it and the first key and its `:`, or the empty object's `}`.
-    pub(super) fn object_first(&mut self) -> Lex<Option<Cow<'a, str>>> {
+    pub(super) fn object_first(&mut self) -> Lex<Option<Key<'a>>> {
         self.eat(b'{', "expected `{`")?;
         self.ws();
         if self.b.get(self.i) == Some(&b'}') {
@@ -115,7 +124,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// After a member's value: the next key (and its `:`), or `None` at the object's `}`.
-    pub(super) fn object_next(&mut self) -> Lex<Option<Cow<'a, str>>> {
+    pub(super) fn object_next(&mut self) -> Lex<Option<Key<'a>>> {
         self.ws();
         match self.b.get(self.i) {
             Some(b',') => {
@@ -130,13 +139,24 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn key(&mut self) -> Lex<Cow<'a, str>> {
+    #[inline]
+    fn key(&mut self) -> Lex<Key<'a>> {
         self.ws();
         if self.b.get(self.i) != Some(&b'"') {
             return self.err("expected a key");
         }
-        let key = self.string()?;
-        self.eat(b':', "expected `:`")?;
+        let start = self.i;
+        self.i += 1;
+        let key = if self.string_rest()? {
+            Cow::Owned(self.decode(start)?.into_bytes())
+        } else {
+            Cow::Borrowed(self.b.get(start + 1..self.i - 1).unwrap_or_default())
+        };
+        if self.b.get(self.i) == Some(&b':') {
+            self.i += 1;
+        } else {
+            self.eat(b':', "expected `:`")?;
+        }
         Ok(key)
     }
 
@@ -186,19 +206,25 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         self.i += 1;
         let escaped = self.string_rest()?;
-        let Some(inner) = self.text.get(start + 1..self.i - 1) else {
+        let Some(Ok(inner)) = self.b.get(start + 1..self.i - 1).map(std::str::from_utf8) else {
             return self.err("invalid UTF-8");
         };
         if !escaped {
             return Ok(Cow::Borrowed(inner));
         }
-        // Rare (Duffel sends none in the fields read): serde_json decodes, lone surrogates refused.
+        self.decode(start).map(Cow::Owned)
+    }
+
+    /// The value of the string with escapes from `start` (its `"`) to the cursor. Rare (Duffel
+    /// sends none in the fields read): serde_json decodes, lone surrogates refused.
+    #[cold]
+    fn decode(&self, start: usize) -> Lex<String> {
         match self
-            .text
+            .b
             .get(start..self.i)
-            .map(serde_json::from_str::<String>)
+            .map(serde_json::from_slice::<String>)
         {
-            Some(Ok(s)) => Ok(Cow::Owned(s)),
+            Some(Ok(s)) => Ok(s),
             _ => Err(JsonError {
                 what: "invalid escape",
                 at: start,
@@ -222,7 +248,17 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips one value, checking it is JSON, without building anything.
+    #[inline]
     pub(super) fn skip(&mut self) -> Lex<()> {
+        // Most skipped members are strings or `null`: no call into the general loop.
+        match self.b.get(self.i) {
+            Some(b'"') => {
+                self.i += 1;
+                return self.string_rest().map(|_| ());
+            }
+            Some(b'n') => return self.null(),
+            _ => {}
+        }
         match skip_value(self.b, self.i) {
             Ok(i) => {
                 self.i = i;
@@ -262,22 +298,64 @@ fn ws_from(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The index of the first `"`, backslash, control character or non-ASCII byte at or after `i`,
+/// sixteen bytes at a time with wasm SIMD (the search module is built with `simd128`,
+/// scripts/build-wasm.sh), then eight at a time; `b.len()` or a smaller index past the last full
+/// word when none is found.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn special_from(b: &[u8], mut i: usize) -> usize {
+    use core::arch::wasm32::{u8x16, u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
+    while let Some(c) = b.get(i..i + 16) {
+        let v = u8x16(
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12], c[13],
+            c[14], c[15],
+        );
+        let hits = v128_or(
+            v128_or(
+                u8x16_eq(v, u8x16_splat(b'"')),
+                u8x16_eq(v, u8x16_splat(b'\\')),
+            ),
+            u8x16_lt(v, u8x16_splat(0x20)),
+        );
+        let bits = u8x16_bitmask(hits) | u8x16_bitmask(v);
+        if bits != 0 {
+            return i + bits.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    special_from_swar(b, i)
+}
+
+/// [`special_from`] without SIMD: eight bytes at a time.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline(always)]
+fn special_from(b: &[u8], i: usize) -> usize {
+    special_from_swar(b, i)
+}
+
+#[inline(always)]
+fn special_from_swar(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let hits = special(u64::from_le_bytes(word));
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
 /// After a string's opening `"` at `i - 1`: the index past its closing `"`, and whether it had
-/// escapes; eight bytes at a time (in wasm a byte loop with a table was slower, measured).
+/// escapes; many bytes at a time ([`special_from`]; in wasm a byte loop with a table was
+/// slower, measured).
 #[inline(always)]
 fn string_end(b: &[u8], mut i: usize) -> Lex<(usize, bool)> {
     let mut escaped = false;
     loop {
-        while let Some(chunk) = b.get(i..i + 8) {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            let hits = special(u64::from_le_bytes(word));
-            if hits != 0 {
-                i += (hits.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
+        i = special_from(b, i);
         match b.get(i) {
             Some(b'"') => return Ok((i + 1, escaped)),
             Some(b'\\') => {
@@ -285,9 +363,22 @@ fn string_end(b: &[u8], mut i: usize) -> Lex<(usize, bool)> {
                 i = escape_end(b, i + 1)?;
             }
             Some(0..=0x1f) => return fail("control character in a string", i),
+            Some(0x80..) => i = utf8_run_end(b, i)?,
             Some(_) => i += 1,
             None => return fail("EOF while parsing a string", i),
         }
+    }
+}
+
+/// At a non-ASCII byte in a string: the index past its run of non-ASCII bytes, which must be
+/// whole UTF-8 characters (an ASCII byte never continues one, so the run can be checked alone).
+#[cold]
+fn utf8_run_end(b: &[u8], i: usize) -> Lex<usize> {
+    let rest = b.get(i..).unwrap_or_default();
+    let end = rest.iter().position(|&c| c < 0x80).unwrap_or(rest.len());
+    match std::str::from_utf8(&rest[..end]) {
+        Ok(_) => Ok(i + end),
+        Err(_) => fail("invalid UTF-8", i),
     }
 }
 

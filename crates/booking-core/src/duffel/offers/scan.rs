@@ -13,7 +13,7 @@ use std::borrow::Cow;
 
 use serde::de::IgnoredAny;
 
-use super::lex::{Cursor, JsonError};
+use super::lex::{Cursor, JsonError, Key};
 use super::{WireCarrier, WireOffer, WirePassenger, WireSegment, WireSlice};
 
 /// The answer: `data.id` and, per offer in order, its wire fields or why they are unreadable,
@@ -43,8 +43,8 @@ type Res<T> = Result<T, ScanError>;
 struct Shape(String);
 
 /// Reads the answer in one pass.
-pub(super) fn scan(text: &str) -> Res<Scanned<'_>> {
-    let mut j = Cursor::new(text);
+pub(super) fn scan(b: &[u8]) -> Res<Scanned<'_>> {
+    let mut j = Cursor::over(b);
     let mut data = None;
     let mut key = match j.peek()? {
         b'{' => j.object_first()?,
@@ -55,7 +55,7 @@ pub(super) fn scan(text: &str) -> Res<Scanned<'_>> {
         }
     };
     while let Some(k) = key {
-        if k == "data" {
+        if *k == *b"data" {
             if data.is_some() {
                 return Err(ScanError::Envelope("duplicate field `data`"));
             }
@@ -77,12 +77,12 @@ fn scan_data<'a>(j: &mut Cursor<'a>) -> Res<Scanned<'a>> {
     };
     while let Some(k) = key {
         match &*k {
-            "id" if id.is_none() => match j.peek()? {
+            b"id" if id.is_none() => match j.peek()? {
                 b'"' => id = Some(j.string()?.into_owned()),
                 _ => return Err(ScanError::Envelope("`data.id` is not a string")),
             },
-            "offers" if offers.is_none() => offers = Some(scan_offers(j)?),
-            "id" | "offers" => return Err(ScanError::Envelope("duplicate field in `data`")),
+            b"offers" if offers.is_none() => offers = Some(scan_offers(j)?),
+            b"id" | b"offers" => return Err(ScanError::Envelope("duplicate field in `data`")),
             _ => j.skip()?,
         }
         key = j.object_next()?;
@@ -133,8 +133,13 @@ fn object<'a>(
     names: &[&str],
     mut field: impl FnMut(&mut Cursor<'a>, usize) -> Res<Result<(), Shape>>,
 ) -> Res<Result<(), Shape>> {
-    let find = |k: Option<Cow<'_, str>>| {
-        k.map(|k| names.iter().position(|n| *n == k).unwrap_or(names.len()))
+    let find = |k: Option<Key<'_>>| {
+        k.map(|k| {
+            names
+                .iter()
+                .position(|n| n.as_bytes() == &*k)
+                .unwrap_or(names.len())
+        })
     };
     let mut first: Result<(), Shape> = Ok(());
     let mut key = find(j.object_first()?);

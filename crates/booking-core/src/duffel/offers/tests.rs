@@ -268,7 +268,7 @@ fn one_pass_reader_agrees_with_the_serde_shape() {
         );
         if let Ok(expected) = one {
             let (offer, raw) = &parsed.offers[0];
-            assert_eq!(*raw, text, "variant {i}");
+            assert_eq!(*raw, text.as_bytes(), "variant {i}");
             let kept = attach_raw(offer.clone(), raw);
             assert_eq!(
                 serde_json::to_string(&kept).unwrap(),
@@ -283,4 +283,11 @@ fn one_pass_reader_agrees_with_the_serde_shape() {
     let broken = r#"{"data":{"id":"orq_1","offers":[{"id":"off_1"]}}"#;
     assert!(parse_offer_request_borrowed(broken.as_bytes()).is_err());
     assert!(parse_offer_request_borrowed(br#"{"data":{"id":"orq_1","offers":[]}} x"#).is_err());
+    // Bytes that are not UTF-8 anywhere (here in an unread string after the offers) break the
+    // whole answer, as `from_utf8` of the body would.
+    let mut bad = br#"{"data":{"id":"orq_1","offers":[]},"meta":"caf"#.to_vec();
+    bad.extend_from_slice(b"\xc3\"}");
+    let err = parse_offer_request_borrowed(&bad).unwrap_err();
+    assert_eq!(err.code(), "provider_bad_response");
+    assert!(err.to_string().contains("invalid UTF-8"), "{err}");
 }

@@ -91,13 +91,13 @@ fn reads_keys_and_strings_borrowed_unless_escaped() {
     let mut c = Cursor::new(r#" {"id" : "off_1", "n\u0061me":"a\"b", "x":[1,{"y":2}]} "#);
     assert_eq!(c.peek(), Ok(b'{'));
     let key = c.object_first().unwrap().unwrap();
-    assert!(matches!(key, Cow::Borrowed("id")));
+    assert!(matches!(key, Cow::Borrowed(b"id")));
     assert_eq!(c.peek(), Ok(b'"'));
     assert!(matches!(c.string().unwrap(), Cow::Borrowed("off_1")));
-    assert_eq!(c.object_next().unwrap().as_deref(), Some("name"));
+    assert_eq!(c.object_next().unwrap().as_deref(), Some(&b"name"[..]));
     c.peek().unwrap();
     assert_eq!(c.string().unwrap(), "a\"b");
-    assert_eq!(c.object_next().unwrap().as_deref(), Some("x"));
+    assert_eq!(c.object_next().unwrap().as_deref(), Some(&b"x"[..]));
     c.peek().unwrap();
     let start = c.index();
     c.skip().unwrap();
@@ -161,4 +161,68 @@ proptest! {
     fn agrees_with_serde_json_on_arbitrary_text(text in "[\\[\\]{}\",:0-9a-z\\\\. \u{1}-]{0,40}") {
         prop_assert_eq!(accepts(&text), serde_accepts(&text), "{:?}", text);
     }
+}
+
+/// Skips one value of `b` to its end (what the scan does with unread values).
+fn skip_all(b: &[u8]) -> Lex<()> {
+    let mut c = Cursor::over(b);
+    c.skip()?;
+    c.finish()
+}
+
+proptest! {
+    #[test]
+    fn strings_are_checked_as_utf8(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                "[a-z ]{0,20}".prop_map(String::into_bytes),
+                any::<String>().prop_map(|s| s.replace(['"', '\\'], "").into_bytes()),
+                proptest::collection::vec(any::<u8>(), 0..4)
+                    .prop_map(|v| v.into_iter().filter(|&c| c >= 0x20 && c != b'"' && c != b'\\').collect()),
+            ],
+            0..8,
+        )
+    ) {
+        let inner = parts.concat();
+        let utf8 = std::str::from_utf8(&inner).is_ok();
+        let string = [&b"\""[..], &inner, b"\""].concat();
+        prop_assert_eq!(skip_all(&string).is_ok(), utf8);
+        let array = [&b"[1,"[..], &string, b",{\"k\":", &string, b"}]"].concat();
+        prop_assert_eq!(skip_all(&array).is_ok(), utf8);
+        let key = [&b"{"[..], &string, b":null}"].concat();
+        prop_assert_eq!(skip_all(&key).is_ok(), utf8);
+        let mut c = Cursor::over(&string);
+        c.peek().unwrap();
+        prop_assert_eq!(c.string().is_ok(), utf8);
+    }
+}
+
+#[test]
+fn invalid_utf8_is_refused_at_every_offset_and_outside_strings() {
+    for at in 0..40 {
+        for bad in [
+            &[0xff][..],
+            &[0xc3],
+            &[0xe2, 0x82],
+            &[0xed, 0xa0, 0x80],
+            &[0x80],
+        ] {
+            let mut b = vec![b'a'; 40];
+            b.splice(at..at, bad.iter().copied());
+            let string = [&b"[\""[..], &b, b"\"]"].concat();
+            assert_eq!(
+                skip_all(&string),
+                Err(JsonError {
+                    what: "invalid UTF-8",
+                    at: 2 + at
+                }),
+                "{at} {bad:?}"
+            );
+        }
+        let mut b = vec![b'a'; 40];
+        b.splice(at..at, "é€😀".bytes());
+        assert_eq!(skip_all(&[&b"\""[..], &b, b"\""].concat()), Ok(()));
+    }
+    assert!(skip_all(b"[1,\xff]").is_err());
+    assert!(skip_all(b"{\"a\":1}\xc3\xa9").is_err());
 }
