@@ -161,19 +161,24 @@ pub mod local_time {
     /// The text [`parse`] reads: the fraction as 3, 6 or 9 digits, only when not zero.
     pub fn format(value: &NaiveDateTime) -> String {
         let mut out = String::with_capacity(29);
-        push_date_time(&mut out, *value);
+        push(&mut out, value);
+        out
+    }
+
+    /// Appends [`format`]'s text to `out`.
+    pub(crate) fn push(out: &mut String, value: &NaiveDateTime) {
+        push_date_time(out, *value);
         let nano = value.nanosecond() % 1_000_000_000;
         if nano != 0 {
             out.push('.');
             if nano.is_multiple_of(1_000_000) {
-                push_digits(&mut out, nano / 1_000_000, 3);
+                push_digits(out, nano / 1_000_000, 3);
             } else if nano.is_multiple_of(1_000) {
-                push_digits(&mut out, nano / 1_000, 6);
+                push_digits(out, nano / 1_000, 6);
             } else {
-                push_digits(&mut out, nano, 9);
+                push_digits(out, nano, 9);
             }
         }
-        out
     }
 
     /// Serde serializer.

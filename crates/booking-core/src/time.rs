@@ -74,13 +74,18 @@ impl Timestamp {
     /// Renders as RFC 3339 UTC with milliseconds (`2026-11-22T10:00:00.000Z`; years outside
     /// 0000-9999 signed, as chrono writes them).
     pub fn to_rfc3339(self) -> String {
-        let dt = self.to_datetime().naive_utc();
         let mut out = String::with_capacity(24);
-        push_date_time(&mut out, dt);
-        out.push('.');
-        push_digits(&mut out, dt.nanosecond() / 1_000_000, 3);
-        out.push('Z');
+        self.push_rfc3339(&mut out);
         out
+    }
+
+    /// Appends [`Timestamp::to_rfc3339`]'s text to `out`.
+    pub(crate) fn push_rfc3339(self, out: &mut String) {
+        let dt = self.to_datetime().naive_utc();
+        push_date_time(out, dt);
+        out.push('.');
+        push_digits(out, dt.nanosecond() / 1_000_000, 3);
+        out.push('Z');
     }
 
     fn to_datetime(self) -> DateTime<Utc> {

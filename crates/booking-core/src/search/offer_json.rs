@@ -1,13 +1,11 @@
 //! The stored offers' JSON written by hand into one buffer (the hot path's storage text):
 //! exactly what `serde_json::to_string(&offer)` writes (tested against it), without serde's
-//! per-field machinery or chrono's format strings. Anything unusual (a string that needs
-//! escaping, a year outside 0..=9999, fractional seconds) goes through serde_json or chrono.
+//! per-field machinery. A string that needs escaping goes through serde_json; times are written
+//! by the same hand-written writers `offer::local_time` and `Timestamp` serialise with.
 
-use std::fmt::Write;
+use chrono::NaiveDateTime;
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Timelike};
-
-use crate::offer::Offer;
+use crate::offer::{local_time, Offer};
 use crate::time::Timestamp;
 
 /// Appends `offer` as JSON with `raw` (a JSON text, or `null` when `None`) as its last field.
@@ -77,54 +75,17 @@ fn push_int(out: &mut String, v: i64) {
     }
 }
 
-/// `n` as exactly `width` decimal digits (`n` < 10^width).
-fn push_fixed(out: &mut String, n: u32, width: u32) {
-    let mut div = 10u32.pow(width - 1);
-    while div > 0 {
-        out.push(char::from(b'0' + (n / div % 10) as u8));
-        div /= 10;
-    }
-}
-
-/// `YYYY-MM-DDTHH:MM:SS` (chrono's `%Y-%m-%dT%H:%M:%S`) for years 0..=9999.
-fn push_date_time<T: Datelike + Timelike>(out: &mut String, t: &T) {
-    push_fixed(out, t.year().unsigned_abs(), 4);
-    out.push('-');
-    push_fixed(out, t.month(), 2);
-    out.push('-');
-    push_fixed(out, t.day(), 2);
-    out.push('T');
-    push_fixed(out, t.hour(), 2);
-    out.push(':');
-    push_fixed(out, t.minute(), 2);
-    out.push(':');
-    push_fixed(out, t.second(), 2);
-}
-
-/// As `offer::local_time` writes it (`%Y-%m-%dT%H:%M:%S%.f`), quoted.
+/// As `offer::local_time` writes it, quoted.
 fn push_local(out: &mut String, t: &NaiveDateTime) {
     out.push('"');
-    if (0..=9999).contains(&t.year()) && t.nanosecond() == 0 {
-        push_date_time(out, t);
-    } else {
-        // chrono's text has nothing to escape; writing to a `String` cannot fail.
-        let _ = write!(out, "{}", t.format("%Y-%m-%dT%H:%M:%S%.f"));
-    }
+    local_time::push(out, t);
     out.push('"');
 }
 
 /// As [`Timestamp`] serialises (RFC 3339 UTC with milliseconds), quoted.
 fn push_timestamp(out: &mut String, t: Timestamp) {
     out.push('"');
-    match DateTime::from_timestamp_millis(t.unix_ms()) {
-        Some(dt) if (0..=9999).contains(&dt.year()) => {
-            push_date_time(out, &dt);
-            out.push('.');
-            push_fixed(out, dt.nanosecond() / 1_000_000, 3);
-            out.push('Z');
-        }
-        _ => out.push_str(&t.to_rfc3339()),
-    }
+    t.push_rfc3339(out);
     out.push('"');
 }
 
