@@ -66,16 +66,17 @@ impl TripDriver {
         )
     }
 
-    /// `monitor_save_attempt`: compare-and-set from `expected` to `next`, with `effects`.
-    pub(super) fn save(
-        expected: &AttemptState,
+    /// `monitor_save_attempt`: compare-and-set from the stored `expected_version` to `next`, with
+    /// `effects`.
+    pub(super) fn save_from(
+        expected_version: u64,
         next: &AttemptState,
         effects: &[saga::Effect],
         on: Await,
     ) -> Step {
         Self::sql(
             SqlFunction::MonitorSaveAttempt,
-            json!({"attempt_id": next.attempt_id, "expected_version": expected.version,
+            json!({"attempt_id": next.attempt_id, "expected_version": expected_version,
                 "state": next, "effects": effects}),
             on,
         )
