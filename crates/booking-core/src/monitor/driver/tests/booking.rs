@@ -698,3 +698,29 @@ fn an_answer_that_leads_to_a_wait_is_saved_on_its_own_first() {
     assert_eq!(f, "monitor_reschedule");
     assert_eq!(args["decision"], "booking_wait");
 }
+
+#[test]
+fn a_resolution_the_call_cap_stops_is_saved_on_its_own_first() {
+    // An order left in flight (version 6) resolves to reconcile without a save; the look-up
+    // would go with its mark, but the per-trip cap (0 calls) stops the run: the resolution is
+    // saved alone (7, not in flight), then the trip is rescheduled.
+    let mut state = stored(Phase::Order);
+    state.payment_intent = Some("pi_1".into());
+    state.in_flight = true;
+    let mut c = claim("booking", Some(offer()), Some(payment()));
+    c["attempt"] = json!({"state": state});
+    let mut d = driver_with(c, 0);
+    lock(&mut d);
+    assert_eq!(sql(&mut d).0, "monitor_passengers");
+    answer(&mut d, passengers());
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["expected_version"], 6);
+    assert_eq!(args["state"]["version"], 7);
+    assert_eq!(args["state"]["phase"]["name"], "reconcile");
+    assert_eq!(args["state"]["in_flight"], false);
+    answer(&mut d, json!({"saved": true}));
+    let args = rescheduled(&mut d, "call_cap");
+    assert_eq!(args["next_check_at"], json!(NOW));
+    assert_eq!(d.provider_calls(), 0);
+}
