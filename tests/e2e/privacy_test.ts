@@ -6,8 +6,9 @@
  * Redis key, the accounting rows are kept under a tombstone, the Stripe customer is deleted with
  * an idempotency key. Also: an attempt holding money makes the erasure wait (409, Retry-After)
  * and is not touched by it, and meanwhile no card set-up or traveller profile is accepted (409
- * erasure_in_progress); an erasure interrupted at the Stripe step resumes; the export holds
- * the caller's data only.
+ * erasure_in_progress); an erasure interrupted at the Stripe step resumes; a user deleted outside
+ * the erasure keeps the accounting under a tombstone and the resume deletes their Stripe
+ * customer; the export holds the caller's data only.
  */
 import assert from "node:assert/strict";
 import {
@@ -311,6 +312,70 @@ e2eTest("an erasure interrupted at the Stripe step resumes where it stopped", as
   assert.deepEqual(deletes.map((d: Json) => d.status), [500, 404], "resumed: the 404 counts");
   assert.equal(new Set(deletes.map((d: Json) => d.idempotency_key)).size, 1, "one key");
 });
+
+e2eTest(
+  "a user deleted outside the erasure (the dashboard): accounting kept, the resume deletes the card",
+  async () => {
+    const user = await userWithCardAndConsent();
+    const route = randomRoute();
+    await scriptRoute({ ...route, currency: "GBP", offers: [{ total: "389.00", stops: 0 }] });
+    const search = await callSearch(tripBody(route), user.jwt);
+    assert.equal(search.status, 201, JSON.stringify(search.json));
+    const tripId = (search.json.trip as { id: string }).id;
+    const attemptId = crypto.randomUUID();
+    const closed = {
+      ...attemptState(attemptId, tripId),
+      phase: { name: "closed", end: "booked" },
+      payment_intent: "pi_e2eauthdelete",
+    };
+    await sql()`update public.trip_requests set status = 'booking' where id = ${tripId}`;
+    await sql()`insert into public.booking_attempts (id, trip_id, state, version, open, phase)
+      values (${attemptId}, ${tripId}, ${sql().json(closed)}, 1, false, 'closed')`;
+    await sql()`insert into public.bookings (trip_id, attempt_id, provider_order_id,
+        booking_reference, amount_minor, currency)
+      values (${tripId}, ${attemptId}, ${
+      "ord_e2e" + attemptId.slice(0, 8)
+    }, 'E2EDEL', 38900, 'GBP')`;
+    await sql()`update public.trip_requests set status = 'booked' where id = ${tripId}`;
+
+    // What GoTrue's admin API (the dashboard's "Delete user") does.
+    await sql()`delete from auth.users where id = ${user.id}`;
+    const [left] = await sql()`select
+        (select count(*)::int from public.bookings where trip_id = ${tripId}) as bookings,
+        (select count(*)::int from public.booking_attempts where trip_id = ${tripId}) as attempts,
+        (select owner_id in (select id from public.erased_subjects) from public.trip_requests
+          where id = ${tripId}) as tombstoned,
+        (select count(*)::int from public.consents where owner_id = ${user.id}) as consents,
+        (select count(*)::int from public.payment_profiles where owner_id = ${user.id}) as profiles,
+        (select step from public.erasure_requests where user_id = ${user.id}) as step`;
+    assert.deepEqual(left, {
+      bookings: 1,
+      attempts: 1,
+      tombstoned: true,
+      consents: 0,
+      profiles: 0,
+      step: "stripe",
+    });
+    assert.deepEqual(
+      (await stripe("/_fake/requests")).data.filter((r: Json) =>
+        r.method === "DELETE" && r.path === `/v1/customers/${user.customer}`
+      ),
+      [],
+      "nothing is called from inside the database",
+    );
+
+    // The erasure-resume job's request (privacy-operator), which pg_cron makes 5 minutes later.
+    const done = await operator({ action: "erase", user_id: user.id });
+    assert.equal(done.status, 200, JSON.stringify(done.json));
+    assert.equal(done.json.erasure.status, "done");
+    const deletes = (await stripe("/_fake/requests")).data.filter((r: Json) =>
+      r.method === "DELETE" && r.path === `/v1/customers/${user.customer}`
+    );
+    assert.equal(deletes.length, 1, "the Stripe customer (and its card) is deleted once");
+    assert.equal(deletes[0].idempotency_key, `erasure-${done.json.erasure.id}-customer`);
+    assert.deepEqual(await redisKeys(`rl:*:${user.id}:*`), [], "the rate-limit keys are gone");
+  },
+);
 
 e2eTest("privacy: bad bodies and callers get stable codes", async () => {
   const user = await newUser();

@@ -71,6 +71,7 @@ e2eTest(
     assert.deepEqual(
       runs.map((r) => r.job as string).sort(),
       [
+        "alert_deliveries",
         "finished_trip_offers",
         "monitor_runs",
         "notifications",

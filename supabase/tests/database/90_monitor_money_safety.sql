@@ -7,7 +7,7 @@
 -- since 1900 (before anything real, on any day), so they come first; assertions look at these trips only, or at properties every
 -- claimed trip must have.
 begin;
-select plan(36);
+select plan(37);
 
 -- Dates relative to the transaction's clock, so the file means the same on any day:
 -- pg_temp.day(n) is current_date + n; pg_temp.at(i) is now() + i as RFC 3339 UTC with
@@ -244,8 +244,11 @@ set state = pg_temp.state(id, trip_id, 2, '{"name": "closed", "end": "fail"}')
 where id = (select id from t where k = 'pin_a');
 select lives_ok($$ delete from auth.users where id = 'cccccccc-0000-4000-8000-00000000000c' $$,
   'once the attempt is closed, the owner can be deleted');
-select is((select count(*)::int from public.booking_attempts where id = (select id from t where k = 'pin_a')), 0,
-  'and the closed attempt goes with the trip (cascade)');
+select is((select count(*)::int from public.booking_attempts where id = (select id from t where k = 'pin_a')), 1,
+  'and the closed attempt is kept: the accounting record (migration 20261205000400)');
+select ok((select exists (select 1 from public.erased_subjects e where e.id = r.owner_id)
+           from public.trip_requests r where r.id = (select id from t where k = 'pin')),
+  'its trip now belongs to a tombstone, not to the deleted user');
 select lives_ok(format($$ delete from public.booking_attempts where id = %L $$,
     (select a.id from public.booking_attempts a where a.trip_id = (select id from t where k = 'lim') limit 1)),
   'a closed attempt can be deleted');

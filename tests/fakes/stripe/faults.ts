@@ -7,11 +7,20 @@
  */
 
 import { droppedBodyResponse, isObject } from "../_shared.ts";
-import { errorResponse, StripeError } from "./errors.ts";
+import { errorResponse, StripeError, unexpectedState } from "./errors.ts";
 import type { StripeState } from "./state.ts";
-import { type Endpoint, ENDPOINTS, type Params, type Prepared, type StripeFault } from "./types.ts";
+import {
+  type Endpoint,
+  ENDPOINTS,
+  type Params,
+  type PiState,
+  type Prepared,
+  type StripeFault,
+} from "./types.ts";
 
-const FAULT_KINDS = ["500", "timeout", "lose_response", "429"];
+const FAULT_KINDS = ["500", "timeout", "lose_response", "429", "unexpected_state"];
+/** Endpoints acting on one PaymentIntent's status, where `unexpected_state` applies. */
+const STATE_ENDPOINTS = ["confirm", "capture", "cancel"];
 
 /** The faults of a posted script (one fault, a list, or `{"faults":[…]}`), or an error text. */
 export function parseScript(body: unknown): StripeFault[] | string {
@@ -27,7 +36,10 @@ export function parseScript(body: unknown): StripeFault[] | string {
     ) {
       return `each fault needs endpoint (${
         ENDPOINTS.join("|")
-      }) and fault (500|timeout|lose_response|429)`;
+      }) and fault (500|timeout|lose_response|429|unexpected_state)`;
+    }
+    if (f.fault === "unexpected_state" && !STATE_ENDPOINTS.includes(f.endpoint as string)) {
+      return `unexpected_state applies to ${STATE_ENDPOINTS.join("|")} only`;
     }
     if (f.delay_ms !== undefined && (typeof f.delay_ms !== "number" || f.delay_ms < 0)) {
       return "delay_ms must be a non-negative number";
@@ -87,6 +99,27 @@ export function scripted500(): StripeError {
     type: "api_error",
     message: "An unknown error occurred while processing this request (scripted by the fake).",
   }, true);
+}
+
+/**
+ * What an `unexpected_state` fault answers instead of executing: Stripe's 400
+ * `payment_intent_unexpected_state` (stored under the idempotency key, as Stripe stores it) as if
+ * the intent were briefly `processing` (3-D Secure or a bank completing at that moment); the
+ * intent itself is unchanged, so a read afterwards shows its real status.
+ */
+export function scriptedUnexpectedState(target: PiState, endpoint: Endpoint): StripeError {
+  const processing: PiState = { ...target, pi: { ...target.pi, status: "processing" } };
+  const [action, allowed] = endpoint === "cancel"
+    ? ["canceled", [
+      "requires_payment_method",
+      "requires_capture",
+      "requires_confirmation",
+      "requires_action",
+    ]]
+    : endpoint === "capture"
+    ? ["captured", ["requires_capture"]]
+    : ["confirmed", ["requires_payment_method", "requires_confirmation", "requires_action"]];
+  return unexpectedState(processing, action, allowed);
 }
 
 /**

@@ -128,3 +128,28 @@ Deno.test("stripe: timeout fault delays and still executes", async () => {
   assert.ok(performance.now() - t0 >= 100);
   assert.equal(r.json.status, "requires_capture");
 });
+
+Deno.test("stripe: unexpected_state refuses a cancel as if processing, stored, intent unchanged", async () => {
+  const { fake } = fresh();
+  const pi = (await call(fake, "POST", "/v1/payment_intents", AUTHORIZE)).json.id;
+  await control(fake, "POST", "/_fake/script", { endpoint: "cancel", fault: "unexpected_state" });
+  const h = { "idempotency-key": "cancel-refused" };
+  const refused = await call(fake, "POST", `/v1/payment_intents/${pi}/cancel`, {}, h);
+  const e = assertError(refused, 400, "invalid_request_error", "payment_intent_unexpected_state");
+  assert.equal((e.payment_intent as { status: string }).status, "processing");
+  assert.equal(
+    (await call(fake, "GET", `/v1/payment_intents/${pi}`)).json.status,
+    "requires_capture",
+  );
+  const replay = await call(fake, "POST", `/v1/payment_intents/${pi}/cancel`, {}, h);
+  assert.deepEqual([replay.status, replay.headers.get("idempotent-replayed")], [400, "true"]);
+  const next = await call(fake, "POST", `/v1/payment_intents/${pi}/cancel`, {}, {
+    "idempotency-key": "cancel-2",
+  });
+  assert.deepEqual([next.status, next.json.status], [200, "canceled"], "one fault, one refusal");
+  const bad = await control(fake, "POST", "/_fake/script", {
+    endpoint: "create",
+    fault: "unexpected_state",
+  });
+  assert.equal(bad.status, 400);
+});

@@ -17,7 +17,13 @@ import {
 } from "../_shared.ts";
 import { control } from "./control.ts";
 import { errorResponse, invalid, StripeError } from "./errors.ts";
-import { lostResponse, rateLimited, scripted500, takeFault } from "./faults.ts";
+import {
+  lostResponse,
+  rateLimited,
+  scripted500,
+  scriptedUnexpectedState,
+  takeFault,
+} from "./faults.ts";
 import { beginKey, checkKey, replay, storeResult } from "./idempotency.ts";
 import {
   prepareCancel,
@@ -245,6 +251,9 @@ async function handle(s: StripeState, req: Request): Promise<Response> {
     if (fault?.fault === "500") {
       store = fault.store ?? true;
       throw scripted500();
+    }
+    if (fault?.fault === "unexpected_state" && prepared.target) {
+      throw scriptedUnexpectedState(prepared.target, ep.endpoint);
     }
     const before = prepared.target?.pi.status as string | undefined;
     const refundedBefore = prepared.target?.refundedMinor ?? 0;

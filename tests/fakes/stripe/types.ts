@@ -33,8 +33,12 @@ export type Endpoint = (typeof ENDPOINTS)[number];
 export interface StripeFault {
   /** Which endpoint it applies to. */
   endpoint: Endpoint;
-  /** What goes wrong. */
-  fault: "500" | "timeout" | "lose_response" | "429";
+  /**
+   * What goes wrong. `unexpected_state` (confirm, capture, cancel only): a 400
+   * `payment_intent_unexpected_state` as if the intent were `processing`, nothing executed (the
+   * intent keeps its status).
+   */
+  fault: "500" | "timeout" | "lose_response" | "429" | "unexpected_state";
   /** For `timeout`: how long to wait before executing (default 5000 ms). */
   delay_ms?: number;
   /** For `lose_response`: break the body instead of answering 500. */

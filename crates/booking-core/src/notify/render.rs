@@ -448,9 +448,13 @@ fn could_not_book(input: &RenderInput<'_>) -> Result<Email, RenderError> {
     let route = route(trip);
     let mut doc = Doc::default();
     doc.heading(&[Part::Lit("We could not book "), Part::Val(&route)]);
-    if trip.last_error_code.as_deref() == Some("release_failed") {
-        // The saga gave up releasing the hold (docs/saga.md): it may still show on the card, and
-        // an operator is alerted (`hold_not_released`). Never claim it is released.
+    if matches!(
+        trip.last_error_code.as_deref(),
+        Some("release_failed" | "captured_not_released")
+    ) {
+        // The saga gave up releasing the hold, or found it captured (docs/saga.md): it may still
+        // show on the card or be taken, and an operator is alerted (`hold_not_released`,
+        // `captured_not_released`). Never claim it is released.
         doc.para(&[Part::Lit(
             "Why: the booking did not go through, and we could not confirm that the payment \
              provider released the hold on your card. Our team has been alerted and will make sure \

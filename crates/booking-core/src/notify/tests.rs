@@ -121,12 +121,14 @@ fn could_not_book_never_claims_a_hold_released_when_the_release_was_given_up() {
         "{}",
         plain.text
     );
-    c["trip"]["last_error_code"] = "release_failed".into();
-    let e = email(&c);
-    for part in [&e.html, &e.text] {
-        assert!(!part.contains("is released"), "{part}");
-        assert!(!part.contains("Nothing was charged"), "{part}");
-        assert!(part.contains("Our team has been alerted"), "{part}");
+    for code in ["release_failed", "captured_not_released"] {
+        c["trip"]["last_error_code"] = code.into();
+        let e = email(&c);
+        for part in [&e.html, &e.text] {
+            assert!(!part.contains("is released"), "{code}: {part}");
+            assert!(!part.contains("Nothing was charged"), "{code}: {part}");
+            assert!(part.contains("Our team has been alerted"), "{code}: {part}");
+        }
     }
 }
 

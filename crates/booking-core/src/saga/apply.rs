@@ -487,14 +487,26 @@ pub const RELEASE_MAX_SENDS: u32 = 5;
 /// `give_up_hold`.
 pub const RELEASE_MAX_BAD_READS: u32 = 5;
 
-/// A release that cannot be completed: the hold may still exist (or the money was taken without
-/// a ticket). The attempt closes `release_failed` with end `fail`: the trip goes to `failed`, so
-/// no new attempt starts (never a second hold or charge), and the alert rule
-/// `hold_not_released` raises an operator alert for the attempt.
+/// A release that cannot be completed: the hold may still exist. The attempt closes
+/// `release_failed` with end `fail`: the trip goes to `failed`, so no new attempt starts (never a
+/// second hold or charge), and the alert rule `hold_not_released` raises an operator alert for
+/// the attempt (for a card hold's life, 7 days).
 fn give_up_hold(state: AttemptState) -> AttemptState {
     with_reason(
         state.enter(Phase::Finish { end: End::Fail }),
         "release_failed",
+    )
+}
+
+/// A release that found the intent `succeeded`: the money was taken and the release has no
+/// ticket to show for it. Closed like [`give_up_hold`] (trip `failed`, never re-booked), with
+/// its own reason `captured_not_released`, so the alert rule `captured_not_released` keeps an
+/// operator alert open until a person refunds the charge and resolves it (it never lapses: a
+/// capture, unlike a hold, does not expire).
+fn captured_without_ticket(state: AttemptState) -> AttemptState {
+    with_reason(
+        state.enter(Phase::Finish { end: End::Fail }),
+        "captured_not_released",
     )
 }
 
@@ -528,7 +540,21 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
             state.enter(Phase::Finish { end: End::Booked }),
             "capture_failed",
         ),
-        (Phase::Release { end }, IntentStatus::Canceled) => {
+        (Phase::Release { end }, status) => release_read(state, now, end, status),
+        _ => state,
+    }
+}
+
+/// What a release does with the intent it read. Every status is named (no wildcard): a status
+/// added to [`IntentStatus`] must be decided here, never fall through to a silent no-op.
+fn release_read(
+    mut state: AttemptState,
+    now: Timestamp,
+    end: End,
+    status: IntentStatus,
+) -> AttemptState {
+    match status {
+        IntentStatus::Canceled => {
             let reason = state.reason.clone();
             let mut done = state.enter(Phase::Finish { end });
             done.reason = reason;
@@ -537,16 +563,11 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
         // Mid-authentication: Stripe refuses a cancel now but the intent will settle
         // (`requires_capture` or back to `requires_payment_method`). Read it again later, the
         // backoff growing; the attempt stays open (money-holding phases never give up).
-        (Phase::Release { .. }, IntentStatus::Processing) => {
-            retry(state, now, "payment_processing")
-        }
-        (
-            Phase::Release { .. },
-            IntentStatus::RequiresCapture
-            | IntentStatus::RequiresAction
-            | IntentStatus::RequiresPaymentMethod
-            | IntentStatus::RequiresConfirmation,
-        ) => {
+        IntentStatus::Processing => retry(state, now, "payment_processing"),
+        IntentStatus::RequiresCapture
+        | IntentStatus::RequiresAction
+        | IntentStatus::RequiresPaymentMethod
+        | IntentStatus::RequiresConfirmation => {
             if state.cancel_refusals >= RELEASE_MAX_SENDS {
                 return give_up_hold(state);
             }
@@ -558,9 +579,8 @@ fn on_retrieved(mut state: AttemptState, now: Timestamp, status: u16, body: &[u8
             state.not_before = None;
             state
         }
-        // `succeeded` (money taken without a ticket) or anything else: operators must look.
-        (Phase::Release { .. }, _) => give_up_hold(state),
-        _ => state,
+        // Money taken without a ticket: an operator must refund it.
+        IntentStatus::Succeeded => captured_without_ticket(state),
     }
 }
 

@@ -1530,14 +1530,15 @@ fn release_failed_only_after_the_bounded_re_sends() {
     // Captured without a ticket: operators must look.
     let (_, refused) = step(&fx, &authorized_release(&fx), resp(400, CANCEL_REFUSED));
     let (_, taken) = step(&fx, &refused, intent("succeeded", 20_000));
-    assert_eq!(taken.reason.as_deref(), Some("release_failed"));
+    assert_eq!(taken.reason.as_deref(), Some("captured_not_released"));
     assert_eq!(taken.phase, Phase::Finish { end: End::Fail });
-    assert_gives_up_for_an_operator(&fx, &taken);
+    assert_gives_up_for_an_operator(&fx, &taken, "captured_not_released");
 }
 
 /// The closing save of a given-up release: trip `failed` (never `watching`, so no new attempt
-/// and no second hold), reason `release_failed` (the `hold_not_released` alert's condition).
-fn assert_gives_up_for_an_operator(fx: &Fixture, state: &AttemptState) {
+/// and no second hold), with `reason` (`release_failed`: the `hold_not_released` alert's
+/// condition; `captured_not_released`: the `captured_not_released` alert's).
+fn assert_gives_up_for_an_operator(fx: &Fixture, state: &AttemptState, reason: &str) {
     let Command::Write {
         state: closed,
         effects,
@@ -1549,7 +1550,7 @@ fn assert_gives_up_for_an_operator(fx: &Fixture, state: &AttemptState) {
     assert!(effects.contains(&Effect::SetTripStatus {
         trip_id: state.trip_id.clone(),
         to: TripStatus::Failed,
-        reason: "release_failed".to_owned(),
+        reason: reason.to_owned(),
         next_check_at: None,
     }));
 }
@@ -1634,7 +1635,7 @@ fn refused_intent_reads_give_up_for_an_operator() {
         assert_eq!(reads, RELEASE_MAX_BAD_READS, "{status}");
         assert_eq!(closed.phase, Phase::Finish { end: End::Fail });
         assert_eq!(closed.reason.as_deref(), Some("release_failed"));
-        assert_gives_up_for_an_operator(&fx, &closed);
+        assert_gives_up_for_an_operator(&fx, &closed, "release_failed");
     }
 }
 
