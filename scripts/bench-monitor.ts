@@ -4,9 +4,12 @@
  *
  *   eval "$(bash scripts/stack.sh env)"
  *   deno run -A scripts/bench-monitor.ts [--trips 10000] [--batch 5000] [--invocations 2]
- *     [--path waiting|booking] [--latency 0|500] [--concurrency 64]
+ *     [--path waiting|booking] [--latency 0|500] [--concurrency 64] [--warm 0]
  *
  * `--invocations` runs start together (the fan-out a tick would do); each claims `--batch`.
+ * `--warm N` first runs N trips of the same path through one invocation, outside the measurement
+ * (the empty warm-up runs load every isolate but do not run the path's code: without it the
+ * measured run includes the JIT's and wasm tier-up's first pass over the path, on one isolate).
  * Printed per scenario: wall time, trips/s, the router process's CPU ms per trip (utime + stime
  * from /proc, the process that runs every function; the fakes run elsewhere), its peak RSS,
  * database transactions per trip (pg_stat_database xact_commit, measured by Postgres) and round
@@ -26,6 +29,7 @@ const args: Record<string, string | number> = {
   path: "waiting",
   latency: 0,
   concurrency: 64,
+  warm: 0,
 };
 for (let i = 0; i < Deno.args.length; i += 2) {
   const k = Deno.args[i].replace(/^--/, "");
@@ -100,6 +104,18 @@ try {
   // several rounds of concurrent runs with nothing due, so every isolate has served one.
   for (let i = 0; i < 3; i++) {
     await Promise.all(Array.from({ length: Math.max(4, Number(args.invocations)) }, runMonitor));
+  }
+  const warm = Number(args.warm);
+  if (warm > 0) {
+    const seededWarm = await seedTrips(db, DUFFEL, warm, { book });
+    await db`update public.pipeline_settings set batch_size = ${warm},
+      provider_call_budget = ${warm * (book ? 6 : 1) + 100}, concurrency = ${
+      Number(args.concurrency)
+    },
+      duffel_calls_per_second = 10000, stripe_calls_per_second = 10000`;
+    const w = await runMonitor();
+    console.log(`warmed: ${w.claimed} ${args.path} trips, ${JSON.stringify(w.outcomes)}`);
+    if (!book) await dropSeeded(db, seededWarm);
   }
   const t0 = performance.now();
   const seeded = await seedTrips(db, DUFFEL, n, { book });

@@ -5,7 +5,7 @@
 //! (`{kind:"http",id,request}`, `{kind:"sql",id,function,role,args}` or `{kind:"done",result}`);
 //! the outcome of command `id` goes back through `handle_http(now_ms, id, status, body)`,
 //! `handle_transport(now_ms, id, kind)`, `handle_sql(now_ms, id, result_json)` or
-//! `handle_sql_error(now_ms, id, sqlstate)`, each returning `{ok:true}` or
+//! `handle_sql_error(now_ms, id, sqlstate)`, each returning `undefined` (taken) or
 //! `{ok:false,error:{code,message}}`. Nothing here throws; a driver that cannot be built polls
 //! `done` with a stopped/500 result naming the error's code.
 
@@ -45,19 +45,28 @@ use wasm_bindgen::prelude::*;
 
 use crate::{timestamp, to_js};
 
-/// Feeds `input` to `driver` and reports `{ok}` or `{ok:false,error}`.
+/// Feeds `input` to `driver` and reports `undefined` (taken) or `{ok:false,error}`: the
+/// common answer is a constant, not an object built through serde-wasm-bindgen at every call.
 fn feed<D: Driver>(driver: &mut D, now_ms: f64, id: u32, input: Input<'_>) -> JsValue {
-    to_js(&match driver.handle(timestamp(now_ms), id, input) {
-        Ok(()) => json!({"ok": true}),
-        Err(error) => {
-            json!({"ok": false, "error": {"code": error.code(), "message": error.to_string()}})
-        }
-    })
+    match driver.handle(timestamp(now_ms), id, input) {
+        Ok(()) => JsValue::UNDEFINED,
+        Err(error) => to_js(
+            &json!({"ok": false, "error": {"code": error.code(), "message": error.to_string()}}),
+        ),
+    }
 }
 
 /// `value` as JSON text; `null` if it cannot be written (as `to_js` gives `null`).
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// A driver's next command as JSON text.
+fn poll_text<D: Driver>(driver: &mut D, now: booking_core::time::Timestamp) -> String
+where
+    D::Done: Serialize,
+{
+    to_json(&driver.poll(now))
 }
 
 fn transport(kind: &str) -> Result<TransportFailure, JsValue> {
@@ -72,6 +81,9 @@ fn transport(kind: &str) -> Result<TransportFailure, JsValue> {
 /// driver that could not be built is done at once with `$refused`.
 macro_rules! driver_methods {
     ($class:ident) => {
+        driver_methods!($class, poll_text);
+    };
+    ($class:ident, $poll:expr) => {
         #[wasm_bindgen]
         impl $class {
             /// The next command, as JSON text (the shim parses it with `JSON.parse`: one string
@@ -79,7 +91,7 @@ macro_rules! driver_methods {
             /// as a plain JSON-compatible object).
             pub fn poll(&mut self, now_ms: f64) -> String {
                 match &mut self.inner {
-                    Ok(driver) => to_json(&driver.poll(timestamp(now_ms))),
+                    Ok(driver) => ($poll)(driver, timestamp(now_ms)),
                     Err(done) => to_json(&Command::Done {
                         result: done.clone(),
                     }),
@@ -170,8 +182,10 @@ impl TripDriver {
     }
 }
 
+// The monitor's driver writes its command text in place (`poll_json`: no copy of the command,
+// the attempt state written once as text).
 #[cfg(feature = "monitor")]
-driver_methods!(TripDriver);
+driver_methods!(TripDriver, CoreTripDriver::poll_json);
 
 /// One `trip-search` request's state machine. Call `free()` when done with it.
 #[cfg(feature = "search")]

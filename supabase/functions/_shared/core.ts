@@ -146,8 +146,11 @@ class Wrapped<D> implements CoreDriver<D> {
         case "sql_error":
           return d.handle_sql_error(nowMs, id, input.sqlstate);
       }
-    }) as { ok: boolean; error?: CoreError };
-    if (!r.ok) throw new HttpError(500, r.error?.code ?? "internal", r.error?.message ?? "driver");
+    }) as { ok: boolean; error?: CoreError } | undefined;
+    // `undefined`: taken (the common answer, a constant); else `{ok:false,error}`.
+    if (r !== undefined && !r.ok) {
+      throw new HttpError(500, r.error?.code ?? "internal", r.error?.message ?? "driver");
+    }
   }
 
   /** Frees the driver; one of an old instance is only detached (its memory is gone). */

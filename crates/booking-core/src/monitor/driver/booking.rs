@@ -47,6 +47,24 @@ impl TripDriver {
             Some(quote) => saga::begin_priced(params, quote, now),
             None => saga::begin(params, now),
         };
+        // The attempt begins with its first request's mark (the state the saga makes durable
+        // before that request leaves): one transaction instead of two, and the request is sent
+        // once it is started, exactly as after a saved mark.
+        if self.provider_calls < self.config.max_provider_calls {
+            let ctx = Context {
+                duffel: &self.config.duffel,
+                travellers: &self.travellers,
+                traveller_request: self.traveller_request,
+            };
+            if let Command::Send { mark, request } = saga::next(&state, now, &ctx) {
+                return Self::sql(
+                    SqlFunction::MonitorBeginAttempt,
+                    json!({"trip_id": self.trip_id(), "trip_version": self.trip.version,
+                        "state": mark}),
+                    Await::BeginSend(Box::new(mark), Box::new(request)),
+                );
+            }
+        }
         Self::sql(
             SqlFunction::MonitorBeginAttempt,
             json!({"trip_id": self.trip_id(), "trip_version": self.trip.version, "state": state}),
@@ -57,9 +75,33 @@ impl TripDriver {
     pub(super) fn saga(&mut self, state: AttemptState, now: Timestamp) -> Step {
         // Every state reaching here is the stored one (resumed, begun, or just saved).
         self.stored = Some((state.attempt_id.clone(), state.version));
+        self.saga_from(state, None, now)
+    }
+
+    /// The saga from `state`, which is newer than the stored one (an answer applied, or
+    /// `writes` effect-free writes in a row, none saved yet).
+    pub(super) fn saga_unsaved(&mut self, state: AttemptState, writes: u8, now: Timestamp) -> Step {
+        self.saga_from(state, Some(writes), now)
+    }
+
+    /// One saga step from `state`; `unsaved` when `state` is not the stored one (see
+    /// [`Ready::Unsaved`]). A state not saved yet goes to the database with the next save the
+    /// saga asks for (the next request's mark, or a write with effects), compare-and-set from
+    /// the stored version: nothing leaves before the state it follows is durable, and a crash
+    /// before that save leaves the previous mark stored, which the next run resolves as lost
+    /// (as a crash before the state's own save would). Anything else (a wait, the end, a stop,
+    /// the call cap, a flag) saves it on its own first.
+    fn saga_from(&mut self, state: AttemptState, unsaved: Option<u8>, now: Timestamp) -> Step {
+        let expected = self.stored.as_ref().map_or(state.version, |(_, v)| *v);
+        let flush = |state: AttemptState| {
+            Self::save_from(expected, &state, &[], Await::Save(Box::new(state.clone())))
+        };
         if let Some(sqlstate) = self.travellers_unreadable.clone() {
             // A stale attempt ends without them (its hold is released): let the saga do it.
             if needs_travellers(&state, now) && !saga::is_stale(&state, now) {
+                if unsaved.is_some() {
+                    return flush(state);
+                }
                 // Unknown is not gone: never release because of a failed read. Stop, and
                 // resume next run; flag for an operator once the attempt has been stuck long.
                 let stuck_ms = now.unix_ms() - state.updated_at.unix_ms();
@@ -79,13 +121,22 @@ impl TripDriver {
             travellers: &self.travellers,
             traveller_request: self.traveller_request,
         };
-        match saga::next(&state, now, &ctx) {
+        let command = saga::next(&state, now, &ctx);
+        let goes_on = match command {
+            Command::Send { .. } => self.provider_calls < self.config.max_provider_calls,
+            Command::Write { .. } => true,
+            Command::WaitUntil(_) | Command::Done(_) => false,
+        };
+        if unsaved.is_some() && !goes_on {
+            return flush(state);
+        }
+        match command {
             Command::Send { mark, request } => {
                 if self.provider_calls >= self.config.max_provider_calls {
                     return self.reschedule(now, "call_cap", "call_cap", DriverOutcome::Waiting);
                 }
-                Self::save(
-                    &state,
+                Self::save_from(
+                    expected,
                     &mark,
                     &[],
                     Await::SaveMark(Box::new(mark.clone()), Box::new(request)),
@@ -94,7 +145,19 @@ impl TripDriver {
             Command::Write {
                 state: next,
                 effects,
-            } => Self::save(&state, &next, &effects, Await::Save(Box::new(next.clone()))),
+            } => {
+                let writes = unsaved.unwrap_or(0);
+                if effects.is_empty() && writes < MAX_UNSAVED_WRITES {
+                    Step::Ready(Ready::Unsaved(Box::new(next), writes + 1))
+                } else {
+                    Self::save_from(
+                        expected,
+                        &next,
+                        &effects,
+                        Await::Save(Box::new(next.clone())),
+                    )
+                }
+            }
             Command::WaitUntil(at) => {
                 let reason = state.reason.as_deref().unwrap_or("saga_backoff");
                 self.reschedule(at, "booking_wait", reason, DriverOutcome::Waiting)
@@ -205,6 +268,23 @@ impl TripDriver {
         }
     }
 
+    /// `monitor_begin_attempt`'s answer when the attempt began with its first request's mark:
+    /// started → the mark is the stored state, send its request (counted against the cap);
+    /// refused → as [`Self::begun`].
+    pub(super) fn begun_send(
+        &mut self,
+        mark: Box<AttemptState>,
+        request: HttpRequest,
+        result: &Value,
+    ) -> Step {
+        if flag(result, "started") != Some(true) {
+            return Self::begun(mark, result);
+        }
+        self.stored = Some((mark.attempt_id.clone(), mark.version));
+        self.provider_calls += 1;
+        Step::Wait(DriverCommand::Http { request }, Await::Send(mark))
+    }
+
     /// The mark is saved: send its request (counted against the cap).
     pub(super) fn mark_saved(
         &mut self,
@@ -242,7 +322,8 @@ impl TripDriver {
             HttpResult::Transport(TransportFailure::Network) => Outcome::Network,
         };
         match saga::apply(mark, now, outcome) {
-            Ok(after) => Self::save(mark, &after, &[], Await::Save(Box::new(after.clone()))),
+            // Saved with the next save the saga asks for (see `saga_from`).
+            Ok(after) => Step::Ready(Ready::Unsaved(Box::new(after), 0)),
             Err(e) => Step::Ready(Ready::Finish(DriverOutcome::Stopped, e.code().into())),
         }
     }
@@ -267,6 +348,10 @@ fn not_saved(result: &Value) -> Step {
     };
     Step::Ready(Ready::Finish(DriverOutcome::Stopped, reason.into()))
 }
+
+/// How many effect-free writes the saga may take in a row before one is saved on its own (a
+/// bound on work between saves; the saga never needs more than a few).
+const MAX_UNSAVED_WRITES: u8 = 8;
 
 /// `monitor_save_attempt`'s refusal of an order while the traveller's request is pending.
 const TRAVELLER_REQUEST: &str = "traveller_request";

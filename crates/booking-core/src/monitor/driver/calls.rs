@@ -13,6 +13,11 @@ use crate::time::Timestamp;
 impl TripDriver {
     /// Waits on `app.<function>(args)`.
     pub(super) fn sql(function: SqlFunction, args: Value, on: Await) -> Step {
+        Self::sql_text(function, args.to_string(), on)
+    }
+
+    /// Waits on `app.<function>(args)`, `args` as JSON text.
+    fn sql_text(function: SqlFunction, args: String, on: Await) -> Step {
         Step::Wait(DriverCommand::Sql { function, args }, on)
     }
 
@@ -66,18 +71,26 @@ impl TripDriver {
         )
     }
 
-    /// `monitor_save_attempt`: compare-and-set from `expected` to `next`, with `effects`.
-    pub(super) fn save(
-        expected: &AttemptState,
+    /// `monitor_save_attempt`: compare-and-set from the stored `expected_version` to `next`, with
+    /// `effects`.
+    pub(super) fn save_from(
+        expected_version: u64,
         next: &AttemptState,
         effects: &[saga::Effect],
         on: Await,
     ) -> Step {
-        Self::sql(
-            SqlFunction::MonitorSaveAttempt,
-            json!({"attempt_id": next.attempt_id, "expected_version": expected.version,
-                "state": next, "effects": effects}),
-            on,
-        )
+        // Written as text at once: the state is the largest argument the driver sends.
+        let args = format!(
+            r#"{{"attempt_id":{},"expected_version":{expected_version},"state":{},"effects":{}}}"#,
+            json(&next.attempt_id),
+            json(next),
+            json(effects),
+        );
+        Self::sql_text(SqlFunction::MonitorSaveAttempt, args, on)
     }
+}
+
+/// `value` as JSON text (`null` if it cannot be written, which the database then refuses).
+pub(super) fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }

@@ -3,7 +3,6 @@
 //! [`DriverOutcome`]).
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::engine::SqlFunction;
 use crate::http::HttpRequest;
@@ -40,8 +39,8 @@ pub(crate) enum DriverCommand {
     Sql {
         /// One of the `monitor_*` functions of the contract.
         function: SqlFunction,
-        /// The function's argument.
-        args: Value,
+        /// The function's argument, as JSON text (written once, sent as is by `poll_json`).
+        args: String,
     },
     /// Nothing more to do for this trip in this run.
     Done {

@@ -86,7 +86,7 @@ impl TripDriver {
         };
         let step = match on {
             // The unique open-attempt index refused a second attempt.
-            Await::Begin(_) if sqlstate == "23505" => {
+            Await::Begin(_) | Await::BeginSend(..) if sqlstate == "23505" => {
                 Step::Ready(Ready::Finish(DriverOutcome::Skipped, "attempt_open".into()))
             }
             Await::Passengers(Some(state)) if may_hold_money(&state) => {
@@ -161,6 +161,7 @@ impl TripDriver {
             },
             Await::Passengers(resume) => self.passengers_read(resume, now, result),
             Await::Begin(state) => Self::begun(state, result),
+            Await::BeginSend(mark, request) => self.begun_send(mark, *request, result),
             Await::SaveMark(mark, request) => self.mark_saved(mark, *request, now, result),
             Await::Save(state) => Self::saved(state, result),
             Await::Flag(reason) => match flag(result, "flagged") {

@@ -223,6 +223,19 @@ impl TripDriver {
 
     /// The next command, unnumbered. Repeats the waiting command until its outcome is fed.
     fn next_command(&mut self, now: Timestamp) -> DriverCommand {
+        self.settle(now);
+        match &self.stage {
+            Stage::Waiting(command, _) => command.clone(),
+            Stage::Done(outcome, reason) => DriverCommand::Done {
+                outcome: *outcome,
+                reason: reason.clone(),
+            },
+            Stage::Ready(_) => unreachable_ready(),
+        }
+    }
+
+    /// Advances until the driver waits on a command (numbered) or is done.
+    fn settle(&mut self, now: Timestamp) {
         loop {
             let ready = match std::mem::replace(&mut self.stage, Stage::Ready(Ready::Route)) {
                 Stage::Ready(ready) => ready,
@@ -251,22 +264,14 @@ impl TripDriver {
                 Step::Wait(command, on) => Stage::Waiting(command, on),
             };
         }
-        match &self.stage {
-            Stage::Waiting(command, _) => {
-                // A command not numbered yet (feeding an outcome clears the number).
-                if self.seq.waiting().is_none() {
-                    self.seq.issue(match command {
-                        DriverCommand::Http { .. } => "http",
-                        _ => "sql",
-                    });
-                }
-                command.clone()
+        if let Stage::Waiting(command, _) = &self.stage {
+            // A command not numbered yet (feeding an outcome clears the number).
+            if self.seq.waiting().is_none() {
+                self.seq.issue(match command {
+                    DriverCommand::Http { .. } => "http",
+                    _ => "sql",
+                });
             }
-            Stage::Done(outcome, reason) => DriverCommand::Done {
-                outcome: *outcome,
-                reason: reason.clone(),
-            },
-            Stage::Ready(_) => unreachable_ready(),
         }
     }
 
@@ -276,10 +281,45 @@ impl TripDriver {
         let id = self.seq.waiting().unwrap_or(0);
         match command {
             DriverCommand::Http { request } => Command::Http { id, request },
-            DriverCommand::Sql { function, args } => Command::sql(id, function, args),
+            DriverCommand::Sql { function, args } => Command::sql(
+                id,
+                function,
+                serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
+            ),
             DriverCommand::Done { outcome, reason } => Command::Done {
                 result: TripDone { outcome, reason },
             },
+        }
+    }
+
+    /// [`Self::poll`] as JSON text (the shape `serde_json::to_string(&poll(now))` gives),
+    /// written from the waiting command in place: no copy of it, and the SQL arguments as the
+    /// text they were written as once (the shim parses the whole with one `JSON.parse`).
+    pub fn poll_json(&mut self, now: Timestamp) -> String {
+        self.settle(now);
+        let id = self.seq.waiting().unwrap_or(0);
+        let done = |outcome: DriverOutcome, reason: &str| {
+            let result = TripDone {
+                outcome,
+                reason: reason.to_owned(),
+            };
+            format!(r#"{{"kind":"done","result":{}}}"#, calls::json(&result))
+        };
+        match &self.stage {
+            Stage::Waiting(DriverCommand::Http { request }, _) => {
+                format!(
+                    r#"{{"kind":"http","id":{id},"request":{}}}"#,
+                    calls::json(request)
+                )
+            }
+            Stage::Waiting(DriverCommand::Sql { function, args }, _) => format!(
+                r#"{{"kind":"sql","id":{id},"function":{},"role":{},"args":{args}}}"#,
+                calls::json(function),
+                calls::json(&function.role()),
+            ),
+            Stage::Waiting(DriverCommand::Done { outcome, reason }, _)
+            | Stage::Done(outcome, reason) => done(*outcome, reason),
+            Stage::Ready(_) => done(DriverOutcome::Stopped, "driver_invariant"),
         }
     }
 

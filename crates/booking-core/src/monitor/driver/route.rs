@@ -53,6 +53,7 @@ impl TripDriver {
             }
             Ready::Book => self.book(now),
             Ready::Saga(state) => self.saga(*state, now),
+            Ready::Unsaved(state, writes) => self.saga_unsaved(*state, writes, now),
             finish @ Ready::Finish(..) => Step::Ready(finish),
         }
     }

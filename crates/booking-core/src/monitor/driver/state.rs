@@ -15,7 +15,12 @@ pub(super) enum Ready {
     Search,
     Reprice,
     Book,
+    /// The saga from this state, which is the stored one.
     Saga(Box<AttemptState>),
+    /// The saga from this state, which is newer than the stored one (the driver's `stored`):
+    /// an answer applied, or an effect-free write, not saved yet. Its save goes with the next
+    /// one: the next request's mark, a write with effects, or (before anything else) on its own.
+    Unsaved(Box<AttemptState>, u8),
     Finish(DriverOutcome, String),
 }
 
@@ -31,6 +36,8 @@ pub(super) enum Await {
     Expire(String),
     Passengers(Option<Box<AttemptState>>),
     Begin(Box<AttemptState>),
+    /// `monitor_begin_attempt` with the first request's mark as the state: once started, send.
+    BeginSend(Box<AttemptState>, Box<HttpRequest>),
     SaveMark(Box<AttemptState>, Box<HttpRequest>),
     Send(Box<AttemptState>),
     Save(Box<AttemptState>),
@@ -67,7 +74,7 @@ impl Stage {
             Self::Ready(Ready::Search) => "search",
             Self::Ready(Ready::Reprice) => "reprice",
             Self::Ready(Ready::Book) => "book",
-            Self::Ready(Ready::Saga(_)) => "saga",
+            Self::Ready(Ready::Saga(_) | Ready::Unsaved(..)) => "saga",
             Self::Ready(Ready::Finish(..)) => "finish",
             Self::Waiting(..) => "waiting_for_outcome",
             Self::Done(..) => "done",

@@ -195,15 +195,11 @@ fn a_passenger_lookup_error_still_lets_an_order_in_flight_reconcile() {
     state.payment_intent = Some("pi_1".into());
     state.in_flight = true;
     let mut d = resume_unreadable_at(&state, NOW, "08006");
+    // The lost order's resolution goes with the look-up's mark (one write).
     let (f, args) = sql(&mut d);
     assert_eq!(f, "monitor_save_attempt");
     assert_eq!(args["state"]["phase"]["name"], "reconcile");
-    answer(&mut d, json!({"saved": true}));
-    let (f, args) = sql(&mut d);
-    assert_eq!(
-        (f, &args["state"]["in_flight"]),
-        ("monitor_save_attempt", &json!(true))
-    );
+    assert_eq!(args["state"]["in_flight"], true);
     answer(&mut d, json!({"saved": true}));
     let r = http(&mut d);
     assert!(r.path.contains("/air/orders?offer_id="), "{}", r.path);
@@ -342,37 +338,59 @@ fn a_transient_error_on_a_save_only_stops_the_run() {
             )
         );
     }
-    // A mark refused for good is flagged too (nothing was sent).
+    // A mark refused for good is flagged too (the order is not sent): the order's mark,
+    // which carries the authorization, against the stored authorize mark (version 2).
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
     start_booking(&mut d);
     answer(&mut d, json!({"started": true}));
-    assert_eq!(sql(&mut d).0, "monitor_save_attempt");
+    let (f, args) = authorized(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["expected_version"], 2);
+    assert_eq!(args["state"]["phase"]["name"], "order");
+    assert_eq!(args["state"]["in_flight"], true);
+    assert_eq!(args["state"]["payment_intent"], "pi_1");
     d.handle_sql_error(NOW, "23514").unwrap();
     let (f, args) = sql(&mut d);
     assert_eq!(f, "monitor_flag_attempt");
-    assert_eq!(args["expected_version"], 1);
-    assert_eq!(d.provider_calls(), 1, "only the route's re-price");
+    assert_eq!(args["expected_version"], 2);
+    assert_eq!(
+        d.provider_calls(),
+        2,
+        "the route's re-price and the authorize"
+    );
 }
 
 #[test]
 fn books_end_to_end_and_keeps_travellers_out_of_everything_but_the_order() {
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
-    start_booking(&mut d);
+    let begun = start_booking(&mut d);
+    // The attempt begins with the authorize's mark: durable before the authorize leaves.
+    assert_eq!(begun["state"]["in_flight"], true, "begins with the mark");
+    assert_eq!(begun["state"]["tries"], 1);
+    assert_eq!(begun["state"]["version"], 2);
     answer(&mut d, json!({"started": true}));
     let mut order_seen = false;
+    let mut saves = 0;
     let mut steps = 0;
     loop {
         steps += 1;
         assert!(steps < 40, "runaway driver");
         assert!(!mentions_personal_data(&format!("{d:?}")));
+        // The shim's text form is the command's JSON (polling twice gives the same command).
+        let text = d.poll_json(NOW);
         let command = d.poll(NOW);
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            serde_json::to_value(&command).unwrap()
+        );
         match command {
             Command::Sql { function, args, .. } => {
                 assert!(!mentions_personal_data(&args.to_string()));
                 assert_eq!(function, SqlFunction::MonitorSaveAttempt);
                 assert_eq!(args["attempt_id"], ATTEMPT);
                 let expected = args["expected_version"].as_u64().unwrap();
-                assert_eq!(args["state"]["version"].as_u64(), Some(expected + 1));
+                assert!(args["state"]["version"].as_u64().unwrap() > expected);
+                saves += 1;
                 answer(&mut d, json!({"saved": true}));
             }
             Command::Http { request, .. } => {
@@ -421,6 +439,10 @@ fn books_end_to_end_and_keeps_travellers_out_of_everything_but_the_order() {
     // Re-price (monitor, once: the attempt starts at authorize from it), authorize, order,
     // capture. Before the one-price fix the saga re-priced again: 5 calls.
     assert_eq!(d.provider_calls(), 4);
+    // After the begin (which carries the authorize's mark): the order's mark (with the
+    // authorization), the capture's mark (with the order), the closing write (with the
+    // capture and the effects). Each answer is durable before the next request leaves.
+    assert_eq!(saves, 3);
 }
 
 #[test]
@@ -486,12 +508,16 @@ fn an_attempt_left_in_flight_resolves_as_lost_first() {
     // The order phase may need the travellers: they are read first.
     assert_eq!(sql(&mut d).0, "monitor_passengers");
     answer(&mut d, passengers());
+    // The lost order resolves to reconcile, saved with the look-up's mark (one write).
     let (f, args) = sql(&mut d);
     assert_eq!(f, "monitor_save_attempt");
     assert_eq!(args["expected_version"], 6);
-    assert_eq!(args["state"]["in_flight"], false);
+    assert_eq!(args["state"]["in_flight"], true);
     assert_eq!(args["state"]["phase"]["name"], "reconcile");
     assert_eq!(d.provider_calls(), 0, "nothing is re-sent before the write");
+    answer(&mut d, json!({"saved": true}));
+    let r = http(&mut d);
+    assert!(r.path.contains("/air/orders?offer_id="), "{}", r.path);
 }
 
 #[test]
@@ -499,9 +525,9 @@ fn losing_the_compare_and_set_stops_the_run() {
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
     start_booking(&mut d);
     answer(&mut d, json!({"started": true}));
-    let (f, args) = sql(&mut d);
+    let (f, args) = authorized(&mut d);
     assert_eq!(f, "monitor_save_attempt");
-    assert_eq!(args["state"]["in_flight"], true, "the mark");
+    assert_eq!(args["state"]["in_flight"], true, "the order's mark");
     answer(&mut d, json!({"saved": false}));
     assert_eq!(
         finish(&mut d),
@@ -509,7 +535,7 @@ fn losing_the_compare_and_set_stops_the_run() {
     );
     assert_eq!(
         d.provider_calls(),
-        1,
+        2,
         "the request after a lost CAS is never sent"
     );
 }
@@ -519,8 +545,9 @@ fn a_save_refused_for_the_travellers_request_stops_without_sending() {
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
     start_booking(&mut d);
     answer(&mut d, json!({"started": true}));
-    let (f, _) = sql(&mut d);
+    let (f, args) = authorized(&mut d);
     assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["state"]["phase"]["name"], "order");
     answer(
         &mut d,
         json!({"saved": false, "refused": "traveller_request"}),
@@ -531,7 +558,7 @@ fn a_save_refused_for_the_travellers_request_stops_without_sending() {
     );
     assert_eq!(
         d.provider_calls(),
-        1,
+        2,
         "nothing is sent after a refused save"
     );
 }
@@ -539,7 +566,11 @@ fn a_save_refused_for_the_travellers_request_stops_without_sending() {
 #[test]
 fn the_call_cap_stops_cleanly_and_reschedules_at_once() {
     let mut d = driver_with(claim("watching", Some(offer()), Some(payment())), 1);
-    start_booking(&mut d);
+    let begun = start_booking(&mut d);
+    assert_eq!(
+        begun["state"]["in_flight"], false,
+        "no mark: the cap is reached"
+    );
     answer(&mut d, json!({"started": true}));
     let args = rescheduled(&mut d, "call_cap");
     assert_eq!(args["next_check_at"], json!(NOW));
@@ -633,4 +664,63 @@ fn a_stale_attempt_is_released_even_while_the_travellers_cannot_be_read() {
     assert_eq!(f, SqlFunction::MonitorSaveAttempt);
     assert_eq!(args["state"]["phase"]["name"], "release");
     assert_eq!(args["state"]["reason"], "authorization_stale");
+}
+
+#[test]
+fn an_answer_that_leads_to_a_wait_is_saved_on_its_own_first() {
+    // Resumed at capture (version 6): the mark (7) is saved, Stripe answers 503, and the saga
+    // waits before its retry. The answer (8, no longer in flight) is saved before the
+    // reschedule, so the next run does not take it for a lost request.
+    let mut state = stored(Phase::Capture);
+    state.payment_intent = Some("pi_1".into());
+    state.order = Some(saga::OrderRecord {
+        id: "ord_1".into(),
+        booking_reference: "ABC123".into(),
+    });
+    let mut c = claim("booking", Some(offer()), Some(payment()));
+    c["attempt"] = json!({"state": state});
+    let mut d = driver(c);
+    lock(&mut d);
+    let (f, _) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    answer(&mut d, json!({"saved": true}));
+    let r = http(&mut d);
+    assert!(r.path.ends_with("/capture"), "{}", r.path);
+    respond(&mut d, 503, json!({"error": {"type": "api_error"}}));
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["expected_version"], 7);
+    assert_eq!(args["state"]["version"], 8);
+    assert_eq!(args["state"]["in_flight"], false);
+    assert_eq!(args["effects"], json!([]));
+    answer(&mut d, json!({"saved": true}));
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_reschedule");
+    assert_eq!(args["decision"], "booking_wait");
+}
+
+#[test]
+fn a_resolution_the_call_cap_stops_is_saved_on_its_own_first() {
+    // An order left in flight (version 6) resolves to reconcile without a save; the look-up
+    // would go with its mark, but the per-trip cap (0 calls) stops the run: the resolution is
+    // saved alone (7, not in flight), then the trip is rescheduled.
+    let mut state = stored(Phase::Order);
+    state.payment_intent = Some("pi_1".into());
+    state.in_flight = true;
+    let mut c = claim("booking", Some(offer()), Some(payment()));
+    c["attempt"] = json!({"state": state});
+    let mut d = driver_with(c, 0);
+    lock(&mut d);
+    assert_eq!(sql(&mut d).0, "monitor_passengers");
+    answer(&mut d, passengers());
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["expected_version"], 6);
+    assert_eq!(args["state"]["version"], 7);
+    assert_eq!(args["state"]["phase"]["name"], "reconcile");
+    assert_eq!(args["state"]["in_flight"], false);
+    answer(&mut d, json!({"saved": true}));
+    let args = rescheduled(&mut d, "call_cap");
+    assert_eq!(args["next_check_at"], json!(NOW));
+    assert_eq!(d.provider_calls(), 0);
 }

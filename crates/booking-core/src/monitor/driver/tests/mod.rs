@@ -210,8 +210,8 @@ fn mentions_personal_data(text: &str) -> bool {
     [GIVEN, FAMILY, EMAIL].iter().any(|p| text.contains(p))
 }
 
-/// Runs the watching → book path up to the started attempt; returns the first saga command.
-fn start_booking(d: &mut TripDriver) {
+/// Runs the watching → book path up to `monitor_begin_attempt`; returns its arguments.
+fn start_booking(d: &mut TripDriver) -> Value {
     lock(d);
     let r = http(d);
     assert_eq!(r.path, "/air/offers/off_1");
@@ -232,4 +232,15 @@ fn start_booking(d: &mut TripDriver) {
     assert_eq!(args["state"]["amount"]["amount_minor"], 30000);
     assert_eq!(args["state"]["customer"], "cus_1");
     assert!(!mentions_personal_data(&args.to_string()));
+    args
+}
+
+/// After [`start_booking`] and the begin's `started`: the authorize goes out (its mark is the
+/// begun state) and Stripe holds the money; returns the next command's SQL call (the order's
+/// mark, which also carries the authorization).
+fn authorized(d: &mut TripDriver) -> (&'static str, Value) {
+    let r = http(d);
+    assert!(r.path.ends_with("/v1/payment_intents"), "{}", r.path);
+    respond(d, 200, intent("requires_capture"));
+    sql(d)
 }
