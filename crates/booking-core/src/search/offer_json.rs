@@ -189,6 +189,6 @@ mod tests {
     }
 
     fn local_time_of(text: &str) -> NaiveDateTime {
-        crate::offer::local_time::parse(text).unwrap()
+        local_time::parse(text).unwrap()
     }
 }
