@@ -697,7 +697,15 @@ fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
         "ledger_unclosable" => {
             let id = &w.db.trips[0].id;
             let attempt = w.db.open_attempt(id).map(|a| a.attempt_id.clone());
+            // The flagged state records the capture Stripe took: never a capture still "in
+            // flight", which an operator's resume would send again.
+            let captured_recorded = w.db.open_attempt(id).is_some_and(|a| {
+                !a.in_flight
+                    && a.payment_intent.is_some()
+                    && a.reason.as_deref() == Some("captured")
+            });
             status(0) == "needs_operator"
+                && captured_recorded
                 && attempt.as_ref().is_some_and(|a| {
                     w.db.alerts.iter().any(|x| {
                         &x.attempt_id == a

@@ -92,6 +92,7 @@ impl TripDriver {
     /// (as a crash before the state's own save would). Anything else (a wait, the end, a stop,
     /// the call cap, a flag) saves it on its own first.
     fn saga_from(&mut self, state: AttemptState, unsaved: Option<u8>, now: Timestamp) -> Step {
+        self.combined = None;
         let expected = self.stored.as_ref().map_or(state.version, |(_, v)| *v);
         let flush = |state: AttemptState| {
             Self::save_from(expected, &state, &[], Await::Save(Box::new(state.clone())))
@@ -130,6 +131,9 @@ impl TripDriver {
         if unsaved.is_some() && !goes_on {
             return flush(state);
         }
+        // The save below carries `state` (not saved yet) with the next step: kept in case the
+        // database refuses it for good (see `combined`).
+        self.combined = unsaved.map(|_| Box::new(state.clone()));
         match command {
             Command::Send { mark, request } => {
                 if self.provider_calls >= self.config.max_provider_calls {
@@ -329,6 +333,39 @@ impl TripDriver {
     }
 
     /// A saved step: go on with the saga, or stop if another run moved the attempt.
+    /// A combined save refused for good (`sqlstate`): save the state it carried on its own
+    /// first (`None` when it carried none).
+    pub(super) fn save_before_flag(&mut self, sqlstate: &str) -> Option<Step> {
+        let state = self.combined.take()?;
+        let expected = self.stored.as_ref().map_or(state.version, |(_, v)| *v);
+        Some(Self::save_from(
+            expected,
+            &state,
+            &[],
+            Await::SaveBeforeFlag(state.clone(), sqlstate.to_owned()),
+        ))
+    }
+
+    /// The carried state's own save: flag at its version once it is stored, else at the
+    /// stored one.
+    pub(super) fn saved_before_flag(
+        &mut self,
+        state: Box<AttemptState>,
+        sqlstate: &str,
+        result: &Value,
+    ) -> Step {
+        if flag(result, "saved") == Some(true) {
+            self.stored = Some((state.attempt_id.clone(), state.version));
+        }
+        self.flag(super::feed::LEDGER_UNCLOSABLE, sqlstate)
+            .unwrap_or_else(|| {
+                Step::Ready(Ready::Finish(
+                    DriverOutcome::Stopped,
+                    sql_error_reason(sqlstate),
+                ))
+            })
+    }
+
     pub(super) fn saved(state: Box<AttemptState>, result: &Value) -> Step {
         match flag(result, "saved") {
             Some(true) => Step::Ready(Ready::Saga(state)),

@@ -95,8 +95,13 @@ impl TripDriver {
                 Step::Ready(Ready::Saga(state))
             }
             Await::Save(_) | Await::SaveMark(..) if super::is_permanent_sqlstate(sqlstate) => self
-                .flag(LEDGER_UNCLOSABLE, sqlstate)
+                .save_before_flag(sqlstate)
+                .or_else(|| self.flag(LEDGER_UNCLOSABLE, sqlstate))
                 .unwrap_or_else(stopped),
+            // The carried state could not be saved either: flag at the stored version.
+            Await::SaveBeforeFlag(_, first) => {
+                self.flag(LEDGER_UNCLOSABLE, &first).unwrap_or_else(stopped)
+            }
             _ => stopped(),
         };
         self.stage = stage_of(step);
@@ -164,6 +169,9 @@ impl TripDriver {
             Await::BeginSend(mark, request) => self.begun_send(mark, *request, result),
             Await::SaveMark(mark, request) => self.mark_saved(mark, *request, now, result),
             Await::Save(state) => Self::saved(state, result),
+            Await::SaveBeforeFlag(state, sqlstate) => {
+                self.saved_before_flag(state, &sqlstate, result)
+            }
             Await::Flag(reason) => match flag(result, "flagged") {
                 Some(true) => Step::Ready(Ready::Finish(DriverOutcome::NeedsOperator, reason)),
                 Some(false) => Step::Ready(Ready::Finish(

@@ -153,6 +153,10 @@ pub struct TripDriver {
     travellers_unreadable: Option<String>,
     /// Id and version of the attempt state as stored (what a failed save expected).
     stored: Option<(String, u64)>,
+    /// While a save that carries a state not saved yet (an applied answer) waits: that state.
+    /// If the database refuses the combined save for good, it is saved on its own first, so the
+    /// operator's flag names what is known (a capture taken, an order placed), not the older mark.
+    combined: Option<Box<AttemptState>>,
     stage: Stage,
     seq: Sequencer,
     /// The offer as this run's re-price found it: the attempt starts from it (priced once).
@@ -215,6 +219,7 @@ impl TripDriver {
             travellers: Vec::new(),
             travellers_unreadable: None,
             stored: None,
+            combined: None,
             stage: Stage::Ready(Ready::Lock),
             seq: Sequencer::default(),
             fresh_quote: None,

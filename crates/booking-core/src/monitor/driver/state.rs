@@ -41,6 +41,9 @@ pub(super) enum Await {
     SaveMark(Box<AttemptState>, Box<HttpRequest>),
     Send(Box<AttemptState>),
     Save(Box<AttemptState>),
+    /// A combined save was refused for good (this SQLSTATE): the unsaved state it carried is
+    /// saved on its own, then the attempt is flagged `ledger_unclosable` at that version.
+    SaveBeforeFlag(Box<AttemptState>, String),
     /// `monitor_flag_attempt` with this reason.
     Flag(String),
     Unlock(DriverOutcome, String),

@@ -339,7 +339,7 @@ fn a_transient_error_on_a_save_only_stops_the_run() {
         );
     }
     // A mark refused for good is flagged too (the order is not sent): the order's mark,
-    // which carries the authorization, against the stored authorize mark (version 2).
+    // which carries the authorization, refused against the stored authorize mark (version 2).
     let mut d = driver(claim("watching", Some(offer()), Some(payment())));
     start_booking(&mut d);
     answer(&mut d, json!({"started": true}));
@@ -350,9 +350,19 @@ fn a_transient_error_on_a_save_only_stops_the_run() {
     assert_eq!(args["state"]["in_flight"], true);
     assert_eq!(args["state"]["payment_intent"], "pi_1");
     d.handle_sql_error(NOW, "23514").unwrap();
+    // The authorization it carried is saved on its own first, so the flagged state names the
+    // intent an operator must release.
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["expected_version"], 2);
+    assert_eq!(args["state"]["payment_intent"], "pi_1");
+    assert_eq!(args["state"]["in_flight"], false);
+    let own = args["state"]["version"].as_u64().unwrap();
+    assert!(own > 2);
+    answer(&mut d, json!({"saved": true}));
     let (f, args) = sql(&mut d);
     assert_eq!(f, "monitor_flag_attempt");
-    assert_eq!(args["expected_version"], 2);
+    assert_eq!(args["expected_version"], own);
     assert_eq!(
         d.provider_calls(),
         2,
@@ -615,10 +625,10 @@ fn held_money_moves_while_upstash_is_down() {
     }
 }
 
-#[test]
-fn a_permanent_save_failure_after_an_answer_flags_the_saved_mark() {
-    // Resumed at capture (version 6): the mark (7) is saved, the capture lands, and saving its
-    // result (8) is refused for good. The flag must name the stored version, 7.
+/// Resumed at capture (version 6): the mark (7) is saved, the capture lands, and the closing
+/// write that carries its result (8, not saved yet) with the booking is refused for good. Returns
+/// the driver waiting on what comes next.
+fn capture_then_closing_write_refused() -> TripDriver {
     let mut state = stored(Phase::Capture);
     state.payment_intent = Some("pi_1".into());
     state.order = Some(saga::OrderRecord {
@@ -643,10 +653,55 @@ fn a_permanent_save_failure_after_an_answer_flags_the_saved_mark() {
         (f, args["expected_version"].as_u64()),
         ("monitor_save_attempt", Some(7))
     );
+    assert!(
+        !args["effects"].as_array().unwrap().is_empty(),
+        "the closing write"
+    );
     d.handle_sql_error(NOW, "23514").unwrap();
+    d
+}
+
+#[test]
+fn a_permanent_save_failure_after_an_answer_saves_the_answer_then_flags_it() {
+    // The capture's success is saved on its own first (no effects), so the flag and the stored
+    // state say the money was taken: never a capture left "in flight" for an operator to resume.
+    let mut d = capture_then_closing_write_refused();
+    let (f, args) = sql(&mut d);
+    assert_eq!(f, "monitor_save_attempt");
+    assert_eq!(args["expected_version"], 7);
+    assert_eq!(args["state"]["version"], 8);
+    assert_eq!(args["state"]["in_flight"], false);
+    assert_eq!(args["state"]["reason"], "captured");
+    assert_eq!(args["effects"], json!([]));
+    answer(&mut d, json!({"saved": true}));
     let (f, args) = sql(&mut d);
     assert_eq!(f, "monitor_flag_attempt");
-    assert_eq!(args["expected_version"], 7, "the version that is stored");
+    assert_eq!(
+        args,
+        json!({"attempt_id": ATTEMPT, "expected_version": 8,
+            "reason": "ledger_unclosable", "sqlstate": "23514"})
+    );
+    answer(&mut d, json!({"flagged": true}));
+    assert_eq!(
+        finish(&mut d),
+        (DriverOutcome::NeedsOperator, "ledger_unclosable".into())
+    );
+    assert_eq!(d.provider_calls(), 1, "nothing sent after the refusal");
+
+    // That save refused too (or lost to another run): flag at the version that is stored, 7.
+    for outcome in [Err("23514"), Ok(json!({"saved": false}))] {
+        let mut d = capture_then_closing_write_refused();
+        let (f, _) = sql(&mut d);
+        assert_eq!(f, "monitor_save_attempt");
+        match outcome {
+            Err(sqlstate) => d.handle_sql_error(NOW, sqlstate).unwrap(),
+            Ok(result) => answer(&mut d, result),
+        }
+        let (f, args) = sql(&mut d);
+        assert_eq!(f, "monitor_flag_attempt");
+        assert_eq!(args["expected_version"], 7, "the version that is stored");
+        assert_eq!(args["sqlstate"], "23514", "the first refusal's SQLSTATE");
+    }
 }
 
 #[test]
