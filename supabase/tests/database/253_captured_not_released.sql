@@ -20,6 +20,15 @@ create function pg_temp.state(attempt uuid, trip uuid, reason text) returns json
     'started_at', now(), 'updated_at', now())
 $$;
 
+-- app.alerts_evaluate as the service (the cron job's role), back to postgres after.
+create function pg_temp.evaluate() returns void language plpgsql as $$
+begin
+  perform set_config('role', 'service_role', true);
+  perform app.alerts_evaluate('{}');
+  perform set_config('role', 'postgres', true);
+end
+$$;
+
 create temp table k (name text primary key, attempt uuid);
 create function pg_temp.closed(name text, reason text, age interval) returns void language plpgsql as $$
 declare
@@ -44,9 +53,7 @@ alter table public.booking_attempts disable trigger user;
 update public.booking_attempts set updated_at = created_at where id in (select attempt from k);
 alter table public.booking_attempts enable trigger user;
 
-select set_config('role', 'service_role', true);
-select app.alerts_evaluate('{}');
-select set_config('role', 'postgres', true);
+select pg_temp.evaluate();
 select is((select count(*)::int from public.operator_alerts
            where rule = 'captured_not_released' and resolved_at is null
              and attempt_id = (select attempt from k where name = 'captured')), 1,
@@ -62,18 +69,14 @@ select is((select count(*)::int from public.operator_alerts
            where rule = 'hold_not_released' and attempt_id = (select attempt from k where name = 'captured')), 0,
   'the captured attempt is not reported as a lapsing hold');
 
-select set_config('role', 'service_role', true);
-select app.alerts_evaluate('{}');
-select set_config('role', 'postgres', true);
+select pg_temp.evaluate();
 select is((select count(*)::int from public.operator_alerts
            where rule = 'captured_not_released' and attempt_id = (select attempt from k where name = 'captured')), 1,
   'evaluating again keeps the one alert open');
 
 -- Muting the rule for a while neither closes the alert nor loses it.
 update public.alert_rules set enabled = false where rule = 'captured_not_released';
-select set_config('role', 'service_role', true);
-select app.alerts_evaluate('{}');
-select set_config('role', 'postgres', true);
+select pg_temp.evaluate();
 select is((select count(*)::int from public.operator_alerts
            where rule = 'captured_not_released' and resolved_at is null
              and attempt_id = (select attempt from k where name = 'captured')), 1,
@@ -83,9 +86,7 @@ update public.alert_rules set enabled = true where rule = 'captured_not_released
 -- The operator refunds in Stripe and resolves the alert.
 update public.operator_alerts set resolved_at = now()
 where rule = 'captured_not_released' and attempt_id = (select attempt from k where name = 'captured');
-select set_config('role', 'service_role', true);
-select app.alerts_evaluate('{}');
-select set_config('role', 'postgres', true);
+select pg_temp.evaluate();
 select is((select count(*)::int from public.operator_alerts
            where rule = 'captured_not_released' and attempt_id = (select attempt from k where name = 'captured')), 1,
   'once resolved by an operator it does not fire again');
