@@ -5,11 +5,15 @@
  *   eval "$(bash scripts/stack.sh env)"
  *   deno run -A scripts/bench-monitor.ts [--trips 10000] [--batch 5000] [--invocations 2]
  *     [--path waiting|booking] [--latency 0|500] [--concurrency 64] [--warm 0]
+ *     [--warm-path waiting|booking]
  *
  * `--invocations` runs start together (the fan-out a tick would do); each claims `--batch`.
  * `--warm N` first runs N trips of the same path through one invocation, outside the measurement
  * (the empty warm-up runs load every isolate but do not run the path's code: without it the
  * measured run includes the JIT's and wasm tier-up's first pass over the path, on one isolate).
+ * `--warm-path` picks the warm-up's path (default `--path`): `--path booking --warm-path waiting`
+ * measures bookings on an isolate that has only checked trips before, as in production, where a
+ * monitor isolate's invocations check many trips for each one that books.
  * Printed per scenario: wall time, trips/s, the router process's CPU ms per trip (utime + stime
  * from /proc, the process that runs every function; the fakes run elsewhere), its peak RSS,
  * database transactions per trip (pg_stat_database xact_commit, measured by Postgres) and round
@@ -30,6 +34,7 @@ const args: Record<string, string | number> = {
   latency: 0,
   concurrency: 64,
   warm: 0,
+  "warm-path": "",
 };
 for (let i = 0; i < Deno.args.length; i += 2) {
   const k = Deno.args[i].replace(/^--/, "");
@@ -106,16 +111,18 @@ try {
     await Promise.all(Array.from({ length: Math.max(4, Number(args.invocations)) }, runMonitor));
   }
   const warm = Number(args.warm);
+  const warmBook = (args["warm-path"] || args.path) === "booking";
   if (warm > 0) {
-    const seededWarm = await seedTrips(db, DUFFEL, warm, { book });
+    const seededWarm = await seedTrips(db, DUFFEL, warm, { book: warmBook });
     await db`update public.pipeline_settings set batch_size = ${warm},
-      provider_call_budget = ${warm * (book ? 6 : 1) + 100}, concurrency = ${
+      provider_call_budget = ${warm * (warmBook ? 6 : 1) + 100}, concurrency = ${
       Number(args.concurrency)
     },
       duffel_calls_per_second = 10000, stripe_calls_per_second = 10000`;
     const w = await runMonitor();
-    console.log(`warmed: ${w.claimed} ${args.path} trips, ${JSON.stringify(w.outcomes)}`);
-    if (!book) await dropSeeded(db, seededWarm);
+    const warmPath = warmBook ? "booking" : "waiting";
+    console.log(`warmed: ${w.claimed} ${warmPath} trips, ${JSON.stringify(w.outcomes)}`);
+    if (!warmBook) await dropSeeded(db, seededWarm);
   }
   const t0 = performance.now();
   const seeded = await seedTrips(db, DUFFEL, n, { book });

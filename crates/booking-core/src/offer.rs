@@ -191,11 +191,57 @@ pub mod local_time {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         parse(&text).ok_or_else(|| serde::de::Error::custom("expected YYYY-MM-DDTHH:MM:SS"))
     }
+
+    /// The same for an optional local time (`null` is `None`).
+    pub mod option {
+        use chrono::NaiveDateTime;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serde serializer.
+        pub fn serialize<S: Serializer>(
+            value: &Option<NaiveDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(value) => super::serialize(value, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Serde deserializer.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<NaiveDateTime>, D::Error> {
+            match <Option<std::borrow::Cow<'de, str>>>::deserialize(d)? {
+                None => Ok(None),
+                Some(text) => super::parse(&text)
+                    .map(Some)
+                    .ok_or_else(|| serde::de::Error::custom("expected YYYY-MM-DDTHH:MM:SS")),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct MaybeLocal(#[serde(with = "local_time::option")] Option<NaiveDateTime>);
+
+    #[test]
+    fn an_optional_local_time_reads_null_text_and_refuses_an_offset() {
+        let read = |json: &str| serde_json::from_str::<MaybeLocal>(json).ok();
+        assert_eq!(read("null"), Some(MaybeLocal(None)));
+        let at = local_time::parse("2026-12-12T09:00:00").unwrap();
+        assert_eq!(read(r#""2026-12-12T09:00:00""#), Some(MaybeLocal(Some(at))));
+        assert_eq!(read(r#""2026-12-12T09:00:00Z""#), None);
+        assert_eq!(
+            serde_json::to_string(&MaybeLocal(Some(at))).unwrap(),
+            r#""2026-12-12T09:00:00""#
+        );
+        assert_eq!(serde_json::to_string(&MaybeLocal(None)).unwrap(), "null");
+    }
 
     fn offer(id: &str, total: i64, duration: Option<u32>, dep: &str) -> Offer {
         Offer {

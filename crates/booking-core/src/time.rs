@@ -158,8 +158,20 @@ fn two_digits(a: u8, b: u8) -> Option<u32> {
 /// Appends `YYYY-MM-DDTHH:MM:SS` of `dt` (a leap second as `60`), as chrono's `%Y-%m-%dT%H:%M:%S`
 /// writes it: years outside 0000-9999 with their sign and at least four digits.
 pub(crate) fn push_date_time(out: &mut String, dt: NaiveDateTime) {
+    push_date(out, dt.date());
+    out.push('T');
+    push_digits(out, dt.hour(), 2);
+    out.push(':');
+    push_digits(out, dt.minute(), 2);
+    out.push(':');
+    push_digits(out, dt.second() + dt.nanosecond() / 1_000_000_000, 2);
+}
+
+/// Appends `YYYY-MM-DD` of `date`, as chrono's `%Y-%m-%d` (and its `Display`) writes it: years
+/// outside 0000-9999 with their sign and at least four digits.
+pub(crate) fn push_date(out: &mut String, date: NaiveDate) {
     use std::fmt::Write;
-    let year = dt.year();
+    let year = date.year();
     match u32::try_from(year) {
         Ok(y) if y <= 9999 => push_digits(out, y, 4),
         _ => {
@@ -167,15 +179,9 @@ pub(crate) fn push_date_time(out: &mut String, dt: NaiveDateTime) {
         }
     }
     out.push('-');
-    push_digits(out, dt.month(), 2);
+    push_digits(out, date.month(), 2);
     out.push('-');
-    push_digits(out, dt.day(), 2);
-    out.push('T');
-    push_digits(out, dt.hour(), 2);
-    out.push(':');
-    push_digits(out, dt.minute(), 2);
-    out.push(':');
-    push_digits(out, dt.second() + dt.nanosecond() / 1_000_000_000, 2);
+    push_digits(out, date.day(), 2);
 }
 
 /// Appends the last `width` decimal digits of `value`, zero-padded.
@@ -190,11 +196,13 @@ pub(crate) fn push_digits(out: &mut String, value: u32, width: u32) {
 /// as chrono writes it.
 pub mod iso_date {
     use chrono::NaiveDate;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde::{Deserialize, Deserializer, Serializer};
 
     /// Serde serializer.
     pub fn serialize<S: Serializer>(value: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
-        value.serialize(s)
+        let mut out = String::with_capacity(10);
+        super::push_date(&mut out, *value);
+        s.serialize_str(&out)
     }
 
     /// Serde deserializer.
@@ -207,14 +215,17 @@ pub mod iso_date {
     /// The same for an optional date (`null` is `None`).
     pub mod option {
         use chrono::NaiveDate;
-        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+        use serde::{Deserialize, Deserializer, Serializer};
 
         /// Serde serializer.
         pub fn serialize<S: Serializer>(
             value: &Option<NaiveDate>,
             s: S,
         ) -> Result<S::Ok, S::Error> {
-            value.serialize(s)
+            match value {
+                Some(date) => super::serialize(date, s),
+                None => s.serialize_none(),
+            }
         }
 
         /// Serde deserializer.
@@ -309,6 +320,34 @@ mod tests {
             prop_assert_eq!(&text, &t.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true));
             prop_assert_eq!(Timestamp::parse_rfc3339(&text), Some(t));
         }
+
+        /// `iso_date` writes what chrono's serde wrote before (stored attempt states hold such
+        /// dates), and reads back every date it writes in 0000-9999.
+        #[test]
+        fn any_date_writes_as_chrono_does(days in -800_000_i32..4_000_000) {
+            let date = NaiveDate::from_num_days_from_ce_opt(days).unwrap();
+            let ours = serde_json::to_string(&IsoDate(date)).unwrap();
+            prop_assert_eq!(&ours, &serde_json::to_string(&date).unwrap());
+            let back = serde_json::from_str::<IsoDate>(&ours).ok().map(|d| d.0);
+            prop_assert_eq!(back, (0..=9999).contains(&date.year()).then_some(date));
+            let some = serde_json::to_string(&OptionDate(Some(date))).unwrap();
+            prop_assert_eq!(&some, &ours);
+        }
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct IsoDate(#[serde(with = "iso_date")] NaiveDate);
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct OptionDate(#[serde(with = "iso_date::option")] Option<NaiveDate>);
+
+    #[test]
+    fn an_absent_date_is_null() {
+        assert_eq!(serde_json::to_string(&OptionDate(None)).unwrap(), "null");
+        assert_eq!(
+            serde_json::from_str::<OptionDate>("null").unwrap(),
+            OptionDate(None)
+        );
     }
 
     #[test]

@@ -310,7 +310,7 @@ fn parse_offer(body: &[u8]) -> Result<PricedOffer, OrderError> {
         .iter()
         .flat_map(|s| &s.segments)
         .filter_map(|s| s.departing_at.as_deref())
-        .filter_map(|t| chrono::NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())
+        .filter_map(|t| crate::trip::parse_iso_date(t.get(..10)?))
         .max();
     Ok(PricedOffer {
         id: raw.id,

@@ -42,6 +42,7 @@ pub struct IdentityDocument {
     /// ISO 3166-1 alpha-2 code of the issuing country.
     pub issuing_country_code: String,
     /// Expiry date.
+    #[serde(with = "crate::time::iso_date")]
     pub expires_on: NaiveDate,
 }
 
@@ -95,7 +96,7 @@ pub struct OfferRules {
     #[serde(default)]
     pub document_types: Vec<String>,
     /// The date of the last flight, when known: documents must be valid until then.
-    #[serde(default)]
+    #[serde(default, with = "crate::time::iso_date::option")]
     pub last_travel_date: Option<NaiveDate>,
 }
 

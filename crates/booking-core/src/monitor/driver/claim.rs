@@ -52,7 +52,7 @@ pub struct SelectedOffer {
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
     /// Local departure time of the first segment (no offset).
-    #[serde(default)]
+    #[serde(default, with = "crate::offer::local_time::option")]
     pub departing_at: Option<chrono::NaiveDateTime>,
     /// What the stored raw offer says about its passengers, when the raw offer was kept (the
     /// claim sends just these fields of it; a recorded search the whole raw offer). Unreadable
