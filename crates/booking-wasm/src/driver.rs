@@ -252,6 +252,27 @@ pub fn claim_limit(settings_json: &str) -> u32 {
         .map_or(0, |settings| monitor::claim_limit(&settings))
 }
 
+/// How long a provider's answer asks every instance to pause, in ms (0: none): the rule of
+/// [`booking_core::monitor::provider_pause`], given the answer's status and its `Retry-After`,
+/// `ratelimit-remaining` and `ratelimit-reset` headers (`undefined` when absent).
+#[cfg(feature = "monitor")]
+#[wasm_bindgen]
+#[allow(unreachable_pub)] // exported to JavaScript by wasm-bindgen, not to Rust
+pub fn provider_pause_ms(
+    now_ms: f64,
+    status: u16,
+    retry_after: Option<String>,
+    ratelimit_remaining: Option<String>,
+    ratelimit_reset: Option<String>,
+) -> u32 {
+    let headers = monitor::provider_pause::LimitHeaders {
+        retry_after: retry_after.as_deref(),
+        ratelimit_remaining: ratelimit_remaining.as_deref(),
+        ratelimit_reset: ratelimit_reset.as_deref(),
+    };
+    monitor::provider_pause::pause_ms(status, headers, timestamp(now_ms))
+}
+
 /// Constant-time comparison of a presented service secret with the expected one (an empty
 /// expected secret never matches).
 #[wasm_bindgen]

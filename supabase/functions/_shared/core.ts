@@ -221,6 +221,24 @@ export function claimLimit(settings: unknown): number {
   return guarded(() => from("claim_limit")(JSON.stringify(settings)));
 }
 
+/**
+ * How long a provider's answer asks every instance to pause, in ms (0: none): the core's rule
+ * (`monitor::provider_pause`) over the status and the `Retry-After`, `ratelimit-remaining` and
+ * `ratelimit-reset` headers.
+ */
+export function providerPauseMs(nowMs: number, status: number, headers: Headers): number {
+  const h = (name: string) => headers.get(name) ?? undefined;
+  return guarded(() =>
+    from("provider_pause_ms")(
+      nowMs,
+      status,
+      h("retry-after"),
+      h("ratelimit-remaining"),
+      h("ratelimit-reset"),
+    )
+  );
+}
+
 /** Validates a monitor request body; throws 400 with a stable code. */
 export function parseMonitorRequest(body: Uint8Array): { trip_id: string | null } {
   const r = guarded(() => from("parse_monitor_request")(body)) as

@@ -14,6 +14,7 @@
  * after 1/rate seconds (the limit then holds per isolate only).
  */
 import { Redis } from "./deps.ts";
+import { providerPauseMs } from "./core/monitor.ts";
 import type { HttpRequest } from "./types/HttpRequest.ts";
 import type { FetchOutcome } from "./fetcher.ts";
 import type { Logger } from "./log.ts";
@@ -24,7 +25,7 @@ export type LimitedService = "duffel" | "stripe";
 /** How long tokens taken from the shared bucket may be spent (a quarter second's worth). */
 export const GRANT_LIFETIME_MS = 250;
 
-/** Longest pause a provider's answer can impose. */
+/** Longest pause a provider's answer can impose (the core's `provider_pause::MAX_PAUSE_MS`). */
 export const MAX_PAUSE_MS = 60_000;
 
 /**
@@ -55,26 +56,13 @@ return {granted, wait}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** How long a provider's answer asks everybody to wait, in ms (0: no pause). */
+/**
+ * How long a provider's answer asks everybody to wait, in ms (0: no pause): the core's rule
+ * (`booking_core::monitor::provider_pause`, its tests there), read from the answer's headers.
+ */
 export function pauseFrom(out: FetchOutcome, nowMs: number): number {
   if (out.kind !== "response" || !out.headers) return 0;
-  const h = out.headers;
-  const untilDate = (v: string | null) => {
-    if (!v) return 0;
-    const at = Date.parse(v);
-    return Number.isFinite(at) ? Math.max(0, at - nowMs) : 0;
-  };
-  let ms = 0;
-  if (out.status === 429) {
-    const ra = h.get("retry-after");
-    if (ra && /^\d+(\.\d+)?$/.test(ra.trim())) ms = Math.ceil(Number(ra) * 1000);
-    else ms = untilDate(ra);
-    if (ms === 0) ms = untilDate(h.get("ratelimit-reset"));
-    if (ms === 0) ms = 1000; // a 429 without a hint: back off a second
-  } else if (h.get("ratelimit-remaining") === "0") {
-    ms = untilDate(h.get("ratelimit-reset"));
-  }
-  return Math.min(MAX_PAUSE_MS, ms);
+  return providerPauseMs(nowMs, out.status, out.headers);
 }
 
 /** One provider's bucket as seen from this isolate. */

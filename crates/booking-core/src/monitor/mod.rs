@@ -8,6 +8,7 @@
 //! ([`crate::saga::begin`]).
 
 pub mod driver;
+pub mod provider_pause;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
