@@ -324,8 +324,9 @@ ${moduleTable}
 
 Read, compile (\`new WebAssembly.Module\`) and instantiate (\`initSync\`) each in a fresh Deno
 process, median of 5. \`search\` is built for speed (\`opt-level = "s"\` with booking-core at \`3\`, \`wasm-opt -O3\`; profile
-\`release-speed\`), the others for size (\`opt-level = "z"\`, \`wasm-opt -Oz\`). Each function
-ships only its module (\`static_files\` in supabase/config.toml) and loads it with
+\`release-speed\`), the others for size (\`opt-level = "z"\`, \`wasm-opt -Oz -ocimfs=0\`: no
+inlining of one-caller functions, so no huge functions for V8 to re-compile with TurboFan in a
+new isolate; "The monitor at scale", fourth pass). Each function ships only its module (\`static_files\` in supabase/config.toml) and loads it with
 \`_shared/core/<module>.ts\`.
 
 ## First request through the router from a cold isolate
