@@ -1,6 +1,7 @@
 //! Booking (steps 3 and 4 of the flow): the payment profile and travellers checks, beginning the
 //! attempt (`monitor_begin_attempt`), and the saga loop: mark → send → apply → save.
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::super::next_check_at;
@@ -195,7 +196,7 @@ impl TripDriver {
         now: Timestamp,
         result: &Value,
     ) -> Step {
-        match serde_json::from_value::<PassengersResult>(result.clone()) {
+        match PassengersResult::deserialize(result) {
             Ok(PassengersResult {
                 passengers: Some(rows),
             }) => {
