@@ -15,7 +15,7 @@
  * measures bookings on an isolate that has only checked trips before, as in production, where a
  * monitor isolate's invocations check many trips for each one that books.
  * Printed per scenario: wall time, trips/s, the router process's CPU ms per trip (utime + stime
- * from /proc, the process that runs every function; the fakes run elsewhere), its peak RSS,
+ * from /proc, the process that runs every function; the fakes run elsewhere) and by thread, its peak RSS,
  * database transactions per trip (pg_stat_database xact_commit, measured by Postgres) and round
  * trips per trip (each transaction is one simple-protocol query, db.ts callOneTrip), provider
  * and Upstash calls
@@ -55,6 +55,19 @@ function cpuMs(pid: number): number {
   // utime + stime of the process and its threads, in clock ticks (100 Hz on Linux).
   const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
+}
+/** CPU ms per thread name (main isolate, workers, V8 and tokio helpers) of `pid`. */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const raw = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
+      const name = raw.slice(raw.indexOf("(") + 1, raw.lastIndexOf(")")).replace(/\d+$/, "#");
+      const f = raw.slice(raw.lastIndexOf(") ") + 2).split(" ");
+      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+    } catch { /* the thread ended */ }
+  }
+  return out;
 }
 function peakRssMb(pid: number): number {
   const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmHWM:\s+(\d+) kB/);
@@ -134,6 +147,7 @@ try {
     stripe_calls_per_second = 10000, claim_lease_seconds = 900, lock_lease_ms = 900000`;
   const pid = routerPid();
   const cpu0 = cpuMs(pid);
+  const threads0 = threadCpuMs(pid);
   const x0 = await xacts();
   const d0 = await duffelCount();
   const started = performance.now();
@@ -142,6 +156,11 @@ try {
   );
   const wall = performance.now() - started;
   const cpu = cpuMs(pid) - cpu0;
+  const threads: Record<string, number> = {};
+  for (const [name, ms] of threadCpuMs(pid)) {
+    const d = ms - (threads0.get(name) ?? 0);
+    if (d > 0) threads[name] = d;
+  }
   const x = (await xacts()) - x0;
   const duffel = (await duffelCount()) - d0;
   const trips = runs.reduce((s, r) => s + Number(r.claimed), 0);
@@ -168,6 +187,8 @@ try {
       cpu_ms_per_trip: per(cpu),
       cpu_ms_per_invocation: Math.round(cpu / runs.length),
       peak_rss_mb: peakRssMb(pid),
+      // Where the CPU went, by thread name (an ended thread's CPU counts in the process total).
+      cpu_ms_by_thread: threads,
       db_transactions_per_trip: per(x),
       // Every transaction is one round trip: a batch, and every other call (db.ts callOneTrip),
       // is one simple-protocol query of two statements (set_config, the call).

@@ -458,9 +458,10 @@ router_up() {
     load_dotenv
     # Several isolates, each on its own thread, like the edge runtime's per-worker policy:
     # concurrent invocations really run in parallel, and module state is per isolate.
-    # ROUTER_WORKERS=1 gives the old single isolate.
+    # ROUTER_WORKERS=1 gives the old single isolate. ROUTER_INSPECT=host:port opens its inspector
+    # (diagnosis only: scripts/profile-router.ts).
     export DENO_JOBS="${ROUTER_WORKERS:-4}"
-    start_bg router "$DENO" serve --parallel \
+    start_bg router "$DENO" serve --parallel ${ROUTER_INSPECT:+--inspect=$ROUTER_INSPECT} \
       --config "$REPO/deno.json" --host 127.0.0.1 \
       --port "$ROUTER_PORT" --allow-env --allow-net --allow-read --allow-write=/tmp --allow-sys \
       "$script"

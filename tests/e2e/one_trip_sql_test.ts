@@ -65,8 +65,9 @@ e2eTest("a one-trip user call runs as the caller only; settings end with the cal
       ),
       (e: { code?: string }) => e.code === "42501",
     );
-    // Quoting: a payload containing a would-be dollar tag travels as data.
-    const weird = JSON.stringify({ create: false, note: "$pf1$ '; select 1; --" });
+    // Quoting: a payload containing the fixed dollar tag (and a would-be random one) travels as
+    // data: the call would be a syntax error if the tag closed the literal early.
+    const weird = JSON.stringify({ create: false, note: "$pf$ $pf1$ '; select 1; --" });
     const ok = JSON.parse(
       await callOneTrip(
         fnSql,

@@ -43,10 +43,11 @@ export function asService<T>(
 
 /** `text` as a dollar-quoted SQL literal whose tag does not occur in it. */
 function dollarQuoted(text: string): string {
-  let tag = "";
-  do {
+  // The fixed tag first (no random draw on the hot path); a random one if the text holds it.
+  let tag = "$pf$";
+  while (text.includes(tag)) {
     tag = `$pf${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}$`;
-  } while (text.includes(tag));
+  }
   return tag + text + tag;
 }
 
