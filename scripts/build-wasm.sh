@@ -7,12 +7,12 @@
 # ships with the functions that load it (supabase/functions/_shared/core/<module>.ts).
 # The output is not committed: every set-up (and every deploy) runs this first.
 #
-# The modules: name, booking-wasm feature, cargo profile, wasm-opt level. `search` is the hot path
-# (trip-search parses whole Duffel answers) and is built for speed; the others for size, and
-# without wasm-opt's inlining of every function that has one caller (`-ocimfs=0`): that made
-# functions of up to 36 KB (the monitor's `on_http` with every answer's parser inside), which V8
-# compiles again with TurboFan once they run hot, in a new isolate: 390 ms of compile for the
-# monitor's first 200 bookings, 70 ms without it (docs/benchmarks.md, "cold isolate").
+# The modules: name, booking-wasm feature, cargo profile, then wasm-opt's flags (each one argument).
+# `search` is the hot path (trip-search parses whole Duffel answers) and is built for speed; the
+# others for size, and without wasm-opt's inlining of every function that has one caller
+# (`-ocimfs=0`): that made functions of up to 36 KB (the monitor's `on_http` with every answer's
+# parser inside), which V8 compiles again with TurboFan once they run hot, in a new isolate: 390 ms
+# of compile for the monitor's first 200 bookings, 70 ms without it (docs/benchmarks.md, "cold isolate").
 # A new module: one line here, a feature in crates/booking-wasm/Cargo.toml, a loader in
 # supabase/functions/_shared/core/, and its functions' static_files in supabase/config.toml.
 modules=(
@@ -33,7 +33,10 @@ if [ "$have" != "$want" ]; then
 fi
 rm -rf "$out.tmp"
 for spec in "${modules[@]}"; do
-  read -r name feature profile level inline <<<"$spec"
+  # Every field after the profile is a wasm-opt flag of its own (-Oz, -ocimfs=0, ...).
+  read -r -a fields <<<"$spec"
+  name=${fields[0]} feature=${fields[1]} profile=${fields[2]}
+  opt_flags=("${fields[@]:3}")
   dir="$out.tmp/$name"
   # search: wasm SIMD for the JSON string scan (V8 has it since 9.1, Deno since 1.9).
   simd=""; [ "$name" = search ] && simd="-C target-feature=+simd128"
@@ -60,7 +63,7 @@ JS
 /** Re-instantiates the module after a trap (appended by scripts/build-wasm.sh). */
 export function __wbg_reinit(module: WebAssembly.Module): InitOutput;
 TS
-  node_modules/.bin/wasm-opt "$level" ${inline:+"$inline"} ${simd:+--enable-simd} --enable-reference-types \
+  node_modules/.bin/wasm-opt "${opt_flags[@]}" ${simd:+--enable-simd} --enable-reference-types \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     --enable-multivalue "$dir/booking_wasm_bg.wasm" -o "$dir/booking_wasm_bg.wasm"
   # The wasm must import nothing but wasm-bindgen's glue (module "wbg"): no stray "env" imports.
