@@ -15,9 +15,9 @@
  * measures bookings on an isolate that has only checked trips before, as in production, where a
  * monitor isolate's invocations check many trips for each one that books.
  * Printed per scenario: wall time, trips/s, the router process's CPU ms per trip (utime + stime
- * from /proc, the process that runs every function; the fakes run elsewhere) and by thread, its peak RSS,
- * database transactions per trip (pg_stat_database xact_commit, measured by Postgres) and round
- * trips per trip (each transaction is one simple-protocol query, db.ts callOneTrip), provider
+ * from /proc, the process that runs every function; the fakes run elsewhere) and by thread, its
+ * peak RSS, database transactions per trip (pg_stat_database xact_commit, measured by Postgres)
+ * and round trips per trip (each transaction is one simple-protocol query, db.ts callOneTrip), provider
  * and Upstash calls
  * per trip (the runs' own counts, and the fake Duffel's request count), and the outcomes.
  * The cron jobs and the fake Stripe's webhook deliveries are paused while it runs (restored at

@@ -12,7 +12,8 @@
 # others for size, and without wasm-opt's inlining of every function that has one caller
 # (`-ocimfs=0`): that made functions of up to 36 KB (the monitor's `on_http` with every answer's
 # parser inside), which V8 compiles again with TurboFan once they run hot, in a new isolate: 390 ms
-# of compile for the monitor's first 200 bookings, 70 ms without it (docs/benchmarks.md, "cold isolate").
+# of compile for the monitor's first 200 bookings, 70 ms without it (docs/benchmarks.md, "cold
+# isolate").
 # A new module: one line here, a feature in crates/booking-wasm/Cargo.toml, a loader in
 # supabase/functions/_shared/core/, and its functions' static_files in supabase/config.toml.
 modules=(

@@ -77,6 +77,16 @@ e2eTest("a one-trip user call runs as the caller only; settings end with the cal
       ),
     );
     assert.equal(ok.profile?.customer, customer);
+    // A literal ending in the start of the tag ("...$pf" then "$pf$"): the first "$pf$" would
+    // close it one character early if the tag were chosen by `includes` alone.
+    const echoed = await callOneTrip(
+      fnSql,
+      { role: "service" },
+      "monitor_flags",
+      "{}",
+      "corr$pf",
+    );
+    assert.ok(JSON.parse(echoed) !== undefined);
     await assert.rejects(
       callOneTrip(fnSql, { role: "service" }, "monitor_flags; select 1", "{}"),
       (e: { code?: string }) => e.code === "42883",

@@ -41,11 +41,15 @@ export function asService<T>(
   }) as Promise<T>;
 }
 
-/** `text` as a dollar-quoted SQL literal whose tag does not occur in it. */
+/**
+ * `text` as a dollar-quoted SQL literal: the literal ends at the first occurrence of its tag after
+ * the opening one, so the tag must first occur at the very end, neither inside `text` nor across
+ * its end (`...$pf` followed by `$pf$`).
+ */
 function dollarQuoted(text: string): string {
-  // The fixed tag first (no random draw on the hot path); a random one if the text holds it.
+  // The fixed tag first (no random draw on the hot path); a random one if it would close early.
   let tag = "$pf$";
-  while (text.includes(tag)) {
+  while ((text + tag).indexOf(tag) !== text.length) {
     tag = `$pf${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}$`;
   }
   return tag + text + tag;
