@@ -8,6 +8,7 @@ import "../../supabase/functions/_shared/core/search.ts";
 import "../../supabase/functions/_shared/core/monitor.ts";
 import {
   guarded,
+  readCommand,
   searchDriver,
   sqlApi,
   tripDriver,
@@ -114,4 +115,45 @@ Deno.test("a wasm trap re-instantiates the module; drivers of the old instance r
   } finally {
     restore();
   }
+});
+
+Deno.test("a SQL command's argument is the core's JSON text after its header's newline", () => {
+  const args = '{"note":"a\\nb","n":[1, 2]}';
+  const cmd = readCommand<unknown>(
+    `{"kind":"sql","id":4,"function":"monitor_expire","role":"service"}\n${args}`,
+  );
+  assert.deepEqual(cmd, {
+    kind: "sql",
+    id: 4,
+    function: "monitor_expire",
+    role: "service",
+    args,
+  });
+  const done = readCommand<unknown>('{"kind":"done","result":{"text":"x\\ny"}}');
+  assert.deepEqual(done, { kind: "done", result: { text: "x\ny" } });
+  assert.throws(() => readCommand('{"kind":"sql","id":1}'), /without its argument/);
+});
+
+Deno.test("a driver's SQL argument reaches the database as the core wrote it", async () => {
+  const queries: string[] = [];
+  const sql = {
+    unsafe: (text: string) => ({
+      simple: () => (queries.push(text), Promise.resolve([[], [{ r: null }]])),
+    }),
+  } as unknown as Sql;
+  const tripId = crypto.randomUUID();
+  const restore = quiet();
+  try {
+    await drive(searchDriver(new TextEncoder().encode(JSON.stringify({ trip_id: tripId })), 0), {
+      sql,
+      services: {},
+      log: new Logger("test", "corr-12345678"),
+      user: { sub: crypto.randomUUID(), role: "authenticated" },
+    });
+  } finally {
+    restore();
+  }
+  const call = queries[0].match(/app\.search_open\(\$pf\$(.*)\$pf\$::jsonb\)/s);
+  assert.ok(call, queries[0]);
+  assert.deepEqual(JSON.parse(call[1]), { trip_id: tripId });
 });

@@ -14,9 +14,10 @@ type Calls = { calls: { function: string; args: { trip_id: string } }[] };
 
 Deno.test("calls made together go in one batch, sorted by trip, each answered on its own", async () => {
   const seen: Calls[] = [];
-  const b = new SqlBatcher((args) => {
-    seen.push(args as Calls);
-    const results = (args as Calls).calls.map((c) =>
+  const b = new SqlBatcher((argsJson) => {
+    const args = JSON.parse(argsJson) as Calls;
+    seen.push(args);
+    const results = args.calls.map((c) =>
       c.args.trip_id === "b"
         ? { ok: false, sqlstate: "P0002" }
         : { ok: true, result: { id: c.args.trip_id } }
@@ -24,7 +25,7 @@ Deno.test("calls made together go in one batch, sorted by trip, each answered on
     return Promise.resolve(JSON.stringify({ results }));
   }, { maxCalls: 10, lingerMs: 5, maxOpen: 1 });
   const out = await Promise.allSettled(
-    ["c", "a", "b"].map((id) => b.call("monitor_reschedule", { trip_id: id }, id)),
+    ["c", "a", "b"].map((id) => b.call("monitor_reschedule", JSON.stringify({ trip_id: id }), id)),
   );
   assert.equal(seen.length, 1, "one transaction");
   assert.deepEqual(
@@ -43,17 +44,18 @@ Deno.test("a full batch goes at once; a failed batch fails each of its calls; on
   let open = 0;
   let most = 0;
   const sizes: number[] = [];
-  const b = new SqlBatcher(async (args) => {
+  const b = new SqlBatcher(async (argsJson) => {
+    const args = JSON.parse(argsJson) as Calls;
     open++;
     most = Math.max(most, open);
-    sizes.push((args as Calls).calls.length);
+    sizes.push(args.calls.length);
     await new Promise((r) => setTimeout(r, 5));
     open--;
     if (sizes.length === 1) throw Object.assign(new Error("lost"), { code: "08006" });
-    return JSON.stringify({ results: (args as Calls).calls.map(() => ({ ok: true, result: {} })) });
+    return JSON.stringify({ results: args.calls.map(() => ({ ok: true, result: {} })) });
   }, { maxCalls: 2, lingerMs: 1000, maxOpen: 1 });
   const out = await Promise.allSettled(
-    ["a", "b", "c", "d"].map((id) => b.call("monitor_expire", { trip_id: id }, id)),
+    ["a", "b", "c", "d"].map((id) => b.call("monitor_expire", JSON.stringify({ trip_id: id }), id)),
   );
   assert.deepEqual(sizes, [2, 2], "full batches did not wait for the linger");
   assert.equal(most, 1);

@@ -12,8 +12,8 @@ for (const [name, reply] of [["not JSON", "<html>"], ["no results", '{"rows": []
   Deno.test(`a batch reply that is ${name} rejects every caller`, async () => {
     const b = new SqlBatcher(() => Promise.resolve(reply), opts);
     const settled = await Promise.allSettled([
-      b.call("monitor_reschedule", {}, "a"),
-      b.call("monitor_expire", {}, "b"),
+      b.call("monitor_reschedule", "{}", "a"),
+      b.call("monitor_expire", "{}", "b"),
     ]);
     assert.deepEqual(settled.map((s) => s.status), ["rejected", "rejected"]);
   });
@@ -30,8 +30,8 @@ Deno.test("a good reply still settles each caller with its own result", async ()
     opts,
   );
   const settled = await Promise.allSettled([
-    b.call("monitor_reschedule", {}, "a"),
-    b.call("monitor_expire", {}, "b"),
+    b.call("monitor_reschedule", "{}", "a"),
+    b.call("monitor_expire", "{}", "b"),
   ]);
   assert.deepEqual(settled[0], { status: "fulfilled", value: '{"a":1}' });
   assert.equal(settled[1].status, "rejected");

@@ -1,8 +1,10 @@
 //! The drivers for the shims' one executor (`docs/contracts.md`, "The drive API"): thin wrappers
 //! around the core's [`booking_core::engine::Driver`]s.
 //!
-//! Each class has the same surface: `poll(now_ms)` returns the next command as JSON text
-//! (`{kind:"http",id,request}`, `{kind:"sql",id,function,role,args}` or `{kind:"done",result}`);
+//! Each class has the same surface: `poll(now_ms)` returns the next command as text
+//! (`booking_core::engine::command_text`: `{kind:"http",id,request}` or `{kind:"done",result}`
+//! as JSON; a SQL command as its header `{kind:"sql",id,function,role}`, a newline, and its
+//! argument's JSON text);
 //! the outcome of command `id` goes back through `handle_http(now_ms, id, status, body)`,
 //! `handle_transport(now_ms, id, kind)`, `handle_sql(now_ms, id, result_json)` or
 //! `handle_sql_error(now_ms, id, sqlstate)`, each returning `undefined` (taken) or
@@ -16,7 +18,7 @@ use booking_core::duffel::DuffelConfig;
 use booking_core::duffel_webhook::{
     DuffelWebhookDone, DuffelWebhookDriver as CoreDuffelWebhookDriver, SignatureHeader,
 };
-use booking_core::engine::{Command, Driver, Input, SqlFunction};
+use booking_core::engine::{command_text, Command, Driver, Input, SqlFunction};
 use booking_core::error::TransportFailure;
 #[cfg(feature = "monitor")]
 use booking_core::monitor::driver::{
@@ -61,12 +63,12 @@ fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
-/// A driver's next command as JSON text.
+/// A driver's next command as the shim's text (`booking_core::engine::command_text`).
 fn poll_text<D: Driver>(driver: &mut D, now: booking_core::time::Timestamp) -> String
 where
     D::Done: Serialize,
 {
-    to_json(&driver.poll(now))
+    command_text(&driver.poll(now))
 }
 
 fn transport(kind: &str) -> Result<TransportFailure, JsValue> {
@@ -86,9 +88,9 @@ macro_rules! driver_methods {
     ($class:ident, $poll:expr) => {
         #[wasm_bindgen]
         impl $class {
-            /// The next command, as JSON text (the shim parses it with `JSON.parse`: one string
-            /// across the boundary instead of an object built field by field; the same shape
-            /// as a plain JSON-compatible object).
+            /// The next command, as text (`command_text`; `core.ts` reads it: one string across
+            /// the boundary instead of an object built field by field, a SQL argument never
+            /// parsed in JavaScript).
             pub fn poll(&mut self, now_ms: f64) -> String {
                 match &mut self.inner {
                     Ok(driver) => ($poll)(driver, timestamp(now_ms)),

@@ -100,9 +100,31 @@ export type Input =
   | { kind: "sql"; result: string }
   | { kind: "sql_error"; sqlstate: string };
 
+/**
+ * A command as the executor gets it: {@link Command}, except that a SQL command's argument is
+ * the JSON text the core wrote (handed to PostgreSQL as it is, never parsed here).
+ */
+export type Step<D> =
+  | Exclude<Command<D>, { kind: "sql" }>
+  | (Omit<Extract<Command<D>, { kind: "sql" }>, "args"> & { args: string });
+
+/**
+ * Reads a command's text from the core (`booking_core::engine::command_text`): JSON, except a
+ * SQL command, which is its header as JSON, a newline, then its argument's JSON text (compact
+ * JSON has no raw newline, so the first one ends the header).
+ */
+export function readCommand<D>(text: string): Step<D> {
+  if (!text.startsWith('{"kind":"sql"')) return JSON.parse(text) as Step<D>;
+  const nl = text.indexOf("\n");
+  if (nl < 0) throw new Error("a SQL command without its argument");
+  const head = JSON.parse(text.slice(0, nl)) as Step<D> & { args: string };
+  head.args = text.slice(nl + 1);
+  return head;
+}
+
 /** What the executor drives (docs/contracts.md "The drive API"). */
 export interface CoreDriver<D> {
-  poll(nowMs: number): Command<D>;
+  poll(nowMs: number): Step<D>;
   handle(nowMs: number, id: number, input: Input): void;
   free(): void;
 }
@@ -128,9 +150,9 @@ class Wrapped<D> implements CoreDriver<D> {
     return this.inner;
   }
 
-  poll(nowMs: number): Command<D> {
-    // JSON text from the core (one string across the boundary), parsed natively here.
-    return JSON.parse(guarded(() => this.#live().poll(nowMs))) as Command<D>;
+  poll(nowMs: number): Step<D> {
+    // Text from the core (one string across the boundary), read natively here.
+    return readCommand<D>(guarded(() => this.#live().poll(nowMs)));
   }
 
   handle(nowMs: number, id: number, input: Input): void {

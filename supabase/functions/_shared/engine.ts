@@ -7,11 +7,10 @@
  * `callOneTrip`), as the caller (RLS) or as `service_role`, with the invocation's correlation id
  * set for the decision log.
  */
-import type { Command } from "./types/Command.ts";
 import type { HttpRequest } from "./types/HttpRequest.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";
 import type { SqlRole } from "./types/SqlRole.ts";
-import { type CoreDriver, sqlApi } from "./core.ts";
+import { type CoreDriver, sqlApi, type Step } from "./core.ts";
 import { type Caller, callOneTrip, type Claims } from "./db.ts";
 import type { Sql } from "./deps.ts";
 import { execute, type FetchOutcome } from "./fetcher.ts";
@@ -100,11 +99,21 @@ export function send(req: HttpRequest, svc: Partial<Services>): Promise<FetchOut
 }
 
 /** Runs one SQL API call with the role the core's list names; resolves to the JSON text. */
-export async function callSql(
+export function callSql(
   ctx: ExecContext,
   fn: SqlFunction,
   role: SqlRole,
   args: unknown,
+): Promise<string> {
+  return callSqlText(ctx, fn, role, JSON.stringify(args));
+}
+
+/** {@link callSql} with the argument as JSON text already written (a core command's). */
+export async function callSqlText(
+  ctx: ExecContext,
+  fn: SqlFunction,
+  role: SqlRole,
+  argsJson: string,
 ): Promise<string> {
   const allowed = sqlRole(fn);
   if (allowed === undefined || allowed !== role || (role === "user" && !ctx.user)) {
@@ -116,12 +125,12 @@ export async function callSql(
   const caller: Caller = role === "user"
     ? { role: "user", claims: ctx.user! }
     : { role: "service" };
-  return await callOneTrip(ctx.sql, caller, fn, JSON.stringify(args), ctx.log.correlationId);
+  return await callOneTrip(ctx.sql, caller, fn, argsJson, ctx.log.correlationId);
 }
 
 /** The row a batched call locks (its trip), so a batch locks rows in one order. */
-function batchKey(args: unknown): string {
-  const id = (args as { trip_id?: unknown } | null)?.trip_id;
+function batchKey(argsJson: string): string {
+  const id = (JSON.parse(argsJson) as { trip_id?: unknown } | null)?.trip_id;
   return typeof id === "string" ? id : "";
 }
 
@@ -129,7 +138,7 @@ function batchKey(args: unknown): string {
 export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise<D> {
   try {
     for (let step = 0; step < (ctx.maxSteps ?? 200); step++) {
-      const cmd: Command<D> = driver.poll(Date.now());
+      const cmd: Step<D> = driver.poll(Date.now());
       if (cmd.kind === "done") return cmd.result;
       if (step === 0) await ctx.beforeIo?.();
       if (cmd.kind === "http") {
@@ -175,7 +184,7 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
         const via = ctx.batch && cmd.role === "service" ? sqlBatch(cmd.function) : undefined;
         result = via && sqlRole(via) === "service"
           ? await ctx.batch!.call(cmd.function, cmd.args, batchKey(cmd.args))
-          : (ctx.onSql?.(), await callSql(ctx, cmd.function, cmd.role, cmd.args));
+          : (ctx.onSql?.(), await callSqlText(ctx, cmd.function, cmd.role, cmd.args));
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         sqlstate = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : "08006";

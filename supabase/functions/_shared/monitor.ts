@@ -143,8 +143,8 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
   const takes0 = limits.takes;
   const pauses0 = limits.pauses;
   // The group commit: one round trip per batch (db.ts serviceCallOneTrip).
-  const batch = new SqlBatcher((args) =>
-    serviceCallOneTrip(base.sql, "monitor_batch", JSON.stringify(args), log.correlationId)
+  const batch = new SqlBatcher((argsJson) =>
+    serviceCallOneTrip(base.sql, "monitor_batch", argsJson, log.correlationId)
   );
   const upstash = new UpstashBatcher((req) => send(req, base.services));
   const ctx = counted({

@@ -11,10 +11,12 @@
  * database pool keeps connections for the calls that are never batched (money steps).
  */
 
-/** Runs one `app.monitor_batch` call; resolves to its JSON result. */
-export type BatchRunner = (args: { calls: { function: string; args: unknown }[] }) => Promise<
-  string
->;
+/**
+ * Runs one `app.monitor_batch` call with its argument as JSON text
+ * (`{"calls":[{"function":…,"args":…}]}`, each call's argument spliced in as the core wrote it);
+ * resolves to its JSON result.
+ */
+export type BatchRunner = (argsJson: string) => Promise<string>;
 
 /** Limits of one batcher. */
 export interface BatchOptions {
@@ -31,7 +33,8 @@ export const BATCH_DEFAULTS: BatchOptions = { maxCalls: 500, lingerMs: 25, maxOp
 
 type Pending = {
   fn: string;
-  args: unknown;
+  /** The call's argument as JSON text. */
+  args: string;
   key: string;
   resolve: (json: string) => void;
   reject: (err: unknown) => void;
@@ -52,8 +55,12 @@ export class SqlBatcher {
 
   constructor(private run: BatchRunner, private opts: BatchOptions = BATCH_DEFAULTS) {}
 
-  /** Queues `fn(args)`; `key` (the trip id) orders the batch so rows lock in one order. */
-  call(fn: string, args: unknown, key: string): Promise<string> {
+  /**
+   * Queues `fn(args)` (`argsJson`: the argument as JSON text); `key` (the trip id) orders the
+   * batch so rows lock in one order.
+   */
+  call(fn: string, argsJson: string, key: string): Promise<string> {
+    const args = argsJson;
     return new Promise((resolve, reject) => {
       this.#queue.push({ fn, args, key, resolve, reject });
       this.#schedule();
@@ -83,7 +90,8 @@ export class SqlBatcher {
     this.#open++;
     this.stats.batches++;
     this.stats.calls += batch.length;
-    this.run({ calls: batch.map((p) => ({ function: p.fn, args: p.args })) })
+    const calls = batch.map((p) => `{"function":${JSON.stringify(p.fn)},"args":${p.args}}`);
+    this.run(`{"calls":[${calls.join(",")}]}`)
       .then((json) => {
         let results: ({ ok: true; result: unknown } | { ok: false; sqlstate: string })[];
         try {

@@ -17,6 +17,7 @@
 
 mod args;
 mod sql;
+mod wire;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -28,6 +29,7 @@ use crate::time::Timestamp;
 
 pub use args::SqlArgs;
 pub use sql::{SqlFunction, SqlRole};
+pub use wire::{command_text, read_command_text, sql_command_text};
 
 /// What a driver asks the executor to do next. `D` is the driver's result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -297,9 +297,9 @@ impl TripDriver {
         }
     }
 
-    /// [`Self::poll`] as JSON text (the shape `serde_json::to_string(&poll(now))` gives),
-    /// written from the waiting command in place: no copy of it, and the SQL arguments as the
-    /// text they were written as once (the shim parses the whole with one `JSON.parse`).
+    /// [`Self::poll`] as the shim's text ([`crate::engine::command_text`] of it), written from
+    /// the waiting command in place: no copy of it, and the SQL arguments as the text they were
+    /// written as once (the shim parses only the header; the arguments go to PostgreSQL as is).
     pub fn poll_json(&mut self, now: Timestamp) -> String {
         self.settle(now);
         let id = self.seq.waiting().unwrap_or(0);
@@ -317,11 +317,9 @@ impl TripDriver {
                     calls::json(request)
                 )
             }
-            Stage::Waiting(DriverCommand::Sql { function, args }, _) => format!(
-                r#"{{"kind":"sql","id":{id},"function":{},"role":{},"args":{args}}}"#,
-                calls::json(function),
-                calls::json(&function.role()),
-            ),
+            Stage::Waiting(DriverCommand::Sql { function, args }, _) => {
+                crate::engine::sql_command_text(id, *function, args)
+            }
             Stage::Waiting(DriverCommand::Done { outcome, reason }, _)
             | Stage::Done(outcome, reason) => done(*outcome, reason),
             Stage::Ready(_) => done(DriverOutcome::Stopped, "driver_invariant"),

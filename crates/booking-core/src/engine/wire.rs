@@ -1,0 +1,143 @@
+//! A [`Command`] as the text the shim reads (`core.ts` `readCommand`): one string across the
+//! wasm boundary, parsed once in JavaScript.
+//!
+//! Every command is its JSON (`serde_json::to_string`), except a SQL command: its header (the
+//! command without `args`) as JSON, a newline, then the argument as the JSON text it was written
+//! as. The shim parses the short header and hands the argument text to PostgreSQL as it is, so a
+//! large argument (the monitor's attempt state) is never parsed into objects in JavaScript nor
+//! written out again. Compact JSON never holds a raw newline (a newline inside a string is
+//! written `\n`), so the first newline always ends the header.
+
+use serde::Serialize;
+
+use super::{Command, SqlArgs, SqlFunction, SqlRole};
+
+/// `cmd` as the shim's text (see the module docs).
+pub fn command_text<D: Serialize>(cmd: &Command<D>) -> String {
+    match cmd {
+        Command::Sql {
+            id,
+            function,
+            role,
+            args,
+        } => match args {
+            SqlArgs::Raw(raw) => sql_text(*id, *function, *role, raw.get()),
+            SqlArgs::Value(value) => {
+                let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
+                sql_text(*id, *function, *role, &text)
+            }
+        },
+        other => serde_json::to_string(other)
+            .unwrap_or_else(|_| r#"{"kind":"done","result":null}"#.to_owned()),
+    }
+}
+
+/// A SQL command's text from its parts: `args` must be valid JSON text (it is passed on as is).
+pub fn sql_command_text(id: u32, function: SqlFunction, args: &str) -> String {
+    sql_text(id, function, function.role(), args)
+}
+
+fn sql_text(id: u32, function: SqlFunction, role: SqlRole, args: &str) -> String {
+    // Function names are snake_case ASCII (`names_are_unique_snake_case_and_match_serde`), so
+    // they need no escaping.
+    let role = match role {
+        SqlRole::User => "user",
+        SqlRole::Service => "service",
+    };
+    let name = function.name();
+    let mut out = String::with_capacity(56 + name.len() + args.len());
+    out.push_str(r#"{"kind":"sql","id":"#);
+    out.push_str(&id.to_string());
+    out.push_str(r#","function":""#);
+    out.push_str(name);
+    out.push_str(r#"","role":""#);
+    out.push_str(role);
+    out.push_str("\"}\n");
+    out.push_str(args);
+    out
+}
+
+/// The command a shim's text stands for, read back as the shim reads it (header, then the
+/// argument after the first newline). For tests.
+pub fn read_command_text(text: &str) -> Option<serde_json::Value> {
+    match text.split_once('\n') {
+        None => serde_json::from_str(text).ok(),
+        Some((header, args)) => {
+            let mut value: serde_json::Value = serde_json::from_str(header).ok()?;
+            let args: serde_json::Value = serde_json::from_str(args).ok()?;
+            value.as_object_mut()?.insert("args".to_owned(), args);
+            Some(value)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::http::HttpRequest;
+
+    fn round_trip<D: Serialize>(cmd: &Command<D>) {
+        let text = command_text(cmd);
+        assert_eq!(
+            read_command_text(&text),
+            Some(serde_json::to_value(cmd).unwrap()),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_sql_command_is_its_header_then_its_argument_text() {
+        let args = json!({"trip_id": "t1", "note": "line\nbreak", "n": [1, 2]});
+        let cmd: Command<()> = Command::sql(7, SqlFunction::MonitorExpire, args.clone());
+        let text = command_text(&cmd);
+        let (header, rest) = text.split_once('\n').unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(header).unwrap(),
+            json!({"kind": "sql", "id": 7, "function": "monitor_expire", "role": "service"})
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(rest).unwrap(),
+            args
+        );
+        round_trip(&cmd);
+    }
+
+    #[test]
+    fn a_raw_argument_is_passed_on_as_written() {
+        let raw = SqlArgs::raw(r#"{"b":1,  "a":"x\ny"}"#.to_owned()).unwrap();
+        let cmd: Command<()> = Command::sql_args(1, SqlFunction::TripsList, raw);
+        let text = command_text(&cmd);
+        assert!(text.ends_with("\n{\"b\":1,  \"a\":\"x\\ny\"}"), "{text}");
+        assert!(text.contains(r#""role":"user""#));
+        round_trip(&cmd);
+        assert_eq!(
+            sql_command_text(1, SqlFunction::TripsList, r#"{"b":1,  "a":"x\ny"}"#),
+            text
+        );
+    }
+
+    #[test]
+    fn every_function_and_other_commands_read_back() {
+        for f in SqlFunction::ALL {
+            round_trip::<()>(&Command::sql(u32::MAX, *f, json!(null)));
+        }
+        round_trip(&Command::Done {
+            result: json!({"text": "a\nb"}),
+        });
+        let mut request = HttpRequest::new(
+            crate::http::Service::Duffel,
+            crate::http::Method::Post,
+            "/air/orders".to_owned(),
+            1000,
+        );
+        request
+            .headers
+            .push(("Duffel-Version".to_owned(), "v2".to_owned()));
+        request.body = Some("{\"a\":\"x\\ny\"}".to_owned());
+        let http: Command<()> = Command::Http { id: 2, request };
+        assert!(!command_text(&http).contains('\n'));
+        round_trip(&http);
+    }
+}
