@@ -20,8 +20,9 @@
  * and round trips per trip (each transaction is one simple-protocol query, db.ts callOneTrip), provider
  * and Upstash calls
  * per trip (the runs' own counts, and the fake Duffel's request count), and the outcomes.
- * The cron jobs and the fake Stripe's webhook deliveries are paused while it runs (restored at
- * the end), so the router runs only the monitor; seeded waiting trips are deleted afterwards.
+ * Every cron job and the fake Stripe's webhook deliveries are paused while it runs (restored at
+ * the end), and the measurement starts once the router is quiet, so the router runs only the
+ * monitor; seeded waiting trips are deleted afterwards.
  */
 import { connect, loadEnv } from "./stack/testkit.ts";
 import { dropSeeded, seedTrips } from "./stack/seed_trips.ts";
@@ -69,6 +70,22 @@ function threadCpuMs(pid: number): Map<string, number> {
   }
   return out;
 }
+/**
+ * Waits until nothing runs in the router: a job invoked just before the pause (a notify-dispatch
+ * run sending the previous run's confirmation emails, say) or a pg_net request still queued
+ * would otherwise land in the measurement. Quiet: no queued pg_net request and at most one clock
+ * tick (10 ms) of router CPU in 300 ms, twice in a row; gives up after 60 s.
+ */
+async function routerQuiet(pid: number): Promise<void> {
+  let calm = 0;
+  for (let i = 0; i < 200 && calm < 2; i++) {
+    const before = cpuMs(pid);
+    await new Promise((r) => setTimeout(r, 300));
+    const [{ queued }] = await db`select count(*)::int as queued from net.http_request_queue`;
+    calm = cpuMs(pid) - before <= 10 && queued === 0 ? calm + 1 : 0;
+  }
+  if (calm < 2) console.error("the router did not go quiet within 60 s; measuring anyway");
+}
 function peakRssMb(pid: number): number {
   const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmHWM:\s+(\d+) kB/);
   return m ? Math.round(Number(m[1]) / 1024) : 0;
@@ -100,9 +117,12 @@ async function runMonitor(): Promise<Record<string, unknown>> {
 const n = Number(args.trips);
 const book = args.path === "booking";
 const [saved] = await db`select * from public.pipeline_settings`;
-// Only the monitor runs in the router while measuring: both cron jobs paused, and the fake
-// Stripe's automatic webhook deliveries (stripe-webhook runs in the same process) off.
-await db`update cron.job set active = false where jobname in ('auto-book-monitor', 'notify-dispatch')`;
+// Only the monitor runs in the router while measuring: every cron job paused (not only the
+// monitor's and notify-dispatch's: operator-alerts, cleanup and the others invoke functions in
+// the same process too; the ones active now are restored at the end), and the fake Stripe's
+// automatic webhook deliveries (stripe-webhook runs in the same process) off.
+const pausedJobs = (await db`update cron.job set active = false where active returning jobname`)
+  .map((j) => j.jobname as string);
 // Without `auto` the fake only answers its current setting (it answers the new one when set).
 const stripeWebhook = async (auto?: boolean) => {
   const r = await fetch(`${STRIPE}/_fake/webhook`, {
@@ -146,6 +166,7 @@ try {
     concurrency = ${Number(args.concurrency)}, duffel_calls_per_second = 10000,
     stripe_calls_per_second = 10000, claim_lease_seconds = 900, lock_lease_ms = 900000`;
   const pid = routerPid();
+  await routerQuiet(pid);
   const cpu0 = cpuMs(pid);
   const threads0 = threadCpuMs(pid);
   const x0 = await xacts();
@@ -221,7 +242,7 @@ try {
     duffel_calls_per_second = ${saved.duffel_calls_per_second},
     stripe_calls_per_second = ${saved.stripe_calls_per_second},
     claim_lease_seconds = ${saved.claim_lease_seconds}, lock_lease_ms = ${saved.lock_lease_ms}`;
-  await db`update cron.job set active = true where jobname in ('auto-book-monitor', 'notify-dispatch')`;
+  await db`update cron.job set active = true where jobname = any(${pausedJobs})`;
   await stripeWebhook(stripeAuto);
   await db.end();
 }
