@@ -14,6 +14,8 @@ import {
   tripDriver,
 } from "../../supabase/functions/_shared/core.ts";
 import { callSql, drive, send } from "../../supabase/functions/_shared/engine.ts";
+import type { CoreDriver, Input, Step } from "../../supabase/functions/_shared/core.ts";
+import { SqlBatcher } from "../../supabase/functions/_shared/sql_batch.ts";
 import { HttpError } from "../../supabase/functions/_shared/http.ts";
 import { Logger } from "../../supabase/functions/_shared/log.ts";
 import type { Sql } from "../../supabase/functions/_shared/deps.ts";
@@ -156,4 +158,64 @@ Deno.test("a driver's SQL argument reaches the database as the core wrote it", a
   const call = queries[0].match(/app\.search_open\(\$pf\$(.*)\$pf\$::jsonb\)/s);
   assert.ok(call, queries[0]);
   assert.deepEqual(JSON.parse(call[1]), { trip_id: tripId });
+});
+
+/** A driver that asks for one SQL call, then is done with what it was fed. */
+function oneCall(step: Step<unknown>): CoreDriver<unknown> & { fed: Input[] } {
+  const fed: Input[] = [];
+  return {
+    fed,
+    poll: () => (fed.length ? { kind: "done", result: fed[0] } : step),
+    handle: (_now, _id, input) => void fed.push(input),
+    free: () => {},
+  };
+}
+
+Deno.test("the argument text goes to the database byte for byte, alone or in a batch", async () => {
+  const args = '{"b":1,  "a":"x\\ny",\n "c":[ ]}';
+  const queries: string[] = [];
+  const sql = {
+    unsafe: (text: string) => ({
+      simple: () => (queries.push(text), Promise.resolve([[], [{ r: '{"ok":true}' }]])),
+    }),
+  } as unknown as Sql;
+  const log = new Logger("test", "corr-12345678");
+  const alone = oneCall({ kind: "sql", id: 1, function: "monitor_flags", role: "service", args });
+  assert.deepEqual(await drive(alone, { sql, services: {}, log }), {
+    kind: "sql",
+    result: '{"ok":true}',
+  });
+  assert.ok(queries[0].includes(`app.monitor_flags($pf$${args}$pf$::jsonb)`), queries[0]);
+
+  const batches: string[] = [];
+  const batch = new SqlBatcher((text) => {
+    batches.push(text);
+    return Promise.resolve(
+      '{"results":[{"ok":true,"result":{"n":2}},{"ok":true,"result":{"n":1}}]}',
+    );
+  }, { maxCalls: 10, lingerMs: 5, maxOpen: 1 });
+  const keyed = (key: string) =>
+    oneCall({
+      kind: "sql",
+      id: 1,
+      function: "monitor_reschedule",
+      role: "service",
+      key,
+      args: `{"trip_id":"${key}",  "x":1}`,
+    });
+  const [second, first] = await Promise.all([
+    drive(keyed("t2"), { sql, services: {}, log, batch }),
+    drive(keyed("t1"), { sql, services: {}, log, batch }),
+  ]);
+  assert.equal(
+    batches[0],
+    '{"calls":[{"function":"monitor_reschedule","args":{"trip_id":"t1",  "x":1}},' +
+      '{"function":"monitor_reschedule","args":{"trip_id":"t2",  "x":1}}]}',
+    "sorted by the header's key, each argument spliced as written",
+  );
+  assert.deepEqual([first, second], [
+    { kind: "sql", result: '{"n":2}' },
+    { kind: "sql", result: '{"n":1}' },
+  ]);
+  assert.equal(queries.length, 1, "batched calls never ran alone");
 });

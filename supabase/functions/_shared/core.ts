@@ -102,16 +102,17 @@ export type Input =
 
 /**
  * A command as the executor gets it: {@link Command}, except that a SQL command's argument is
- * the JSON text the core wrote (handed to PostgreSQL as it is, never parsed here).
+ * the JSON text the core wrote (handed to PostgreSQL as it is, never parsed here), and a call the
+ * executor may batch names the row it locks (`key`: the monitor's trip).
  */
 export type Step<D> =
   | Exclude<Command<D>, { kind: "sql" }>
-  | (Omit<Extract<Command<D>, { kind: "sql" }>, "args"> & { args: string });
+  | (Omit<Extract<Command<D>, { kind: "sql" }>, "args"> & { args: string; key?: string });
 
 /**
  * Reads a command's text from the core (`booking_core::engine::command_text`): JSON, except a
- * SQL command, which is its header as JSON, a newline, then its argument's JSON text (compact
- * JSON has no raw newline, so the first one ends the header).
+ * SQL command, which is its header as JSON, a newline, then its argument's JSON text (the header
+ * never holds a newline, the argument may: the first newline ends the header).
  */
 export function readCommand<D>(text: string): Step<D> {
   if (!text.startsWith('{"kind":"sql"')) return JSON.parse(text) as Step<D>;

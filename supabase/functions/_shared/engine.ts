@@ -128,12 +128,6 @@ export async function callSqlText(
   return await callOneTrip(ctx.sql, caller, fn, argsJson, ctx.log.correlationId);
 }
 
-/** The row a batched call locks (its trip), so a batch locks rows in one order. */
-function batchKey(argsJson: string): string {
-  const id = (JSON.parse(argsJson) as { trip_id?: unknown } | null)?.trip_id;
-  return typeof id === "string" ? id : "";
-}
-
 /** Drives `driver` to its result. The driver is freed afterwards. */
 export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise<D> {
   try {
@@ -183,7 +177,7 @@ export async function drive<D>(driver: CoreDriver<D>, ctx: ExecContext): Promise
       try {
         const via = ctx.batch && cmd.role === "service" ? sqlBatch(cmd.function) : undefined;
         result = via && sqlRole(via) === "service"
-          ? await ctx.batch!.call(cmd.function, cmd.args, batchKey(cmd.args))
+          ? await ctx.batch!.call(cmd.function, cmd.args, cmd.key ?? "")
           : (ctx.onSql?.(), await callSqlText(ctx, cmd.function, cmd.role, cmd.args));
       } catch (err) {
         const code = (err as { code?: unknown }).code;

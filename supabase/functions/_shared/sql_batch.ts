@@ -60,9 +60,8 @@ export class SqlBatcher {
    * batch so rows lock in one order.
    */
   call(fn: string, argsJson: string, key: string): Promise<string> {
-    const args = argsJson;
     return new Promise((resolve, reject) => {
-      this.#queue.push({ fn, args, key, resolve, reject });
+      this.#queue.push({ fn, args: argsJson, key, resolve, reject });
       this.#schedule();
     });
   }

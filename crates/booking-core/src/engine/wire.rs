@@ -2,11 +2,12 @@
 //! wasm boundary, parsed once in JavaScript.
 //!
 //! Every command is its JSON (`serde_json::to_string`), except a SQL command: its header (the
-//! command without `args`) as JSON, a newline, then the argument as the JSON text it was written
-//! as. The shim parses the short header and hands the argument text to PostgreSQL as it is, so a
-//! large argument (the monitor's attempt state) is never parsed into objects in JavaScript nor
-//! written out again. Compact JSON never holds a raw newline (a newline inside a string is
-//! written `\n`), so the first newline always ends the header.
+//! command without `args`, plus `key` for a call the executor may batch) as JSON, a newline, then
+//! the argument as the JSON text it was written as. The shim parses the short header and hands the
+//! argument text to PostgreSQL as it is, so a large argument (the monitor's attempt state, a
+//! recorded search) is never parsed into objects in JavaScript nor written out again. The header
+//! never holds a newline (a number, a snake_case name, a fixed role, a JSON-escaped key); the
+//! argument may (a raw argument keeps its text), which is why the shim splits at the first one.
 
 use serde::Serialize;
 
@@ -21,10 +22,10 @@ pub fn command_text<D: Serialize>(cmd: &Command<D>) -> String {
             role,
             args,
         } => match args {
-            SqlArgs::Raw(raw) => sql_text(*id, *function, *role, raw.get()),
+            SqlArgs::Raw(raw) => sql_text(*id, *function, *role, None, raw.get()),
             SqlArgs::Value(value) => {
                 let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
-                sql_text(*id, *function, *role, &text)
+                sql_text(*id, *function, *role, None, &text)
             }
         },
         other => serde_json::to_string(other)
@@ -32,12 +33,20 @@ pub fn command_text<D: Serialize>(cmd: &Command<D>) -> String {
     }
 }
 
-/// A SQL command's text from its parts: `args` must be valid JSON text (it is passed on as is).
-pub fn sql_command_text(id: u32, function: SqlFunction, args: &str) -> String {
-    sql_text(id, function, function.role(), args)
+/// A SQL command's text from its parts: `args` must be valid JSON text (it is passed on as is);
+/// `key` names the row the call locks (the monitor's trip) when the executor may batch the call
+/// ([`SqlFunction::batch`]), so a batch locks its rows in one order without reading `args`.
+pub fn sql_command_text(id: u32, function: SqlFunction, key: Option<&str>, args: &str) -> String {
+    sql_text(id, function, function.role(), key, args)
 }
 
-fn sql_text(id: u32, function: SqlFunction, role: SqlRole, args: &str) -> String {
+fn sql_text(
+    id: u32,
+    function: SqlFunction,
+    role: SqlRole,
+    key: Option<&str>,
+    args: &str,
+) -> String {
     // Function names are snake_case ASCII (`names_are_unique_snake_case_and_match_serde`), so
     // they need no escaping.
     let role = match role {
@@ -52,16 +61,24 @@ fn sql_text(id: u32, function: SqlFunction, role: SqlRole, args: &str) -> String
     out.push_str(name);
     out.push_str(r#"","role":""#);
     out.push_str(role);
-    out.push_str("\"}\n");
+    out.push('"');
+    if let Some(key) = key {
+        out.push_str(r#","key":"#);
+        out.push_str(&serde_json::to_string(key).unwrap_or_else(|_| "\"\"".to_owned()));
+    }
+    out.push_str("}\n");
     out.push_str(args);
     out
 }
 
-/// The command a shim's text stands for, read back as the shim reads it (header, then the
-/// argument after the first newline). For tests.
+/// The command a shim's text stands for, read back as the shim reads it (a SQL command's header,
+/// then its argument after the first newline; any other command as JSON). For tests.
 pub fn read_command_text(text: &str) -> Option<serde_json::Value> {
+    if !text.starts_with(r#"{"kind":"sql""#) {
+        return serde_json::from_str(text).ok();
+    }
     match text.split_once('\n') {
-        None => serde_json::from_str(text).ok(),
+        None => None,
         Some((header, args)) => {
             let mut value: serde_json::Value = serde_json::from_str(header).ok()?;
             let args: serde_json::Value = serde_json::from_str(args).ok()?;
@@ -113,9 +130,30 @@ mod tests {
         assert!(text.contains(r#""role":"user""#));
         round_trip(&cmd);
         assert_eq!(
-            sql_command_text(1, SqlFunction::TripsList, r#"{"b":1,  "a":"x\ny"}"#),
+            sql_command_text(1, SqlFunction::TripsList, None, r#"{"b":1,  "a":"x\ny"}"#),
             text
         );
+    }
+
+    #[test]
+    fn an_argument_with_raw_newlines_stays_whole_after_the_header() {
+        let pretty = "{\n  \"trip_id\": \"t\\n1\",\n  \"n\": 2\n}";
+        let raw = SqlArgs::raw(pretty.to_owned()).unwrap();
+        let cmd: Command<()> = Command::sql_args(9, SqlFunction::MonitorReschedule, raw);
+        let text = command_text(&cmd);
+        let (header, rest) = text.split_once('\n').unwrap();
+        assert_eq!(
+            rest, pretty,
+            "split at the header's end, the argument untouched"
+        );
+        assert!(header.ends_with('}'));
+        round_trip(&cmd);
+        // A batchable call's key is in the header (JSON-escaped), never read from the argument.
+        let keyed = sql_command_text(9, SqlFunction::MonitorReschedule, Some("t\"1"), pretty);
+        let value = read_command_text(&keyed).unwrap();
+        assert_eq!(value["key"], "t\"1");
+        assert_eq!(value["args"]["n"], 2);
+        assert!(!keyed.split_once('\n').unwrap().0.contains('\n'));
     }
 
     #[test]
@@ -125,6 +163,10 @@ mod tests {
         }
         round_trip(&Command::Done {
             result: json!({"text": "a\nb"}),
+        });
+        // A result that merely contains the SQL prefix is still read as a whole.
+        round_trip(&Command::Done {
+            result: json!({"kind": "sql"}),
         });
         let mut request = HttpRequest::new(
             crate::http::Service::Duffel,

@@ -318,7 +318,9 @@ impl TripDriver {
                 )
             }
             Stage::Waiting(DriverCommand::Sql { function, args }, _) => {
-                crate::engine::sql_command_text(id, *function, args)
+                // A call the executor may batch names its trip, the row it locks.
+                let key = function.batch().map(|_| self.trip_id());
+                crate::engine::sql_command_text(id, *function, key, args)
             }
             Stage::Waiting(DriverCommand::Done { outcome, reason }, _)
             | Stage::Done(outcome, reason) => done(*outcome, reason),

@@ -110,7 +110,15 @@ fn http(d: &mut TripDriver) -> HttpRequest {
 
 fn sql(d: &mut TripDriver) -> (&'static str, Value) {
     match d.poll(NOW) {
-        Command::Sql { function, args, .. } => (function.name(), args.to_value()),
+        Command::Sql { function, args, .. } => {
+            // The shim's text of the same command: the argument as written, and the trip as
+            // the key exactly when the executor may batch the call.
+            let text = crate::engine::read_command_text(&d.poll_json(NOW)).unwrap();
+            assert_eq!(text["args"], args.to_value());
+            let key = function.batch().map(|_| Value::from(TRIP));
+            assert_eq!(text.get("key"), key.as_ref(), "{}", function.name());
+            (function.name(), args.to_value())
+        }
         other => panic!("expected sql, got {other:?}"),
     }
 }
