@@ -19,8 +19,8 @@
 #    with jemalloc (libfaketime issue #130); Redis only keeps relative TTLs, set by the (faked)
 #    Upstash gateway. Before testing it checks that date, PostgreSQL's now() and Deno's Date.now()
 #    are all FUTURE_DAYS ahead.
-# 5. Brings the stack up, runs pgTAP and `deno test tests/` as scripts/test.sh does, brings the
-#    stack down and ends with "future tests: N passed, M failed" (exit status 1 on any failure).
+# 5. Brings the stack up, runs pgTAP, `deno test tests/` and the browser test as scripts/test.sh
+#    does, brings the stack down and ends with "future tests: N passed, M failed" (exit status 1 on any failure).
 #    Logs stay in .local/future/repo/.local/logs/.
 set -uo pipefail
 
@@ -89,6 +89,11 @@ inside() {
   deno test --quiet --allow-net=127.0.0.1,localhost --allow-env --allow-read --allow-run \
     --allow-write=.local tests/ 2>&1 | tee -a "$summary"
   [ "${PIPESTATUS[0]}" = 0 ] || failed_steps+=("deno test")
+  # The ops dashboard in Chromium, as scripts/test.sh's "browser" step (the browser and its page
+  # on the shifted clock too: libfaketime is preloaded into every process started from here).
+  printf '\n== browser\n'
+  deno test --quiet -A tests/browser/ops_dashboard.browser.ts 2>&1 | tee -a "$summary"
+  [ "${PIPESTATUS[0]}" = 0 ] || failed_steps+=(browser)
 
   local passed failed pgtap
   passed=$(grep -oE '([0-9]+) passed' "$summary" | awk '{s+=$1} END {print s+0}')

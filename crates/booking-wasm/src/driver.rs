@@ -18,7 +18,7 @@ use booking_core::duffel::DuffelConfig;
 use booking_core::duffel_webhook::{
     DuffelWebhookDone, DuffelWebhookDriver as CoreDuffelWebhookDriver, SignatureHeader,
 };
-use booking_core::engine::{command_text, Command, Driver, Input, SqlFunction};
+use booking_core::engine::{Command, Driver, Input, SqlFunction};
 use booking_core::error::TransportFailure;
 #[cfg(feature = "monitor")]
 use booking_core::monitor::driver::{
@@ -63,12 +63,14 @@ fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 
-/// A driver's next command as the shim's text (`booking_core::engine::command_text`).
+/// A driver's next command as the shim's text (`booking_core::engine::command_text`). Not built
+/// into the monitor's module alone: its one driver writes its own text (`poll_json`).
+#[cfg(any(feature = "search", feature = "user", feature = "webhooks"))]
 fn poll_text<D: Driver>(driver: &mut D, now: booking_core::time::Timestamp) -> String
 where
     D::Done: Serialize,
 {
-    command_text(&driver.poll(now))
+    booking_core::engine::command_text(&driver.poll(now))
 }
 
 fn transport(kind: &str) -> Result<TransportFailure, JsValue> {
