@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The database and end-to-end tests with the clock a year ahead: shows that no test depends on
-# today's date (docs/testing.md). One command, about two minutes, not part of scripts/test.sh:
+# today's date (docs/testing.md). One command, about eight minutes (three of them the browser test,
+# slow under libfaketime), not part of scripts/test.sh:
 #
 #   bash scripts/test-future.sh          FUTURE_DAYS=365 by default (FUTURE_DAYS=730, =-30, ...)
 #
