@@ -11,7 +11,11 @@
  *   deno run -A scripts/profile-router.ts summary /tmp/router.cpuprofile [units] [top]
  *
  * `units` divides the figures (e.g. the number of bookings the workload ran). The inspector's
- * own frames (Deno's network-event bridge) and idle time are left out of the busy total.
+ * own frames (Deno's network-event bridge) and idle time are left out of the busy total, but not
+ * all its cost: with `--inspect` Deno's network bridge tees every `fetch` body for the Network
+ * domain, which adds about 30 % to a booking and lands partly in the streams' frames, so `fetch`'s
+ * share reads high. For an uninstrumented picture use `perf record -g -p <router pid>` with
+ * `DENO_V8_FLAGS=--perf-basic-prof` on the router (docs/benchmarks.md, sixth pass).
  */
 
 interface CallFrame {
