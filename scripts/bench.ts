@@ -323,10 +323,11 @@ ${speedTable(rows)}
 ${moduleTable}
 
 Read, compile (\`new WebAssembly.Module\`) and instantiate (\`initSync\`) each in a fresh Deno
-process, median of 5. \`search\` is built for speed (\`opt-level = "s"\` with booking-core at \`3\`, \`wasm-opt -O3\`; profile
-\`release-speed\`), the others for size (\`opt-level = "z"\`, \`wasm-opt -Oz -ocimfs=0\`: no
-inlining of one-caller functions, so no huge functions for V8 to re-compile with TurboFan in a
-new isolate; "The monitor at scale", fourth pass). Each function ships only its module (\`static_files\` in supabase/config.toml) and loads it with
+process, median of 5. \`search\` and \`monitor\` are built for speed (\`opt-level = "s"\` with
+booking-core at \`3\`, profile \`release-speed\`; \`wasm-opt -O3\`, and for the monitor
+\`-ocimfs=0\` as well), the others for size (\`opt-level = "z"\`, \`wasm-opt -Oz -ocimfs=0\`).
+\`-ocimfs=0\`: no inlining of one-caller functions, so no huge functions for V8 to re-compile with
+TurboFan in a new isolate ("The monitor at scale", fourth pass; the monitor for speed: sixth pass). Each function ships only its module (\`static_files\` in supabase/config.toml) and loads it with
 \`_shared/core/<module>.ts\`.
 
 ## First request through the router from a cold isolate
