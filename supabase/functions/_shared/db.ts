@@ -11,11 +11,19 @@ import type { Sql, TransactionSql } from "./deps.ts";
 
 let client: Sql | undefined;
 
+/**
+ * Connections per isolate. postgres.js opens them only as queries queue, so a function with one
+ * query at a time keeps one. 8, not 4: with 4, a monitor run's 64 trips in flight queue on the
+ * pool and their answers arrive one by one, each its own turn of the event loop; 8 took a warm
+ * booking from 1.73-1.78 to 1.37-1.38 ms of the isolate's CPU (docs/benchmarks.md seventh pass).
+ */
+export const POOL_MAX = 8;
+
 /** The isolate's Postgres client. */
 export function db(url: string): Sql {
   client ??= postgres(url, {
     prepare: false,
-    max: 4,
+    max: POOL_MAX,
     idle_timeout: 20,
     connect_timeout: 10,
     connection: { application_name: "parker-functions" },

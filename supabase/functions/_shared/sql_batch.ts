@@ -28,7 +28,7 @@ export interface BatchOptions {
   maxOpen: number;
 }
 
-/** Defaults: 500 calls, 25 ms, 2 batches in flight (the pool has 4 connections). */
+/** Defaults: 500 calls, 25 ms, 2 batches in flight (the pool has up to 8 connections, db.ts `POOL_MAX`). */
 export const BATCH_DEFAULTS: BatchOptions = { maxCalls: 500, lingerMs: 25, maxOpen: 2 };
 
 type Pending = {
