@@ -16,6 +16,8 @@ let client: Sql | undefined;
  * query at a time keeps one. 8, not 4: with 4, a monitor run's 64 trips in flight queue on the
  * pool and their answers arrive one by one, each its own turn of the event loop; 8 took a warm
  * booking from 1.73-1.78 to 1.37-1.38 ms of the isolate's CPU (docs/benchmarks.md seventh pass).
+ * Hosted these are client connections to Supavisor's transaction pooler, above Supabase's 1-4 for
+ * serverless clients; docs/architecture.md "Capacity" says what bounds them and when to turn back.
  */
 export const POOL_MAX = 8;
 
