@@ -1,7 +1,8 @@
 /**
  * The I/O floor of a booking: what this Deno runtime spends on a booking's calls alone, with no
  * core, no saga and no shims around them. Each "booking" is the monitor's 4 provider requests
- * (the re-price's `GET /air/offers/{id}`, Stripe's authorize, Duffel's order, Stripe's capture)
+ * (the re-price's `GET /air/offers/{id}`, Stripe's authorize, Duffel's order, Stripe's capture;
+ * the monitor's two Upstash lock commands are left out)
  * and 5 SQL round trips shaped as `db.ts` `callOneTrip` sends them (one simple-protocol query:
  * the three `set_config`s and a ~1 KB dollar-quoted JSON argument read back as text), in the
  * same order, the next call leaving only when the previous answer is read, N bookings in flight.
@@ -14,13 +15,14 @@
  * as `pipeline_functions` through postgres.js with `db.ts`'s options and calls no function.
  *
  * Prints one JSON object: CPU ms per booking on this process's main thread (what the hosted
- * runtime's per-worker CPU timer counts) and in all, from `/proc/self/task`.
+ * runtime's per-worker CPU timer counts) and in all (`bench/thread_cpu.ts`).
  *
  *   deno run -A scripts/bench-io-floor.ts [--bookings 1000] [--concurrency 64] [--warm 200]
  */
 import { postgres } from "../supabase/functions/_shared/deps.ts";
 import { db } from "../supabase/functions/_shared/db.ts";
 import { type CoreHttpRequest, execute } from "../supabase/functions/_shared/fetcher.ts";
+import { threadCpuMs, totalMs } from "./bench/thread_cpu.ts";
 
 const args: Record<string, string> = { bookings: "1000", concurrency: "64", warm: "200" };
 for (let i = 0; i < Deno.args.length; i += 2) {
@@ -86,7 +88,10 @@ const query = `select set_config('role', 'service_role', true),
      select $pf$${argument}$pf$::jsonb::text as r`;
 const bodyBytes: number[] = [];
 
-/** One booking's calls, in the monitor's order: SQL, SQL, fetch, SQL, fetch, fetch, SQL, fetch, SQL. */
+/**
+ * One booking's calls in the monitor's order (recorded from its driver): the re-price, the
+ * travellers' read, the begin, then each request after the save that marks it, and the close.
+ */
 async function booking(): Promise<void> {
   const q = () => sql.unsafe(query).simple();
   const f = async (i: number) => {
@@ -94,8 +99,8 @@ async function booking(): Promise<void> {
     if (out.kind !== "response" || out.status !== 200) throw new Error(`request ${i}: ${out.kind}`);
     bodyBytes[i] = out.body.length;
   };
-  await q(); // monitor_passengers
   await f(0); // the re-price
+  await q(); // monitor_passengers
   await q(); // monitor_begin_attempt (the authorize's mark)
   await f(1); // authorize
   await q(); // the order's mark
@@ -116,29 +121,14 @@ async function run(n: number, concurrency: number): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, lane));
 }
 
-/** CPU ms of this process's threads, by name (`/proc/self/task`, 10 ms clock ticks). */
-function threadCpuMs(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const t of Deno.readDirSync("/proc/self/task")) {
-    try {
-      const raw = Deno.readTextFileSync(`/proc/self/task/${t.name}/stat`);
-      const name = raw.slice(raw.indexOf("(") + 1, raw.lastIndexOf(")")).replace(/\d+$/, "#");
-      const f = raw.slice(raw.lastIndexOf(") ") + 2).split(" ");
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
-    } catch { /* the thread ended */ }
-  }
-  return out;
-}
-const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
-
 const n = Number(args.bookings);
 const concurrency = Number(args.concurrency);
 await run(Number(args.warm), concurrency);
-const before = threadCpuMs();
+const before = threadCpuMs(Deno.pid);
 const started = performance.now();
 await run(n, concurrency);
 const wallMs = performance.now() - started;
-const after = threadCpuMs();
+const after = threadCpuMs(Deno.pid);
 const main = (after.get("deno") ?? 0) - (before.get("deno") ?? 0);
 await sql.end();
 console.log(JSON.stringify({
@@ -146,7 +136,7 @@ console.log(JSON.stringify({
   concurrency,
   wall_ms: Math.round(wallMs),
   main_thread_cpu_ms_per_booking: (main / n).toFixed(3),
-  cpu_ms_per_booking: ((sum(after) - sum(before)) / n).toFixed(3),
+  cpu_ms_per_booking: ((totalMs(after) - totalMs(before)) / n).toFixed(3),
   response_body_bytes: bodyBytes,
   sql_argument_bytes: argument.length,
 }));

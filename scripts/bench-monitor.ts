@@ -26,6 +26,7 @@
  */
 import { connect, loadEnv } from "./stack/testkit.ts";
 import { dropSeeded, seedTrips } from "./stack/seed_trips.ts";
+import { threadCpuMs } from "./bench/thread_cpu.ts";
 
 const args: Record<string, string | number> = {
   trips: 10000,
@@ -56,19 +57,6 @@ function cpuMs(pid: number): number {
   // utime + stime of the process and its threads, in clock ticks (100 Hz on Linux).
   const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
-}
-/** CPU ms per thread name (main isolate, workers, V8 and tokio helpers) of `pid`. */
-function threadCpuMs(pid: number): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-    try {
-      const raw = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
-      const name = raw.slice(raw.indexOf("(") + 1, raw.lastIndexOf(")")).replace(/\d+$/, "#");
-      const f = raw.slice(raw.lastIndexOf(") ") + 2).split(" ");
-      out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
-    } catch { /* the thread ended */ }
-  }
-  return out;
 }
 /**
  * Waits until nothing runs in the router: a job invoked just before the pause (a notify-dispatch
