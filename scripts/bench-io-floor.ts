@@ -18,13 +18,22 @@
  * runtime's per-worker CPU timer counts) and in all (`bench/thread_cpu.ts`).
  *
  *   deno run -A scripts/bench-io-floor.ts [--bookings 1000] [--concurrency 64] [--warm 200]
+ *     [--latency 0]
+ *
+ * `--latency ms` makes the fake Duffel answer after that long (its `/_fake/config`, reset to none
+ * at the end), as `bench-monitor.ts --latency` does: the re-price and the order wait, Stripe not.
  */
 import { postgres } from "../supabase/functions/_shared/deps.ts";
 import { db } from "../supabase/functions/_shared/db.ts";
 import { type CoreHttpRequest, execute } from "../supabase/functions/_shared/fetcher.ts";
 import { threadCpuMs, totalMs } from "./bench/thread_cpu.ts";
 
-const args: Record<string, string> = { bookings: "1000", concurrency: "64", warm: "200" };
+const args: Record<string, string> = {
+  bookings: "1000",
+  concurrency: "64",
+  warm: "200",
+  latency: "0",
+};
 for (let i = 0; i < Deno.args.length; i += 2) {
   const k = Deno.args[i].replace(/^--/, "");
   if (!(k in args) || Deno.args[i + 1] === undefined) throw new Error(`unknown or empty: ${k}`);
@@ -121,22 +130,40 @@ async function run(n: number, concurrency: number): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, lane));
 }
 
+/** Sets the fake Duffel's answer delay (null: none). */
+async function duffelLatency(ms: number | null): Promise<void> {
+  const res = await fetch(`${env("DUFFEL_API_URL")}/_fake/config`, {
+    method: "POST",
+    body: JSON.stringify({ latency_ms: ms }),
+  });
+  if (!res.ok) throw new Error(`fake Duffel config: ${res.status} ${await res.text()}`);
+  await res.body?.cancel();
+}
+
 const n = Number(args.bookings);
 const concurrency = Number(args.concurrency);
-await run(Number(args.warm), concurrency);
-const before = threadCpuMs(Deno.pid);
-const started = performance.now();
-await run(n, concurrency);
-const wallMs = performance.now() - started;
-const after = threadCpuMs(Deno.pid);
-const main = (after.get("deno") ?? 0) - (before.get("deno") ?? 0);
-await sql.end();
-console.log(JSON.stringify({
-  bookings: n,
-  concurrency,
-  wall_ms: Math.round(wallMs),
-  main_thread_cpu_ms_per_booking: (main / n).toFixed(3),
-  cpu_ms_per_booking: ((totalMs(after) - totalMs(before)) / n).toFixed(3),
-  response_body_bytes: bodyBytes,
-  sql_argument_bytes: argument.length,
-}));
+const latency = Number(args.latency);
+if (!Number.isFinite(latency) || latency < 0) throw new Error("--latency must be ms >= 0");
+await duffelLatency(latency || null);
+try {
+  await run(Number(args.warm), concurrency);
+  const before = threadCpuMs(Deno.pid);
+  const started = performance.now();
+  await run(n, concurrency);
+  const wallMs = performance.now() - started;
+  const after = threadCpuMs(Deno.pid);
+  const main = (after.get("deno") ?? 0) - (before.get("deno") ?? 0);
+  await sql.end();
+  console.log(JSON.stringify({
+    bookings: n,
+    concurrency,
+    duffel_latency_ms: latency,
+    wall_ms: Math.round(wallMs),
+    main_thread_cpu_ms_per_booking: (main / n).toFixed(3),
+    cpu_ms_per_booking: ((totalMs(after) - totalMs(before)) / n).toFixed(3),
+    response_body_bytes: bodyBytes,
+    sql_argument_bytes: argument.length,
+  }));
+} finally {
+  await duffelLatency(null);
+}
