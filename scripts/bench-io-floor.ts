@@ -27,6 +27,7 @@ import { postgres } from "../supabase/functions/_shared/deps.ts";
 import { db } from "../supabase/functions/_shared/db.ts";
 import { type CoreHttpRequest, execute } from "../supabase/functions/_shared/fetcher.ts";
 import { threadCpuMs, totalMs } from "./bench/thread_cpu.ts";
+import { fakeDuffelConfig } from "./bench/fake_duffel.ts";
 
 const args: Record<string, string> = {
   bookings: "1000",
@@ -131,14 +132,8 @@ async function run(n: number, concurrency: number): Promise<void> {
 }
 
 /** Sets the fake Duffel's answer delay (null: none). */
-async function duffelLatency(ms: number | null): Promise<void> {
-  const res = await fetch(`${env("DUFFEL_API_URL")}/_fake/config`, {
-    method: "POST",
-    body: JSON.stringify({ latency_ms: ms }),
-  });
-  if (!res.ok) throw new Error(`fake Duffel config: ${res.status} ${await res.text()}`);
-  await res.body?.cancel();
-}
+const duffelLatency = (ms: number | null) =>
+  fakeDuffelConfig(env("DUFFEL_API_URL"), { latency_ms: ms });
 
 const n = Number(args.bookings);
 const concurrency = Number(args.concurrency);

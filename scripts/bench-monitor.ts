@@ -27,6 +27,7 @@
 import { connect, loadEnv } from "./stack/testkit.ts";
 import { dropSeeded, seedTrips } from "./stack/seed_trips.ts";
 import { threadCpuMs } from "./bench/thread_cpu.ts";
+import { fakeDuffelConfig } from "./bench/fake_duffel.ts";
 
 const args: Record<string, string | number> = {
   trips: 10000,
@@ -87,10 +88,7 @@ async function duffelCount(): Promise<number> {
   const s = await (await fetch(`${DUFFEL}/_fake/stats`)).json();
   return Object.values(s.data as Record<string, number>).reduce((a, b) => a + b, 0);
 }
-async function fakeConfig(body: Record<string, unknown>) {
-  const r = await fetch(`${DUFFEL}/_fake/config`, { method: "POST", body: JSON.stringify(body) });
-  await r.body?.cancel();
-}
+const fakeConfig = (body: Record<string, unknown>) => fakeDuffelConfig(DUFFEL, body);
 async function runMonitor(): Promise<Record<string, unknown>> {
   const r = await fetch(`${FUNCTIONS}/auto-book-monitor`, {
     method: "POST",

@@ -13,6 +13,7 @@
  */
 import { connect, createUser, loadEnv, mintUserJwt } from "./stack/testkit.ts";
 import { freshRoute } from "./stack/seed_trips.ts";
+import { fakeDuffelConfig } from "./bench/fake_duffel.ts";
 
 const opts: Record<string, string> = { levels: "1,8,32", seconds: "20" };
 for (let i = 0; i < Deno.args.length; i += 2) {
@@ -24,10 +25,7 @@ const DUFFEL = env.DUFFEL_API_URL ?? "http://127.0.0.1:54391";
 const [limitCount, limitWindow] = (env.TRIP_SEARCH_RATE_LIMIT ?? "10/60").split("/").map(Number);
 const db = connect(env, 2);
 
-async function fakeConfig(body: Record<string, unknown>) {
-  const r = await fetch(`${DUFFEL}/_fake/config`, { method: "POST", body: JSON.stringify(body) });
-  await r.body?.cancel();
-}
+const fakeConfig = (body: Record<string, unknown>) => fakeDuffelConfig(DUFFEL, body);
 
 function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
