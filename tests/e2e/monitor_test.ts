@@ -161,6 +161,32 @@ e2eTest("an order refused by the airline releases the hold and fails the trip", 
   assert.deepEqual(l.notifications, ["could_not_book"]);
 });
 
+e2eTest("a booking's money steps ride the monitor's group commit (app.monitor_batch)", async () => {
+  const { tripId } = await watchedTrip();
+  await makeDue(tripId);
+  const run = await runMonitor({ trip_id: tripId });
+  assert.equal(run.status, 200, JSON.stringify(run.json));
+  assert.equal(await tripStatus(tripId), "booked");
+  const cost = run.json.cost as {
+    batched_calls: number;
+    batches: number;
+    sql_transactions: number;
+  };
+  // The begin, the order's mark, the capture's mark and the closing write; one trip in the run,
+  // so each batch carries one call (its driver waits for each answer before the next request).
+  assert.equal(cost.batched_calls, 4, JSON.stringify(cost));
+  assert.equal(cost.batches, 4);
+  const intents = await intentsFor(tripId);
+  assert.equal(intents.length, 1);
+  assert.equal(intents[0].captures, 1);
+  assert.deepEqual(await ledger(tripId), {
+    bookings: 1,
+    attempts: 1,
+    open: 0,
+    notifications: ["booked"],
+  });
+});
+
 e2eTest("a lost order response is reconciled, never re-sent: one order, one capture", async () => {
   const { tripId, offerId } = await watchedTrip({ order: { lose_response: true, times: 1 } });
   assert.equal(await driveToEnd(tripId), "booked");

@@ -37,7 +37,7 @@ Deno.test("calls made together go in one batch, sorted by trip, each answered on
   assert.deepEqual(out[1], { status: "fulfilled", value: '{"id":"a"}' });
   assert.equal(out[2].status, "rejected");
   assert.equal((out[2] as PromiseRejectedResult).reason.code, "P0002", "its own SQLSTATE");
-  assert.deepEqual(b.stats, { batches: 1, calls: 3 });
+  assert.deepEqual(b.stats, { batches: 1, calls: 3, alone: 0 });
 });
 
 Deno.test("a full batch goes at once; a failed batch fails each of its calls; one batch open at a time", async () => {

@@ -1,7 +1,9 @@
 /**
  * `SqlBatcher` settles every caller whatever the batch reply: a reply that is not JSON, or JSON
  * without a `results` array, rejects each queued call (before the fix the parse error escaped the
- * promise chain and the callers waited forever).
+ * promise chain and the callers waited forever). A batch that fails as a whole with a SQLSTATE
+ * a call of its own would take as permanent runs each call on its own (one bad call stays one
+ * trip's problem); a transient or ambiguous failure fails each call, none run again.
  */
 import assert from "node:assert/strict";
 import { SqlBatcher } from "../../supabase/functions/_shared/sql_batch.ts";
@@ -36,4 +38,56 @@ Deno.test("a good reply still settles each caller with its own result", async ()
   assert.deepEqual(settled[0], { status: "fulfilled", value: '{"a":1}' });
   assert.equal(settled[1].status, "rejected");
   assert.equal((settled[1] as PromiseRejectedResult).reason.code, "40001");
+});
+
+/** A batch runner that fails as a whole with `code` (undefined: no SQLSTATE, a lost connection). */
+const failing = (code: string | undefined) => () =>
+  Promise.reject(Object.assign(new Error("batch failed"), code ? { code } : {}));
+
+Deno.test("a batch that fails as a whole with a permanent SQLSTATE runs each call on its own", async () => {
+  const alone: string[] = [];
+  const b = new SqlBatcher(failing("22P02"), opts, (fn, args) => {
+    alone.push(`${fn} ${args}`);
+    return fn === "monitor_save_attempt"
+      ? Promise.resolve('{"saved":true}')
+      : Promise.reject(Object.assign(new Error("its own"), { code: "22023" }));
+  });
+  const settled = await Promise.allSettled([
+    b.call("monitor_save_attempt", '{"attempt_id":"a"}', "a"),
+    b.call("monitor_begin_attempt", '{"trip_id":"b"}', "b"),
+  ]);
+  assert.deepEqual(alone.sort(), [
+    'monitor_begin_attempt {"trip_id":"b"}',
+    'monitor_save_attempt {"attempt_id":"a"}',
+  ]);
+  assert.deepEqual(settled[0], { status: "fulfilled", value: '{"saved":true}' }, "its own answer");
+  assert.equal((settled[1] as PromiseRejectedResult).reason.code, "22023", "its own SQLSTATE");
+  assert.equal(b.stats.alone, 2);
+});
+
+for (const code of ["08006", "40P01", "57014", "53300", undefined]) {
+  Deno.test(`a batch that fails as a whole with ${code ?? "no SQLSTATE"} fails each call, none run again`, async () => {
+    let alone = 0;
+    const b = new SqlBatcher(failing(code), opts, () => {
+      alone++;
+      return Promise.resolve("{}");
+    });
+    const settled = await Promise.allSettled([
+      b.call("monitor_save_attempt", "{}", "a"),
+      b.call("monitor_reschedule", "{}", "b"),
+    ]);
+    assert.deepEqual(settled.map((s) => s.status), ["rejected", "rejected"]);
+    assert.deepEqual(
+      settled.map((s) => (s as PromiseRejectedResult).reason.code),
+      [code, code],
+      "each with the batch's SQLSTATE",
+    );
+    assert.equal(alone, 0, "a transient or ambiguous failure is not retried within the run");
+  });
+}
+
+Deno.test("without a single runner a batch's permanent failure fails each call with it", async () => {
+  const b = new SqlBatcher(failing("42501"), opts);
+  const settled = await Promise.allSettled([b.call("monitor_expire", "{}", "a")]);
+  assert.equal((settled[0] as PromiseRejectedResult).reason.code, "42501");
 });

@@ -42,7 +42,10 @@ export interface RunCost {
   limit_takes: number;
   /** 429s and "remaining 0" answers that paused every instance. */
   provider_pauses: number;
-  /** SQL transactions: the claims, each unbatched call, each batch, the heartbeat. */
+  /**
+   * SQL transactions: the claims, each unbatched call, each batch, each call a batch that failed
+   * as a whole ran on its own, the heartbeat.
+   */
   sql_transactions: number;
   /** Calls that went through `monitor_batch`, and how many batches carried them. */
   batched_calls: number;
@@ -143,8 +146,10 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
   const takes0 = limits.takes;
   const pauses0 = limits.pauses;
   // The group commit: one round trip per batch (db.ts serviceCallOneTrip).
-  const batch = new SqlBatcher((argsJson) =>
-    serviceCallOneTrip(base.sql, "monitor_batch", argsJson, log.correlationId)
+  const batch = new SqlBatcher(
+    (argsJson) => serviceCallOneTrip(base.sql, "monitor_batch", argsJson, log.correlationId),
+    undefined,
+    (fn, argsJson) => serviceCallOneTrip(base.sql, fn, argsJson, log.correlationId),
   );
   const upstash = new UpstashBatcher((req) => send(req, base.services));
   const ctx = counted({
@@ -192,7 +197,7 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
   cost.upstash_requests = upstash.pipelines;
   cost.batched_calls = batch.stats.calls;
   cost.batches = batch.stats.batches;
-  cost.sql_transactions += batch.stats.batches + 1;
+  cost.sql_transactions += batch.stats.batches + batch.stats.alone + 1;
   cost.limit_takes = limits.takes - takes0;
   cost.provider_pauses = limits.pauses - pauses0;
   summary.duration_ms = Date.now() - started;

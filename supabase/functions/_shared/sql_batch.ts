@@ -1,14 +1,29 @@
 /**
- * Group commit for the monitor's waiting-turn writes. Many drivers finish their turn at about the
- * same time with one write each (`monitor_reschedule`, `monitor_expire`, `monitor_record_search`,
- * `monitor_record_search_failure`: the functions the core names as batchable). Instead of one
- * transaction per trip, calls queued within `lingerMs` (or until `maxCalls` are waiting) go to
- * `app.monitor_batch` in ONE transaction, each in its own savepoint; each caller's promise
- * settles with its own result (or its own SQLSTATE) only after that transaction committed, so
- * the driver acts on a persisted write exactly as with a call of its own. A batch that fails as a
- * whole (connection lost, deadlock) fails every call in it with that SQLSTATE; the drivers treat
- * it as they treat their own failed call. At most `maxOpen` batches are in flight, so the
- * database pool keeps connections for the calls that are never batched (money steps).
+ * Group commit for the monitor's per-trip writes. Many drivers finish a step at about the same
+ * time with one write each: the writes that end a waiting turn (`monitor_reschedule`,
+ * `monitor_expire`, `monitor_record_search`, `monitor_record_search_failure`) and the money steps
+ * (`monitor_begin_attempt`, `monitor_save_attempt`, `monitor_flag_attempt`): the functions the
+ * core names as batchable (`SqlFunction::batch`). Instead of one transaction per call, calls
+ * queued within `lingerMs` (or until `maxCalls` are waiting) go to `app.monitor_batch` in ONE
+ * transaction, each in its own savepoint; each caller's promise settles with its own result (or
+ * its own SQLSTATE) only after that transaction committed, so the driver acts on a persisted
+ * write exactly as with a call of its own (persist, then act). A batch that fails as a whole
+ * (connection lost, deadlock) fails every call in it with that SQLSTATE; the drivers treat it as
+ * they treat their own failed call. At most `maxOpen` batches are in flight, so the database pool
+ * keeps connections for the calls that are never batched (the travellers read, the claim).
+ *
+ * A batch can also fail as a whole with a SQLSTATE that, for a call of its own, would mean "this
+ * call can never succeed" (22xxx, 23xxx, 42xxx, 55000: a saga flags its attempt for an operator on
+ * those): one call's argument that is not JSON, a database whose `monitor_batch` predates a
+ * function (a deploy that ran the functions before the migration), a missing grant. That says
+ * nothing about the other calls, so each then runs on its own (`single`, a transaction of its own)
+ * and hears what its own call answers: one bad call stays one trip's problem. Each call still
+ * runs once: an error the server reported rolled the batch's transaction back (the batch is one
+ * implicit transaction), so nothing of it committed. A batch that fails as a whole with a
+ * transient SQLSTATE (classes 08, 40, 53, 57, 58: connection, rollback, resources, operator,
+ * system) or with none (the connection lost: it may have committed) fails each call with it: the
+ * drivers stop and resume from the durable state on the next run, as after a call of their own
+ * failed that way.
  */
 
 /**
@@ -40,10 +55,27 @@ type Pending = {
   reject: (err: unknown) => void;
 };
 
+/**
+ * Runs one call in a transaction of its own (db.ts `serviceCallOneTrip`): what a call of a batch
+ * that failed as a whole with a non-transient SQLSTATE does instead.
+ */
+export type SingleRunner = (fn: string, argsJson: string) => Promise<string>;
+
 /** What one batcher did (for the run summary and the benchmark). */
 export interface BatchStats {
   batches: number;
   calls: number;
+  /** Calls that ran on their own after their batch failed as a whole. */
+  alone: number;
+}
+
+/** The SQLSTATE classes after which a call of a failed batch is not run again on its own. */
+const TRANSIENT_CLASSES = new Set(["08", "40", "53", "57", "58"]);
+
+/** The SQLSTATE of a failure, if it has one. */
+function sqlstateOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 /** A batcher: `call` queues one call and settles with its result. */
@@ -51,9 +83,13 @@ export class SqlBatcher {
   #queue: Pending[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #open = 0;
-  readonly stats: BatchStats = { batches: 0, calls: 0 };
+  readonly stats: BatchStats = { batches: 0, calls: 0, alone: 0 };
 
-  constructor(private run: BatchRunner, private opts: BatchOptions = BATCH_DEFAULTS) {}
+  constructor(
+    private run: BatchRunner,
+    private opts: BatchOptions = BATCH_DEFAULTS,
+    private single?: SingleRunner,
+  ) {}
 
   /**
    * Queues `fn(args)` (`argsJson`: the argument as JSON text); `key` (the trip id) orders the
@@ -106,11 +142,25 @@ export class SqlBatcher {
           if (r?.ok) p.resolve(JSON.stringify(r.result));
           else p.reject(Object.assign(new Error("batched call failed"), { code: r?.sqlstate }));
         });
-      }, (err) => batch.forEach((p) => p.reject(err)))
+      }, (err) => this.#failed(batch, err))
       .finally(() => {
         this.#open--;
         this.#schedule();
       });
     this.#schedule();
+  }
+
+  /** Settles the calls of a batch that failed as a whole (see the module docs). */
+  #failed(batch: Pending[], err: unknown): void {
+    const sqlstate = sqlstateOf(err);
+    const single = this.single;
+    if (!single || sqlstate === undefined || TRANSIENT_CLASSES.has(sqlstate.slice(0, 2))) {
+      batch.forEach((p) => p.reject(err));
+      return;
+    }
+    this.stats.alone += batch.length;
+    for (const p of batch) {
+      single(p.fn, p.args).then(p.resolve, p.reject);
+    }
   }
 }

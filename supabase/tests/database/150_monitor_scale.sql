@@ -1,6 +1,6 @@
 -- The monitor at scale (migration 20261203000300): the new settings and their ranges, the claim's
 -- larger limit, app.monitor_batch (group commit: one savepoint per call, a failing call fails
--- alone, only waiting-turn writes, service only) and app.monitor_fanout (one invocation per
+-- alone, only the monitor's per-trip writes, service only) and app.monitor_fanout (one invocation per
 -- batch of due trips, at least 1, at most fanout_max) and the cron command that uses it.
 begin;
 select plan(25);
@@ -66,10 +66,11 @@ select is((select status::text from public.trip_requests where id = (select id f
   'a call after a failed one still runs');
 
 select set_config('role', 'service_role', true);
-select throws_ok($$ select app.monitor_batch('{"calls": [{"function": "monitor_save_attempt", "args": {}}]}') $$,
-  '22023', 'function monitor_save_attempt cannot be batched', 'money steps are never batched');
-select throws_ok($$ select app.monitor_batch('{"calls": [{"function": "monitor_begin_attempt", "args": {}}]}') $$,
-  '22023', 'function monitor_begin_attempt cannot be batched', 'nor is beginning an attempt');
+-- (Money steps are batched since 20261205000500: 254_monitor_batch_money_steps.sql.)
+select throws_ok($$ select app.monitor_batch('{"calls": [{"function": "monitor_heartbeat", "args": {}}]}') $$,
+  '22023', 'function monitor_heartbeat cannot be batched', 'the heartbeat is never batched');
+select throws_ok($$ select app.monitor_batch('{"calls": [{"function": "monitor_flags", "args": {}}]}') $$,
+  '22023', 'function monitor_flags cannot be batched', 'nor is a read');
 select throws_ok($$ select app.monitor_batch('{"calls": []}') $$, '22023',
   'field calls must be an array of 1 to 1000 calls', 'an empty batch is refused');
 select throws_ok($$ select app.monitor_batch('{"calls": [{"function": "monitor_expire", "args": {}, "x": 1}]}') $$,

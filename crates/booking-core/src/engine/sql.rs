@@ -153,14 +153,21 @@ sql_functions! {
 impl SqlFunction {
     /// The function that may carry this call in one transaction with other drivers' calls
     /// (`monitor_batch`, each call in its own savepoint), or `None` when the call must have a
-    /// transaction of its own. Only the writes that end a waiting turn are batched; money
-    /// steps (begin, save attempt, flag) and reads are never.
+    /// transaction of its own. The monitor's per-trip writes are batched: those that end a
+    /// waiting turn and the money steps (begin, save attempt, flag). Each locks only its own
+    /// trip's rows (and the flags `FOR SHARE`), each caller hears its answer only after the
+    /// batch committed, so a driver still acts only on a persisted write; a batch that fails
+    /// as a whole fails each of its calls, which the saga treats as that call failing. Reads
+    /// (the travellers, the flags), the claim and the heartbeat are never batched.
     pub fn batch(self) -> Option<Self> {
         match self {
             Self::MonitorReschedule
             | Self::MonitorExpire
             | Self::MonitorRecordSearch
-            | Self::MonitorRecordSearchFailure => Some(Self::MonitorBatch),
+            | Self::MonitorRecordSearchFailure
+            | Self::MonitorBeginAttempt
+            | Self::MonitorSaveAttempt
+            | Self::MonitorFlagAttempt => Some(Self::MonitorBatch),
             _ => None,
         }
     }
@@ -186,19 +193,23 @@ mod tests {
     }
 
     #[test]
-    fn only_waiting_turn_writes_are_batched_and_as_the_service() {
-        let batched: Vec<_> = SqlFunction::ALL
+    fn only_the_monitors_per_trip_writes_are_batched_and_as_the_service() {
+        let mut batched: Vec<_> = SqlFunction::ALL
             .iter()
             .filter(|f| f.batch().is_some())
             .map(|f| f.name())
             .collect();
+        batched.sort_unstable();
         assert_eq!(
             batched,
             [
-                "monitor_reschedule",
+                "monitor_begin_attempt",
                 "monitor_expire",
+                "monitor_flag_attempt",
                 "monitor_record_search",
-                "monitor_record_search_failure"
+                "monitor_record_search_failure",
+                "monitor_reschedule",
+                "monitor_save_attempt"
             ]
         );
         for f in SqlFunction::ALL {
