@@ -40,35 +40,67 @@ Deno.test("a good reply still settles each caller with its own result", async ()
   assert.equal((settled[1] as PromiseRejectedResult).reason.code, "40001");
 });
 
-/** A batch runner that fails as a whole with `code` (undefined: no SQLSTATE, a lost connection). */
-const failing = (code: string | undefined) => () =>
-  Promise.reject(Object.assign(new Error("batch failed"), code ? { code } : {}));
+/**
+ * A batch runner that fails as a whole with `code` (undefined: none, a lost connection), as an
+ * error the server reported (postgres.js `PostgresError`) or, `client`, one made on this side.
+ */
+const failing = (code: string | undefined, client = false) => () =>
+  Promise.reject(
+    Object.assign(new Error("batch failed"), {
+      ...(code ? { code } : {}),
+      ...(client ? {} : { name: "PostgresError" }),
+    }),
+  );
 
 Deno.test("a batch that fails as a whole with a permanent SQLSTATE runs each call on its own", async () => {
   const alone: string[] = [];
-  const b = new SqlBatcher(failing("22P02"), opts, (fn, args) => {
+  let inFlight = 0;
+  let most = 0;
+  const b = new SqlBatcher(failing("22P02"), { ...opts, maxOpen: 2 }, async (fn, args) => {
     alone.push(`${fn} ${args}`);
-    return fn === "monitor_save_attempt"
-      ? Promise.resolve('{"saved":true}')
-      : Promise.reject(Object.assign(new Error("its own"), { code: "22023" }));
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, 2));
+    inFlight--;
+    if (fn === "monitor_begin_attempt") {
+      throw Object.assign(new Error("its own"), { name: "PostgresError", code: "22023" });
+    }
+    return '{"saved":true}';
   });
   const settled = await Promise.allSettled([
     b.call("monitor_save_attempt", '{"attempt_id":"a"}', "a"),
     b.call("monitor_begin_attempt", '{"trip_id":"b"}', "b"),
+    b.call("monitor_save_attempt", '{"attempt_id":"c"}', "c"),
+    b.call("monitor_save_attempt", '{"attempt_id":"d"}', "d"),
   ]);
   assert.deepEqual(alone.sort(), [
     'monitor_begin_attempt {"trip_id":"b"}',
     'monitor_save_attempt {"attempt_id":"a"}',
-  ]);
+    'monitor_save_attempt {"attempt_id":"c"}',
+    'monitor_save_attempt {"attempt_id":"d"}',
+  ], "each call ran once on its own");
   assert.deepEqual(settled[0], { status: "fulfilled", value: '{"saved":true}' }, "its own answer");
   assert.equal((settled[1] as PromiseRejectedResult).reason.code, "22023", "its own SQLSTATE");
-  assert.equal(b.stats.alone, 2);
+  assert.deepEqual(settled.slice(2).map((s) => s.status), ["fulfilled", "fulfilled"]);
+  assert.equal(b.stats.alone, 4);
+  assert.equal(most, 2, "at most maxOpen of them at a time");
 });
 
-for (const code of ["08006", "40P01", "57014", "53300", undefined]) {
-  Deno.test(`a batch that fails as a whole with ${code ?? "no SQLSTATE"} fails each call, none run again`, async () => {
+for (
+  const [code, client] of [
+    ["08006", false],
+    ["40P01", false],
+    ["57014", false],
+    ["53300", false],
+    ["XX000", false], // Supavisor lost the database connection: the batch may have committed
+    [undefined, false],
+    ["EPIPE", true], // the socket broke under a pipelined batch: it may have committed
+    ["22P02", true], // a client-side error is never proof of a rollback
+  ] as const
+) {
+  const what = `${code ?? "no SQLSTATE"}${client ? " (client side)" : ""}`;
+  Deno.test(`a batch that fails as a whole with ${what} fails each call, none run again`, async () => {
     let alone = 0;
-    const b = new SqlBatcher(failing(code), opts, () => {
+    const b = new SqlBatcher(failing(code, client), opts, () => {
       alone++;
       return Promise.resolve("{}");
     });

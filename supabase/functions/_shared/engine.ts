@@ -5,7 +5,8 @@
  * either); SQL calls must be on the core's own list (`sql_api()`) with the role it names, and run
  * as `select app.<fn>(<args>::jsonb)::text` in their own transaction (one round trip, db.ts
  * `callOneTrip`), as the caller (RLS) or as `service_role`, with the invocation's correlation id
- * set for the decision log.
+ * set for the decision log; the monitor's batchable calls (`batch` in `sql_api()`) go through
+ * its group commit instead (sql_batch.ts).
  */
 import type { HttpRequest } from "./types/HttpRequest.ts";
 import type { SqlFunction } from "./types/SqlFunction.ts";

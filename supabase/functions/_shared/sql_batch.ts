@@ -15,15 +15,17 @@
  * A batch can also fail as a whole with a SQLSTATE that, for a call of its own, would mean "this
  * call can never succeed" (22xxx, 23xxx, 42xxx, 55000: a saga flags its attempt for an operator on
  * those): one call's argument that is not JSON, a database whose `monitor_batch` predates a
- * function (a deploy that ran the functions before the migration), a missing grant. That says
- * nothing about the other calls, so each then runs on its own (`single`, a transaction of its own)
- * and hears what its own call answers: one bad call stays one trip's problem. Each call still
- * runs once: an error the server reported rolled the batch's transaction back (the batch is one
- * implicit transaction), so nothing of it committed. A batch that fails as a whole with a
- * transient SQLSTATE (classes 08, 40, 53, 57, 58: connection, rollback, resources, operator,
- * system) or with none (the connection lost: it may have committed) fails each call with it: the
- * drivers stop and resume from the durable state on the next run, as after a call of their own
- * failed that way.
+ * function (a deploy that ran the functions before the migration), a missing grant, a batch past
+ * a server limit (54xxx). That says nothing about the other calls, so when the server itself
+ * reported the error (postgres.js `PostgresError`) and its class is not one of the transient or
+ * ambiguous ones below, each call then runs on its own (`single`, a transaction of its own, at
+ * most `maxOpen` at a time) and hears what its own call answers: one bad call stays one trip's
+ * problem. Each call still runs once: an error PostgreSQL reported for the batch's statement
+ * rolled its implicit transaction back, so nothing of it committed. Any other failure fails each
+ * call with it, and the drivers stop and resume from the durable state on the next run, as after
+ * a call of their own failed that way: a transient class (08, 40, 53, 57, 58), `XX000` (what
+ * Supavisor answers when it lost the database connection, perhaps after a commit), a client
+ * error (postgres.js's own codes, a socket's `EPIPE`: the batch may have committed).
  */
 
 /**
@@ -69,13 +71,20 @@ export interface BatchStats {
   alone: number;
 }
 
-/** The SQLSTATE classes after which a call of a failed batch is not run again on its own. */
-const TRANSIENT_CLASSES = new Set(["08", "40", "53", "57", "58"]);
+/**
+ * The SQLSTATE classes after which the calls of a failed batch are not run again on its own:
+ * transient (connection, rollback, resources, operator, system) or, `XX`, possibly committed.
+ */
+const NOT_ALONE_CLASSES = new Set(["08", "40", "53", "57", "58", "XX"]);
 
-/** The SQLSTATE of a failure, if it has one. */
-function sqlstateOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+/**
+ * Whether a batch's failure proves that nothing of it committed and that its calls may fare
+ * differently on their own: an error the server reported, outside {@link NOT_ALONE_CLASSES}.
+ */
+function runsAlone(err: unknown): boolean {
+  const e = err as { name?: unknown; code?: unknown } | null;
+  return e?.name === "PostgresError" && typeof e.code === "string" &&
+    /^[0-9A-Z]{5}$/.test(e.code) && !NOT_ALONE_CLASSES.has(e.code.slice(0, 2));
 }
 
 /** A batcher: `call` queues one call and settles with its result. */
@@ -152,15 +161,18 @@ export class SqlBatcher {
 
   /** Settles the calls of a batch that failed as a whole (see the module docs). */
   #failed(batch: Pending[], err: unknown): void {
-    const sqlstate = sqlstateOf(err);
     const single = this.single;
-    if (!single || sqlstate === undefined || TRANSIENT_CLASSES.has(sqlstate.slice(0, 2))) {
+    if (!single || !runsAlone(err)) {
       batch.forEach((p) => p.reject(err));
       return;
     }
     this.stats.alone += batch.length;
-    for (const p of batch) {
-      single(p.fn, p.args).then(p.resolve, p.reject);
-    }
+    const left = [...batch];
+    const lane = async () => {
+      for (let p = left.shift(); p; p = left.shift()) {
+        await single(p.fn, p.args).then(p.resolve, p.reject);
+      }
+    };
+    for (let i = 0; i < Math.min(this.opts.maxOpen, left.length); i++) void lane();
   }
 }

@@ -2,9 +2,11 @@
 -- runs monitor_begin_attempt, monitor_save_attempt and monitor_flag_attempt, each in its own
 -- savepoint with the answer a call of its own gives; a money step that raises is rolled back alone
 -- (a begin before it in the same batch stays); a lost compare-and-set is answered, not raised;
--- reads are still refused.
+-- reads are still refused. Migration 20261205000501: a call waiting on a lock for more than 2 s
+-- fails alone (55P03) while the rest of its batch commits, and app.set_feature_flag queues on the
+-- flags table (EXCLUSIVE) so that begins holding the flags FOR SHARE cannot starve the kill switch.
 begin;
-select plan(14);
+select plan(18);
 
 -- Dates relative to the transaction's clock: pg_temp.day(n) is current_date + n, pg_temp.at(i)
 -- now() + i as RFC 3339 UTC.
@@ -79,9 +81,45 @@ create temp table t (k text primary key, id uuid);
 create temp table got (k text primary key, j jsonb);
 grant all on t, got to public;
 insert into t values ('main', pg_temp.trip('watching')), ('stale', pg_temp.trip('watching')),
-  ('wait', pg_temp.trip('watching')),
+  ('wait', pg_temp.trip('watching')), ('lw', pg_temp.trip('watching')),
+  ('a3', '25425425-0000-4000-8000-000000000003'),
   ('a1', '25425425-0000-4000-8000-000000000001'), ('a2', '25425425-0000-4000-8000-000000000002');
 
+select set_config('role', 'service_role', true);
+
+-- A call waiting on a lock fails alone after lock_timeout (2 s) ----------------------------------------
+-- First: later begins of this transaction hold the flags FOR SHARE until its end.
+select set_config('role', 'postgres', true);
+select exists (select 1 from pg_available_extensions where name = 'dblink') as has_dblink \gset
+\if :has_dblink
+create extension if not exists dblink with schema extensions;
+select extensions.dblink_connect('holder', format('host=127.0.0.1 port=%s dbname=%s user=postgres password=postgres',
+  current_setting('port'), current_database()));
+select extensions.dblink_exec('holder', 'begin');
+-- Another session holds the auto_booking flag row (as app.set_feature_flag does while it changes it).
+select n from extensions.dblink('holder',
+  $$ select 1 from public.feature_flags where name = 'auto_booking' for update $$) as x(n int);
+-- Without the lock_timeout the batch would wait for the holder forever: fail after 10 s instead.
+select set_config('statement_timeout', '10s', true);
+select set_config('role', 'service_role', true);
+insert into got select 'locked', pg_temp.batch(jsonb_build_array(
+  jsonb_build_object('function', 'monitor_begin_attempt',
+    'args', pg_temp.begin_args((select id from t where k = 'lw'), (select id from t where k = 'a3'))),
+  jsonb_build_object('function', 'monitor_reschedule', 'args', jsonb_build_object(
+    'trip_id', (select id from t where k = 'wait'), 'next_check_at', pg_temp.at('2 hours'), 'decision', 'wait'))
+));
+select set_config('statement_timeout', '0', true);
+select extensions.dblink_exec('holder', 'rollback');
+select extensions.dblink_disconnect('holder');
+select is((select j -> 'results' -> 0 from got where k = 'locked'), '{"ok": false, "sqlstate": "55P03"}'::jsonb,
+  'a begin that waits on the flags for more than lock_timeout fails alone with 55P03');
+select is((select j -> 'results' -> 1 -> 'ok' from got where k = 'locked'), 'true'::jsonb,
+  'and the rest of its batch commits');
+select is((select status from public.trip_requests where id = (select id from t where k = 'lw')), 'watching',
+  'the timed-out begin wrote nothing');
+\else
+select skip('dblink is not installed: the lock wait is left to the end-to-end tests', 3);
+\endif
 select set_config('role', 'service_role', true);
 
 -- One batch: a begin, a stale begin, a save that raises, a reschedule ------------------------------
@@ -140,6 +178,14 @@ select is((select status from public.trip_requests where id = (select id from t 
   'the flagged trip needs an operator');
 select is((select count(*)::int from public.operator_alerts where attempt_id = (select id from t where k = 'a1')), 1,
   'with one operator alert');
+
+-- A flag change queues on the flags table -------------------------------------------------------------
+select app.set_feature_flag(jsonb_build_object('name', 'auto_booking', 'actor', 'pgtap', 'reason', 'lock order',
+  'description', (select description from public.feature_flags where name = 'auto_booking')));
+select ok(exists (select 1 from pg_locks where locktype = 'relation' and pid = pg_backend_pid()
+    and relation = 'public.feature_flags'::regclass and mode = 'ExclusiveLock' and granted),
+  'app.set_feature_flag takes the flags table EXCLUSIVE (later FOR SHARE begins queue behind it)');
+select set_config('role', 'service_role', true);
 
 -- Reads and the executor's own calls are never batched ------------------------------------------------
 select throws_ok($$ select pg_temp.batch('[{"function": "monitor_passengers", "args": {}}]') $$,

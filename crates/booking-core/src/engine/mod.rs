@@ -13,7 +13,9 @@
 //!
 //! SQL calls name a [`SqlFunction`] from the core's own list ([`SqlFunction::ALL`]), each with
 //! the role it runs as; the executor refuses anything else. Every call is
-//! `select app.<function>($1::text::jsonb)` in its own transaction.
+//! `select app.<function>($1::text::jsonb)` in its own transaction, except those
+//! [`SqlFunction::batch`] names, which the monitor's executor may run in one transaction with
+//! other trips' calls (`app.monitor_batch`, a savepoint each, every answer after the commit).
 
 mod args;
 mod sql;

@@ -12,7 +12,8 @@ use super::pause::{PausePlan, Paused, PAUSE_MAX_RUNS, PAUSE_MIN_MS};
 use super::traveller;
 use super::worker::{Work, Worker};
 use super::world::{
-    Endpoint as E, Fault as F, FaultPlan, SqlFaults, World, LATE_AFTER_WINDOW_MS, LATE_IN_WINDOW_MS,
+    BatchFaults, Endpoint as E, Fault as F, FaultPlan, SqlFaults, World, LATE_AFTER_WINDOW_MS,
+    LATE_IN_WINDOW_MS,
 };
 
 pub(crate) const START: i64 = 1_790_000_000_000; // 2026-09-21T13:33:20Z
@@ -30,7 +31,7 @@ const CALM_AFTER: u32 = 60;
 const MAX_RUNS: u32 = 400;
 
 /// The fault kinds of the crash matrix.
-pub(crate) const KINDS: [&str; 52] = [
+pub(crate) const KINDS: [&str; 54] = [
     "none",
     "search_first",
     "price_drops_later",
@@ -95,6 +96,11 @@ pub(crate) const KINDS: [&str; 52] = [
     // A long Stripe outage on cancel (issue 7 review): the release retries through more failed
     // cancels than the refusal bound, never gives up the hold, and the trip still books.
     "stripe_cancel_outage",
+    // The monitor's group commit (issue 10: money steps through `app.monitor_batch`) failing as
+    // a whole for every other begin, save and flag: rolled back, or committed with the answer
+    // lost. Every trip still books, nothing charged twice or without a ticket.
+    "group_commit_fails",
+    "group_commit_answer_lost",
 ];
 
 /// Failed cancels in `stripe_cancel_outage`: more than `RELEASE_MAX_SENDS` x 4 (the retry reads
@@ -203,6 +209,18 @@ fn world(setup: &Setup) -> World {
                 armed: Default::default(),
             });
         }
+    }
+    if let Some(committed) = match setup.kind {
+        "group_commit_fails" => Some(false),
+        "group_commit_answer_lost" => Some(true),
+        _ => None,
+    } {
+        w.batch_faults = Some(BatchFaults {
+            committed,
+            left: 6,
+            seen: 0,
+            fired: 0,
+        });
     }
     if setup.kind == "ledger_unclosable" {
         // The fake's order ids restarted while the database kept an earlier stack's booking.
@@ -693,6 +711,10 @@ fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
                 w.sql_faults.as_ref().is_some_and(|f| f.fired > 0)
             };
             reached && status(0) == "booked"
+        }
+        "group_commit_fails" | "group_commit_answer_lost" => {
+            // Every fault fired (begins, saves and flags failed as a whole) and still it booked.
+            w.batch_faults.as_ref().is_some_and(|f| f.fired == 6) && status(0) == "booked"
         }
         "ledger_unclosable" => {
             let id = &w.db.trips[0].id;

@@ -84,6 +84,26 @@ pub(crate) struct SqlFaults {
     pub(crate) armed: BTreeSet<String>,
 }
 
+/// The monitor's group commit failing as a whole (`app.monitor_batch`, sql_batch.ts): every
+/// other batchable money step (begin, save, flag; 1st, 3rd, 5th, … of the scenario) is answered
+/// with a transient SQLSTATE, `left` times. `committed`: the batch did commit and only its answer
+/// was lost (the connection dropped after the commit), so the write is durable although the
+/// driver hears an error; otherwise nothing of it was written.
+#[derive(Clone, Debug)]
+pub(crate) struct BatchFaults {
+    pub(crate) committed: bool,
+    pub(crate) left: u32,
+    pub(crate) seen: u32,
+    pub(crate) fired: u32,
+}
+
+/// The calls the executor batches that move a booking (`SqlFunction::batch` of the money steps).
+const BATCHED_MONEY_STEPS: [&str; 3] = [
+    "monitor_begin_attempt",
+    "monitor_save_attempt",
+    "monitor_flag_attempt",
+];
+
 /// The SQLSTATEs of a database that is failing over or overloaded, none of them permanent.
 const TRANSIENT_SQLSTATES: [&str; 4] = ["08006", "40001", "57P01", "53300"];
 
@@ -110,6 +130,8 @@ pub(crate) struct World {
     pub(crate) ids: u64,
     /// Transient Postgres errors while an attempt in a given phase is resumed.
     pub(crate) sql_faults: Option<SqlFaults>,
+    /// The group commit failing as a whole for money steps.
+    pub(crate) batch_faults: Option<BatchFaults>,
     /// Upstash goes down for good (every call times out or answers 503) once an open attempt
     /// is found in this phase when a run takes or releases its lock.
     pub(crate) upstash_down_in: Option<&'static str>,
@@ -131,6 +153,7 @@ impl World {
             violations: Vec::new(),
             ids: 0,
             sql_faults: None,
+            batch_faults: None,
             upstash_down_in: None,
             upstash_down: false,
             upstash_down_calls: 0,
@@ -173,6 +196,22 @@ impl World {
                 f.left -= 1;
                 f.fired += 1;
                 return Err(TRANSIENT_SQLSTATES[f.fired as usize % TRANSIENT_SQLSTATES.len()]);
+            }
+        }
+        if let Some(f) = self.batch_faults.as_mut() {
+            if !calm && BATCHED_MONEY_STEPS.contains(&function) {
+                f.seen += 1;
+                if f.left > 0 && f.seen % 2 == 1 {
+                    f.left -= 1;
+                    f.fired += 1;
+                    let sqlstate =
+                        TRANSIENT_SQLSTATES[f.fired as usize % TRANSIENT_SQLSTATES.len()];
+                    if f.committed {
+                        // Durable, but the driver never hears so (whatever it answered).
+                        let _ = self.db.call(function, args, self.now);
+                    }
+                    return Err(sqlstate);
+                }
             }
         }
         self.db.call(function, args, self.now)
