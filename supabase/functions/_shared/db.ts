@@ -78,7 +78,9 @@ export type Caller = { role: "service" } | { role: "user"; claims: Claims };
  * a dollar-quoted literal (the simple protocol has no parameters; dollar quoting does not depend
  * on `standard_conforming_strings`). The result comes back as the JSON text PostgreSQL printed
  * (never parsed here). `fn` must be a name from the core's SQL API (the caller checks it; the
- * pattern here is a second line of defence).
+ * pattern here is a second line of defence). `statementTimeoutMs` bounds the call (a transaction-local
+ * `statement_timeout`, set in the first statement, which PostgreSQL 13+ arms for the second):
+ * 57014 past it, and nothing of the call commits.
  */
 export async function callOneTrip(
   sql: Sql,
@@ -86,6 +88,7 @@ export async function callOneTrip(
   fn: string,
   argsJson: string,
   correlationId = "",
+  statementTimeoutMs?: number,
 ): Promise<string> {
   if (!/^[a-z_]+$/.test(fn)) throw Object.assign(new Error("bad function name"), { code: "42883" });
   const [role, claims] = caller.role === "user"
@@ -94,7 +97,10 @@ export async function callOneTrip(
   const results = await sql.unsafe(
     `select set_config('role', '${role}', true),
        set_config('request.jwt.claims', ${dollarQuoted(claims)}, true),
-       set_config('app.correlation_id', ${dollarQuoted(correlationId)}, true);
+       set_config('app.correlation_id', ${dollarQuoted(correlationId)}, true)${
+      statementTimeoutMs === undefined ? "" : `,
+       set_config('statement_timeout', '${Math.max(1, Math.trunc(statementTimeoutMs))}', true)`
+    };
      select app.${fn}(${dollarQuoted(argsJson)}::jsonb)::text as r`,
   ).simple() as unknown as { r: string | null }[][];
   // A function returning SQL NULL reads as JSON null, as the jsonb path did.
@@ -107,6 +113,7 @@ export function serviceCallOneTrip(
   fn: string,
   argsJson: string,
   correlationId = "",
+  statementTimeoutMs?: number,
 ): Promise<string> {
-  return callOneTrip(sql, { role: "service" }, fn, argsJson, correlationId);
+  return callOneTrip(sql, { role: "service" }, fn, argsJson, correlationId, statementTimeoutMs);
 }

@@ -117,6 +117,14 @@ async function driveAll(
 }
 
 /**
+ * The longest a group commit may run (`statement_timeout`). Each call in it waits at most 2 s for a
+ * lock (`lock_timeout` on `app.monitor_batch`); this bounds the batch as a whole, which otherwise
+ * could take calls x 2 s. Past it, 57014: nothing of the batch commits and each of its drivers
+ * stops and resumes on the next run. A batch of 500 calls takes well under a second here.
+ */
+const BATCH_TIMEOUT_MS = 15_000;
+
+/**
  * One monitor run: all due trips (or just `tripId`), bounded by the settings. A paused monitor
  * still runs: `monitor_claim` then hands out only trips whose open attempt may hold money, so
  * they finish, and no new attempt starts.
@@ -147,7 +155,8 @@ export async function runMonitor(e: Env, tripId: string | null, log: Logger): Pr
   const pauses0 = limits.pauses;
   // The group commit: one round trip per batch (db.ts serviceCallOneTrip).
   const batch = new SqlBatcher(
-    (argsJson) => serviceCallOneTrip(base.sql, "monitor_batch", argsJson, log.correlationId),
+    (argsJson) =>
+      serviceCallOneTrip(base.sql, "monitor_batch", argsJson, log.correlationId, BATCH_TIMEOUT_MS),
     undefined,
     (fn, argsJson) => serviceCallOneTrip(base.sql, fn, argsJson, log.correlationId),
   );

@@ -151,7 +151,7 @@ export class SqlBatcher {
           if (r?.ok) p.resolve(JSON.stringify(r.result));
           else p.reject(Object.assign(new Error("batched call failed"), { code: r?.sqlstate }));
         });
-      }, (err) => this.#failed(batch, err))
+      }, (err) => this.#failed(batch, err)) // its calls run alone before the batch's place frees
       .finally(() => {
         this.#open--;
         this.#schedule();
@@ -160,7 +160,7 @@ export class SqlBatcher {
   }
 
   /** Settles the calls of a batch that failed as a whole (see the module docs). */
-  #failed(batch: Pending[], err: unknown): void {
+  async #failed(batch: Pending[], err: unknown): Promise<void> {
     const single = this.single;
     if (!single || !runsAlone(err)) {
       batch.forEach((p) => p.reject(err));
@@ -170,9 +170,17 @@ export class SqlBatcher {
     const left = [...batch];
     const lane = async () => {
       for (let p = left.shift(); p; p = left.shift()) {
-        await single(p.fn, p.args).then(p.resolve, p.reject);
+        const call = p;
+        // A runner that throws instead of rejecting still settles its caller.
+        await Promise.resolve().then(() => single(call.fn, call.args)).then(
+          call.resolve,
+          call.reject,
+        );
       }
     };
-    for (let i = 0; i < Math.min(this.opts.maxOpen, left.length); i++) void lane();
+    // The batch's place in maxOpen stays taken until these are done (they use its connection budget).
+    await Promise.all(
+      Array.from({ length: Math.min(this.opts.maxOpen, left.length) }, lane),
+    );
   }
 }

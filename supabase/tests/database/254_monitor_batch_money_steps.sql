@@ -6,7 +6,7 @@
 -- fails alone (55P03) while the rest of its batch commits, and app.set_feature_flag queues on the
 -- flags table (EXCLUSIVE) so that begins holding the flags FOR SHARE cannot starve the kill switch.
 begin;
-select plan(18);
+select plan(22);
 
 -- Dates relative to the transaction's clock: pg_temp.day(n) is current_date + n, pg_temp.at(i)
 -- now() + i as RFC 3339 UTC.
@@ -95,12 +95,13 @@ select exists (select 1 from pg_available_extensions where name = 'dblink') as h
 create extension if not exists dblink with schema extensions;
 select extensions.dblink_connect('holder', format('host=127.0.0.1 port=%s dbname=%s user=postgres password=postgres',
   current_setting('port'), current_database()));
-select extensions.dblink_exec('holder', 'begin');
--- Another session holds the auto_booking flag row (as app.set_feature_flag does while it changes it).
-select n from extensions.dblink('holder',
-  $$ select 1 from public.feature_flags where name = 'auto_booking' for update $$) as x(n int);
 -- Without the lock_timeout the batch would wait for the holder forever: fail after 10 s instead.
 select set_config('statement_timeout', '10s', true);
+select extensions.dblink_exec('holder', 'begin');
+-- Another session holds the auto_booking flag row (as app.set_feature_flag does while it changes
+-- it); NOWAIT: if this transaction held it already, fail here rather than wait for ourselves.
+select n from extensions.dblink('holder',
+  $$ select 1 from public.feature_flags where name = 'auto_booking' for update nowait $$) as x(n int);
 select set_config('role', 'service_role', true);
 insert into got select 'locked', pg_temp.batch(jsonb_build_array(
   jsonb_build_object('function', 'monitor_begin_attempt',
@@ -180,6 +181,16 @@ select is((select count(*)::int from public.operator_alerts where attempt_id = (
   'with one operator alert');
 
 -- A flag change queues on the flags table -------------------------------------------------------------
+select ok((select proconfig @> '{lock_timeout=2s}' from pg_proc where oid = 'app.monitor_batch(jsonb)'::regprocedure),
+  'app.monitor_batch runs with lock_timeout 2s (the 55P03 above is its own, not the session''s)');
+select ok((select proconfig @> '{lock_timeout=10s}' from pg_proc where oid = 'app.set_feature_flag(jsonb)'::regprocedure),
+  'a flag change waits at most 10 s for the flags table');
+select ok((select position('lock table public.feature_flags in exclusive mode' in prosrc) between 1
+     and position('app.set_feature_flag_unqueued' in prosrc)
+   from pg_proc where oid = 'app.set_feature_flag(jsonb)'::regprocedure),
+  'app.set_feature_flag locks the table before it changes anything');
+select ok(not has_function_privilege('service_role', 'app.set_feature_flag_unqueued(jsonb)', 'execute'),
+  'the unqueued body is reachable only through app.set_feature_flag');
 select app.set_feature_flag(jsonb_build_object('name', 'auto_booking', 'actor', 'pgtap', 'reason', 'lock order',
   'description', (select description from public.feature_flags where name = 'auto_booking')));
 select ok(exists (select 1 from pg_locks where locktype = 'relation' and pid = pg_backend_pid()

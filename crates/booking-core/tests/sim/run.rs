@@ -97,8 +97,8 @@ pub(crate) const KINDS: [&str; 54] = [
     // cancels than the refusal bound, never gives up the hold, and the trip still books.
     "stripe_cancel_outage",
     // The monitor's group commit (issue 10: money steps through `app.monitor_batch`) failing as
-    // a whole for every other begin, save and flag: rolled back, or committed with the answer
-    // lost. Every trip still books, nothing charged twice or without a ticket.
+    // a whole for every other begin and save: rolled back, or committed with the answer lost.
+    // The trip still books, nothing charged twice or without a ticket.
     "group_commit_fails",
     "group_commit_answer_lost",
 ];
@@ -713,7 +713,7 @@ fn expected_ends(setup: &Setup, w: &World, pause: &PauseLog) -> Vec<String> {
             reached && status(0) == "booked"
         }
         "group_commit_fails" | "group_commit_answer_lost" => {
-            // Every fault fired (begins, saves and flags failed as a whole) and still it booked.
+            // Every fault fired (begins and saves failed as a whole) and still it booked.
             w.batch_faults.as_ref().is_some_and(|f| f.fired == 6) && status(0) == "booked"
         }
         "ledger_unclosable" => {

@@ -85,10 +85,11 @@ pub(crate) struct SqlFaults {
 }
 
 /// The monitor's group commit failing as a whole (`app.monitor_batch`, sql_batch.ts): every
-/// other batchable money step (begin, save, flag; 1st, 3rd, 5th, … of the scenario) is answered
-/// with a transient SQLSTATE, `left` times. `committed`: the batch did commit and only its answer
-/// was lost (the connection dropped after the commit), so the write is durable although the
-/// driver hears an error; otherwise nothing of it was written.
+/// other batchable money step (begins and saves, and flags on a path that flags; 1st, 3rd, 5th, …
+/// of the scenario) is answered with a transient SQLSTATE, `left` times. `committed`: the batch
+/// did commit and only its answer was lost (the connection dropped after the commit: 08006 or
+/// 57P01, what such a loss looks like), so the write is durable although the driver hears an
+/// error; otherwise nothing of it was written (any transient code).
 #[derive(Clone, Debug)]
 pub(crate) struct BatchFaults {
     pub(crate) committed: bool,
@@ -204,8 +205,11 @@ impl World {
                 if f.left > 0 && f.seen % 2 == 1 {
                     f.left -= 1;
                     f.fired += 1;
-                    let sqlstate =
-                        TRANSIENT_SQLSTATES[f.fired as usize % TRANSIENT_SQLSTATES.len()];
+                    let sqlstate = if f.committed {
+                        ["08006", "57P01"][f.fired as usize % 2]
+                    } else {
+                        TRANSIENT_SQLSTATES[f.fired as usize % TRANSIENT_SQLSTATES.len()]
+                    };
                     if f.committed {
                         // Durable, but the driver never hears so (whatever it answered).
                         let _ = self.db.call(function, args, self.now);

@@ -1,0 +1,12 @@
+-- Review of 20261205000501: app.set_feature_flag waits at most 10 s for the flags table. While a
+-- change waits for its EXCLUSIVE lock (behind a batch, an erasure or an operator's idle session
+-- holding the flags), every later begin and erasure queues behind it; unbounded, one stuck change
+-- would stop every booking until its holder let go, and the server keeps waiting after the HTTP
+-- request that asked for it is gone. Past 10 s the change fails with 55P03 (nothing changed; the
+-- operator retries, and the queue is fair, so a retry is not starved). The rows' own FOR UPDATE in
+-- app.set_feature_flag_unqueued runs under the same bound.
+--
+-- A transaction that already holds a row lock on public.feature_flags and then calls
+-- app.set_feature_flag upgrades its table lock; two such transactions would deadlock with each
+-- other (40P01 for one). No code path does that: app.ops_set_flag only reads before calling it.
+alter function app.set_feature_flag(jsonb) set lock_timeout = '10s';
