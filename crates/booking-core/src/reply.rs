@@ -61,7 +61,8 @@ impl Reply {
     /// The answer for a SQL error, by SQLSTATE: 28000 401; P0002/42501 404 (`what` names the
     /// missing thing); 55006 409 `traveler_in_use`; 54000 409 `too_many_travelers`; 22xxx/23xxx
     /// 400 `validation_failed`; connection, resource and serialisation errors 503
-    /// `database_unavailable`; anything else 500.
+    /// `database_unavailable`; a lock wait past its `lock_timeout` (55P03) 503 `database_busy`;
+    /// anything else 500.
     pub fn sql_error(sqlstate: &str, what: &str) -> Self {
         let class = sqlstate.get(..2).unwrap_or("");
         match sqlstate {
@@ -99,6 +100,14 @@ impl Reply {
                 "validation_failed",
                 "the request violates a data rule",
                 json!({"fields": [], "db_code": sqlstate}),
+            ),
+            // A row the call needs stayed locked past its lock_timeout (a flag change waits at
+            // most 10 s for the flags table, migration 20261205000502): nothing was changed.
+            "55P03" => Self::error(
+                503,
+                "database_busy",
+                "what this changes is locked by another operation; try again in a few seconds",
+                json!({}),
             ),
             _ if matches!(class, "08" | "53" | "57" | "40") => Self::error(
                 503,

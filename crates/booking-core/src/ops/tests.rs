@@ -202,6 +202,7 @@ fn database_refusals_map_to_stable_codes() {
         ("P0002", 404, "unknown_flag"),
         ("22023", 400, "validation_failed"),
         ("08006", 503, "database_unavailable"),
+        ("55P03", 503, "database_busy"),
         ("XX000", 500, "internal"),
     ];
     for (sqlstate, status, code) in cases {
