@@ -19,6 +19,12 @@ const CHROMIUM = "/usr/bin/chromium";
 const PAGE = `${env.SUPABASE_URL ?? "http://127.0.0.1:54321"}/ops/`;
 const ARTIFACTS = `${Deno.cwd()}/.local/artifacts/ops-dashboard`;
 const TMP = `${Deno.cwd()}/.local/tmp`;
+/**
+ * How long the page may take to reach a state. Chromium under libfaketime
+ * (scripts/test-future.sh sets FAKETIME) is several times slower: the operator's first load took
+ * longer than 15 s there on 2026-12-07 while the same request answered in milliseconds.
+ */
+const WAIT_MS = Deno.env.get("FAKETIME") ? 90_000 : 15_000;
 
 // playwright-core writes its scratch files under os.tmpdir(); keep them inside .local.
 await Deno.mkdir(TMP, { recursive: true });
@@ -122,7 +128,7 @@ e2eTest("ops dashboard: a traveller is refused (403 operator_required)", async (
   try {
     const page = await ctx.newPage();
     await page.goto(`${PAGE}#access_token=${traveller.jwt}`);
-    await page.waitForSelector("body[data-state=refused]", { timeout: 15_000 });
+    await page.waitForSelector("body[data-state=refused]", { timeout: WAIT_MS });
     assert.equal(await page.textContent("#refused-code"), "operator_required");
     assert.equal(await page.isVisible("#dashboard"), false);
     assert.ok(!page.url().includes("access_token"), "the token leaves the address bar");
@@ -145,10 +151,11 @@ e2eTest(
     try {
       await db`update public.pipeline_settings set monitor_enabled = true`;
       const page = await ctx.newPage();
+      page.setDefaultTimeout(2 * WAIT_MS);
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(String(e)));
       await page.goto(`${PAGE}#access_token=${op.jwt}`);
-      await page.waitForSelector("body[data-state=loaded]", { timeout: 15_000 });
+      await page.waitForSelector("body[data-state=loaded]", { timeout: WAIT_MS });
 
       // Numbers compared with the database. A scheduled monitor run may finish a trip left by an
       // earlier test between the two reads, so a mismatch is read again after a refresh.
