@@ -78,9 +78,9 @@ export type Caller = { role: "service" } | { role: "user"; claims: Claims };
  * a dollar-quoted literal (the simple protocol has no parameters; dollar quoting does not depend
  * on `standard_conforming_strings`). The result comes back as the JSON text PostgreSQL printed
  * (never parsed here). `fn` must be a name from the core's SQL API (the caller checks it; the
- * pattern here is a second line of defence). `statementTimeoutMs` bounds the call (a transaction-local
- * `statement_timeout`, set in the first statement, which PostgreSQL 13+ arms for the second):
- * 57014 past it, and nothing of the call commits.
+ * pattern here is a second line of defence). `statementTimeoutMs` bounds the call (a
+ * transaction-local `statement_timeout`, set in the first statement, which PostgreSQL 13+ arms
+ * for the second): 57014 past it, and nothing of the call commits.
  */
 export async function callOneTrip(
   sql: Sql,

@@ -178,7 +178,7 @@ export class SqlBatcher {
         );
       }
     };
-    // The batch's place in maxOpen stays taken until these are done (they use its connection budget).
+    // The batch's place in maxOpen stays taken until these are done (they use its connections).
     await Promise.all(
       Array.from({ length: Math.min(this.opts.maxOpen, left.length) }, lane),
     );

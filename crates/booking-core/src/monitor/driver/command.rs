@@ -32,8 +32,8 @@ pub(crate) enum DriverCommand {
     },
     /// Run `select app.<function>($1::text::jsonb)` as `service_role` in its own transaction
     /// (or, for a function [`SqlFunction::batch`] names, in a savepoint of the executor's group
-    /// commit, answered after the commit), then feed the result with [`TripDriver::handle_sql`] or the SQLSTATE with
-    /// [`TripDriver::handle_sql_error`].
+    /// commit, answered after the commit), then feed the result with
+    /// [`TripDriver::handle_sql`] or the SQLSTATE with [`TripDriver::handle_sql_error`].
     ///
     /// [`TripDriver::handle_sql`]: super::TripDriver::handle_sql
     /// [`TripDriver::handle_sql_error`]: super::TripDriver::handle_sql_error
